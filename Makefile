@@ -1,0 +1,54 @@
+# Everything a fresh Debian machine needs is installed by these targets.
+#   make test   - system packages, .venv, editable install, the whole test suite
+#   make demo   - the local MySQL pair with a sample database, Airflow, the two-way DAG
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEB_PACKAGES := mariadb-server mariadb-client pkg-config libmariadb-dev gcc python3-dev
+PYTEST_ARGS ?=
+
+.PHONY: test deps venv demo demo-stop pair-start pair-stop bench clean
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | deps
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: deps $(VENV)/.installed
+
+# --basetemp: the suite's servers live in this repo's own temp folder, so another pytest run on the
+# machine (which prunes /tmp/pytest-of-*) can never delete a running server's data directory.
+test: venv
+	mkdir -p .dts-local
+	$(PY) -m pytest --basetemp="$(CURDIR)/.dts-local/pytest" $(PYTEST_ARGS)
+
+pair-start: venv
+	$(PY) -m airflow_provider_dts.localpair start --dir .dts-local/pair
+
+pair-stop:
+	@test -x $(PY) && $(PY) -m airflow_provider_dts.localpair stop --dir .dts-local/pair || true
+
+demo: venv
+	$(PY) -m airflow_provider_dts.demo start
+
+demo-stop:
+	@test -x $(PY) && $(PY) -m airflow_provider_dts.demo stop || true
+
+bench: venv
+	$(PY) bench/full_sync.py
+	$(PY) bench/incremental.py
+
+clean: demo-stop pair-stop
+	rm -rf $(VENV) .dts-local
