@@ -1,0 +1,616 @@
+"""Initial schema synchronization: the selected objects' definitions, created at the destination.
+
+For each selected object, with object name mapping applied:
+
+* databases with their default character set and collation;
+* tables from ``SHOW CREATE TABLE`` (every column, key, index, AUTO_INCREMENT, table options, partitions),
+  the table name and ``REFERENCES`` targets rewritten to the mapped names; created with
+  ``FOREIGN_KEY_CHECKS=0`` so the order of tables never matters;
+* views in dependency order (a view whose base view is not there yet is retried after the others), with
+  the DEFINER clause dropped (the view is defined by the sync account, i.e. ``CURRENT_USER``; the
+  ``SQL SECURITY`` characteristic is kept) and qualified names in the body mapped;
+* functions and procedures, DEFINER dropped, created with their own ``sql_mode`` and character set;
+* triggers only when ``direction.sync_triggers`` is set (the spec's trigger limit), and then only after the
+  full data copy (``create_triggers``), so that copied rows do not fire them.
+
+Existing destination tables: ``PrecheckAndIntercept`` never touches one and refuses to start when one
+exists that this sync did not create (nothing is created then); ``Ignore`` keeps them and creates the rest.
+Existing views, functions, procedures and triggers are kept as they are in both modes.
+
+Re-running after a partial failure ends in the same state: before each CREATE TABLE the table's
+``table_progress`` row is written with status ``creating`` (``created`` after it), so a table this sync
+created in an earlier, interrupted run is recognised as its own.
+
+Tables listed in ``direction.skip_initial_tables`` (the opposite direction fills them) are skipped.
+
+Name mapping inside view bodies covers every qualified name (the server writes view bodies fully
+qualified). Inside function, procedure and trigger bodies, qualified names ``db.table`` are mapped; an
+unqualified reference to a *renamed table* inside such a body is not rewritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import pymysql
+
+from airflow_provider_dts.engine.config import (
+    ExistingTableMode,
+    SyncDirection,
+    format_object_name,
+    skips_initial,
+    split_object_name,
+)
+from airflow_provider_dts.engine.control import ControlSchema
+from airflow_provider_dts.engine.errors import DtsError
+from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
+from airflow_provider_dts.engine.values import READER_SQL_MODE
+
+DDL_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+log = logging.getLogger(__name__)
+
+
+class SchemaSyncError(DtsError):
+    """The schema cannot be created at the destination (message says what and how to fix it)."""
+
+
+# ----------------------------------------------------------------------------------------- what to copy
+
+
+@dataclass(frozen=True)
+class TableRef:
+    src_db: str
+    src_table: str
+    dst_db: str
+    dst_table: str
+
+    @property
+    def label(self) -> str:
+        src = format_object_name(self.src_db, self.src_table)
+        dst = format_object_name(self.dst_db, self.dst_table)
+        return src if src == dst else f"{src} -> {dst}"
+
+
+@dataclass
+class SourceObjects:
+    databases: list[tuple[str, str]] = field(default_factory=list)  # (src_db, dst_db)
+    tables: list[TableRef] = field(default_factory=list)
+    views: list[TableRef] = field(default_factory=list)
+    routines: list[tuple[str, str, str, str]] = field(default_factory=list)  # (type, src_db, name, dst_db)
+    triggers: list[tuple[str, str, str]] = field(default_factory=list)  # (src_db, trigger, table)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _fetch(conn, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, tuple(args))
+        return [tuple(_text(v) for v in r) for r in cur.fetchall()]
+
+
+def _text(v: Any) -> Any:
+    return v.decode("utf-8") if isinstance(v, (bytes, bytearray)) else v
+
+
+def list_source_objects(conn, direction: SyncDirection) -> SourceObjects:
+    """Resolve the direction's selection on the source into concrete objects (mapped names attached).
+
+    Raises SchemaSyncError naming every selected object that does not exist.
+    """
+    out = SourceObjects()
+    missing: list[str] = []
+    for db in direction.selected_databases:
+        rows = _fetch(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (db,))
+        if not rows:
+            missing.append(format_object_name(db))
+            continue
+        out.databases.append((db, direction.map_database(db)))
+    for db, table in direction.selected:
+        if any(m == format_object_name(db) for m in missing):
+            continue
+        if table is None:
+            kinds = _fetch(
+                conn,
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
+                "ORDER BY TABLE_NAME",
+                (db,),
+            )
+        else:
+            kinds = _fetch(
+                conn,
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
+                (db, table),
+            )
+            if not kinds:
+                missing.append(format_object_name(db, table))
+                continue
+        for name, ttype in kinds:
+            ref = TableRef(db, name, *direction.map_table(db, name))
+            if ttype == "VIEW":
+                out.views.append(ref)
+            elif ttype in ("BASE TABLE", "SYSTEM VERSIONED"):
+                if skips_initial(direction, db, name):
+                    out.skipped.append(format_object_name(db, name))
+                    continue
+                out.tables.append(ref)
+        if table is None:
+            for rtype, name in _fetch(
+                conn,
+                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=%s "
+                "AND ROUTINE_TYPE IN ('FUNCTION','PROCEDURE') ORDER BY ROUTINE_TYPE, ROUTINE_NAME",
+                (db,),
+            ):
+                out.routines.append((rtype, db, name, direction.map_database(db)))
+            trig_rows = _fetch(
+                conn,
+                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+                "WHERE TRIGGER_SCHEMA=%s ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER",
+                (db,),
+            )
+        else:
+            trig_rows = _fetch(
+                conn,
+                "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+                "WHERE TRIGGER_SCHEMA=%s AND EVENT_OBJECT_TABLE=%s ORDER BY ACTION_ORDER",
+                (db, table),
+            )
+        for trig, ttable in trig_rows:
+            if not skips_initial(direction, db, ttable):
+                out.triggers.append((db, trig, ttable))
+    if missing:
+        raise SchemaSyncError(
+            f"selected objects do not exist on the source: {', '.join(missing)}. "
+            "Fix: create them on the source or remove them from the task's objects"
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------- SQL rewriting
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<comment>/\*.*?\*/|--[^\n]*|\#[^\n]*)
+  | (?P<qident>`(?:[^`]|``)*`)
+  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+  | (?P<ident>[A-Za-z0-9_$\u0080-\U0010FFFF]+)
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+@dataclass
+class _Tok:
+    kind: str
+    text: str
+
+    @property
+    def is_ident(self) -> bool:
+        return self.kind == "qident" or (self.kind == "ident" and not self.text.isdigit())
+
+    @property
+    def name(self) -> str:
+        if self.kind == "qident":
+            return self.text[1:-1].replace("``", "`")
+        return self.text
+
+
+def tokenize(sql: str) -> list[_Tok]:
+    return [_Tok(m.lastgroup or "other", m.group(0)) for m in _TOKEN_RE.finditer(sql)]
+
+
+def _join(tokens: list[_Tok]) -> str:
+    return "".join(t.text for t in tokens)
+
+
+def _chain_at(tokens: list[_Tok], i: int) -> tuple[list[int], int]:
+    """Indexes of the identifiers of a dotted name starting at ``i`` and the index after it."""
+    idx = [i]
+    j = i + 1
+    while j + 1 < len(tokens) and tokens[j].text == "." and tokens[j + 1].is_ident:
+        idx.append(j + 1)
+        j += 2
+    return idx, j
+
+
+def map_qualified_names(sql: str, databases: set[str], map_table: Callable[[str, str], tuple[str, str]]) -> str:
+    """Rewrite every ``db.name`` / ``db.name.column`` whose ``db`` is in ``databases`` through ``map_table``.
+
+    Strings and comments are never touched; only names that actually change are rewritten.
+    """
+    tokens = tokenize(sql)
+    out: list[_Tok] = []
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.is_ident and (i == 0 or tokens[i - 1].text != "."):
+            idx, j = _chain_at(tokens, i)
+            if len(idx) in (2, 3) and tokens[idx[0]].name in databases:
+                db, name = tokens[idx[0]].name, tokens[idx[1]].name
+                ndb, nname = map_table(db, name)
+                if (ndb, nname) != (db, name):
+                    out.append(_Tok("qident", qualified(ndb, nname)))
+                    out.extend(tokens[idx[1] + 1 : j])
+                    i = j
+                    continue
+            out.extend(tokens[i:j])
+            i = j
+            continue
+        out.append(t)
+        i += 1
+    return _join(out)
+
+
+_DEFINER_RE = re.compile(r"\s+DEFINER\s*=\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s@]+)(?:\s*@\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s(]+))?",
+                         re.IGNORECASE)
+
+
+def drop_definer(create_sql: str) -> str:
+    """Remove the ``DEFINER=user@host`` clause of a CREATE statement's header (the first one only)."""
+    return _DEFINER_RE.sub("", create_sql, count=1)
+
+
+def _name_after(tokens: list[_Tok], keyword: str, start: int = 0) -> tuple[list[str], int, int]:
+    for i in range(start, len(tokens)):
+        if tokens[i].kind == "ident" and tokens[i].text.upper() == keyword:
+            k = i + 1
+            while k < len(tokens) and tokens[k].kind in ("ws", "comment"):
+                k += 1
+            idx, j = _chain_at(tokens, k)
+            return [tokens[x].name for x in idx], k, j
+    raise SchemaSyncError(f"cannot find {keyword} in a definition read from the source")
+
+
+def rewrite_create_table(create_sql: str, ref: TableRef, map_table: Callable[[str, str], tuple[str, str]]) -> str:
+    """SHOW CREATE TABLE text -> CREATE TABLE for the mapped name, REFERENCES targets mapped."""
+    tokens = tokenize(create_sql)
+    names, k, j = _name_after(tokens, "TABLE")
+    tokens[k:j] = [_Tok("qident", qualified(ref.dst_db, ref.dst_table))]
+    i = k + 1
+    while i < len(tokens):
+        t = tokens[i]
+        if t.kind == "ident" and t.text.upper() == "REFERENCES":
+            parts, k2, j2 = _name_after(tokens, "REFERENCES", i)
+            if len(parts) == 1:
+                db, table = ref.src_db, parts[0]
+            else:
+                db, table = parts[0], parts[1]
+            ndb, ntable = map_table(db, table)
+            new = quote_ident(ntable) if ndb == ref.dst_db and len(parts) == 1 else qualified(ndb, ntable)
+            tokens[k2:j2] = [_Tok("qident", new)]
+            i = k2 + 1
+            continue
+        i += 1
+    return _join(tokens)
+
+
+def rewrite_create_view(create_sql: str, ref: TableRef, databases: set[str],
+                        map_table: Callable[[str, str], tuple[str, str]]) -> str:
+    """SHOW CREATE VIEW text -> CREATE VIEW at the mapped name, without DEFINER, body names mapped."""
+    sql = drop_definer(create_sql)
+    tokens = tokenize(sql)
+    _, k, j = _name_after(tokens, "VIEW")
+    head = _join(tokens[:k]) + qualified(ref.dst_db, ref.dst_table)
+    return head + map_qualified_names(_join(tokens[j:]), databases, map_table)
+
+
+def rewrite_create_routine(create_sql: str, rtype: str, dst_db: str, databases: set[str],
+                           map_table: Callable[[str, str], tuple[str, str]]) -> str:
+    sql = drop_definer(create_sql)
+    tokens = tokenize(sql)
+    names, k, j = _name_after(tokens, rtype.upper())
+    head = _join(tokens[:k]) + qualified(dst_db, names[-1])
+    return head + map_qualified_names(_join(tokens[j:]), databases, map_table)
+
+
+def rewrite_create_trigger(create_sql: str, src_db: str, dst_db: str, databases: set[str],
+                           map_table: Callable[[str, str], tuple[str, str]]) -> str:
+    sql = drop_definer(create_sql)
+    tokens = tokenize(sql)
+    names, k, j = _name_after(tokens, "TRIGGER")
+    tokens[k:j] = [_Tok("qident", qualified(dst_db, names[-1]))]
+    parts, k2, j2 = _name_after(tokens, "ON", k + 1)
+    db, table = (src_db, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    tokens[k2:j2] = [_Tok("qident", qualified(*map_table(db, table)))]
+    return _join(tokens[: k2 + 1]) + map_qualified_names(_join(tokens[k2 + 1 :]), databases, map_table)
+
+
+# ----------------------------------------------------------------------------------------- the sync
+
+
+@dataclass
+class SchemaSyncResult:
+    databases_created: list[str] = field(default_factory=list)
+    tables_created: list[str] = field(default_factory=list)
+    tables_kept: list[str] = field(default_factory=list)
+    views_created: list[str] = field(default_factory=list)
+    routines_created: list[str] = field(default_factory=list)
+    triggers_created: list[str] = field(default_factory=list)
+    kept_other: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+
+def _mapper(direction: SyncDirection) -> Callable[[str, str], tuple[str, str]]:
+    return direction.map_table
+
+
+def _dest_tables(conn, dbs: Iterable[str]) -> dict[tuple[str, str], str]:
+    dbs = sorted(set(dbs))
+    if not dbs:
+        return {}
+    rows = _fetch(
+        conn,
+        f"SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+        f"WHERE TABLE_SCHEMA IN ({','.join(['%s'] * len(dbs))})",
+        dbs,
+    )
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def _progress_status(conn, control: ControlSchema, direction: SyncDirection) -> dict[tuple[str, str], str]:
+    rows = _fetch(
+        conn,
+        f"SELECT source_db, source_table, status FROM {control.table('table_progress')} "
+        f"WHERE task_name=%s AND direction=%s",
+        (direction.task_name, direction.role),
+    )
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def mark_table(cur, control: ControlSchema, direction: SyncDirection, ref: TableRef, status: str,
+               rows_estimated: int = 0) -> None:
+    """Upsert the table's table_progress row with ``status`` (schema statuses: creating, created, kept)."""
+    cur.execute(
+        f"INSERT INTO {control.table('table_progress')} (task_name, direction, source_db, source_table, dest_db, "
+        f"dest_table, status, rows_estimated, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,UTC_TIMESTAMP(6)) "
+        f"ON DUPLICATE KEY UPDATE dest_db=VALUES(dest_db), dest_table=VALUES(dest_table), status=VALUES(status), "
+        f"rows_done=IF(VALUES(status)='creating', 0, rows_done), "
+        f"last_key=IF(VALUES(status)='creating', NULL, last_key), updated_at=VALUES(updated_at)",
+        (direction.task_name, direction.role, ref.src_db, ref.src_table, ref.dst_db, ref.dst_table, status,
+         rows_estimated),
+    )
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def _charset_sql(charset: Any, collation: Any) -> str:
+    """SET for the character set/collation an object was defined with (names checked, never injected)."""
+    charset, collation = _text(charset), _text(collation)
+    if not (_NAME_RE.match(str(charset)) and _NAME_RE.match(str(collation))):
+        raise SchemaSyncError(f"unexpected character set {charset!r} / collation {collation!r} read from the source")
+    return f"SET SESSION character_set_client={charset}, collation_connection={collation}"
+
+
+def _exec_ddl(cur, sql: str, what: str) -> None:
+    try:
+        cur.execute(sql)
+    except pymysql.err.MySQLError as e:
+        code = e.args[0] if e.args else None
+        text = e.args[1] if len(e.args) > 1 else str(e)
+        fix = {
+            1418: "set log_bin_trust_function_creators=1 on the destination or grant the sync account SUPER",
+            1227: "grant the destination account the privileges to create this object (see the README's GRANTs)",
+            1044: "grant the destination account CREATE and the other DDL privileges on this database",
+            1142: "grant the destination account CREATE and the other DDL privileges on this database",
+            1286: "install the storage engine on the destination or change the table's engine on the source",
+        }.get(code, "check the definition against the destination server's version and settings")
+        raise SchemaSyncError(f"cannot create {what} at the destination: [{code}] {text}. Fix: {fix}") from None
+
+
+def sync_schema(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
+                logger: logging.Logger | None = None, create_triggers_now: bool | None = None) -> SchemaSyncResult:
+    """Create the selected objects at the destination (see module doc). Returns what was done.
+
+    ``create_triggers_now``: default ``direction.sync_triggers and not direction.initial_full_data_sync``
+    (with a data copy to come, ``create_triggers`` runs after it instead).
+    """
+    logger = logger or log
+    control = ControlSchema(direction.control_schema)
+    result = SchemaSyncResult()
+    mapper = _mapper(direction)
+    with source.connect() as src, destination.connect() as dst:
+        with src.cursor() as cur, dst.cursor() as dcur:
+            cur.execute(f"SET SESSION sql_quote_show_create=1, sql_mode='{READER_SQL_MODE}'")
+            dcur.execute(f"SET SESSION sql_mode='{DDL_SQL_MODE}'")
+        control.ensure(dst)
+        objs = list_source_objects(src, direction)
+        result.skipped = list(objs.skipped)
+        for s in objs.skipped:
+            logger.info("schema sync: %s skipped (the opposite direction already syncs it)", s)
+        dst_dbs = {d for _, d in objs.databases} | {t.dst_db for t in objs.tables + objs.views}
+        existing = _dest_tables(dst, dst_dbs)
+        progress = _progress_status(dst, control, direction)
+        ours = {"creating", "created", "copying", "done"}  # statuses of tables this sync created
+
+        # 1. Decide about every table before writing anything.
+        to_create: list[TableRef] = []
+        kept: list[TableRef] = []
+        finish: list[TableRef] = []
+        clashes = []
+        for ref in objs.tables:
+            status = progress.get((ref.src_db, ref.src_table))
+            if (ref.dst_db, ref.dst_table) not in existing:
+                to_create.append(ref)
+            elif status in ours:
+                if status == "creating":  # created by an interrupted earlier run (CREATE TABLE is atomic)
+                    finish.append(ref)
+            elif direction.existing_table_mode == ExistingTableMode.PRECHECK_AND_INTERCEPT:
+                clashes.append(format_object_name(ref.dst_db, ref.dst_table))
+            else:
+                kept.append(ref)
+        if clashes:
+            raise SchemaSyncError(
+                f"destination tables already exist: {', '.join(clashes)} (mode PrecheckAndIntercept never touches "
+                "them). Fix: drop or rename them at the destination, map the objects to other names, or use "
+                "existing_table_mode Ignore"
+            )
+
+        with src.cursor() as scur, dst.cursor() as dcur:
+            scur.execute(f"SET SESSION sql_quote_show_create=1, sql_mode='{READER_SQL_MODE}'")
+            dcur.execute(f"SET SESSION sql_mode='{DDL_SQL_MODE}', FOREIGN_KEY_CHECKS=0")
+
+            # 2. Databases.
+            dst_have = {r[0] for r in _fetch(dst, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")}
+            for src_db, dst_db in objs.databases:
+                if dst_db in dst_have:
+                    continue
+                cs, coll = _fetch(
+                    src,
+                    "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                    "WHERE SCHEMA_NAME=%s",
+                    (src_db,),
+                )[0]
+                _charset_sql(cs, coll)  # checks both names
+                _exec_ddl(dcur, f"CREATE DATABASE IF NOT EXISTS {quote_ident(dst_db)} CHARACTER SET {cs} COLLATE {coll}",
+                          f"database {dst_db!r}")
+                dst_have.add(dst_db)
+                result.databases_created.append(dst_db)
+                logger.info("schema sync: database %s created (%s, %s)", format_object_name(dst_db), cs, coll)
+            for ref in objs.tables + objs.views:
+                if ref.dst_db not in dst_have:  # a table mapped into another database
+                    cs, coll = _fetch(
+                        src,
+                        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                        "WHERE SCHEMA_NAME=%s",
+                        (ref.src_db,),
+                    )[0]
+                    _charset_sql(cs, coll)  # checks both names
+                    _exec_ddl(dcur, f"CREATE DATABASE IF NOT EXISTS {quote_ident(ref.dst_db)} CHARACTER SET {cs} "
+                              f"COLLATE {coll}", f"database {ref.dst_db!r}")
+                    dst_have.add(ref.dst_db)
+                    result.databases_created.append(ref.dst_db)
+
+            # 3. Tables.
+            for ref in finish:
+                mark_table(dcur, control, direction, ref, "created")
+                result.tables_created.append(ref.label)
+            for ref in kept:
+                mark_table(dcur, control, direction, ref, "kept")
+                result.tables_kept.append(ref.label)
+                logger.info("schema sync: table %s exists at the destination, kept as it is", ref.label)
+            for ref in to_create:
+                scur.execute(f"SHOW CREATE TABLE {qualified(ref.src_db, ref.src_table)}")
+                create = _text(scur.fetchone()[1])
+                sql = rewrite_create_table(create, ref, mapper)
+                mark_table(dcur, control, direction, ref, "creating")
+                _exec_ddl(dcur, sql, f"table {ref.label}")
+                mark_table(dcur, control, direction, ref, "created")
+                result.tables_created.append(ref.label)
+                logger.info("schema sync: table %s created", ref.label)
+
+            # 4. Views, in dependency order.
+            databases = {d for d, _ in objs.databases} | {t.src_db for t in objs.tables + objs.views}
+            pending = [v for v in objs.views if (v.dst_db, v.dst_table) not in existing]
+            for v in objs.views:
+                if (v.dst_db, v.dst_table) in existing:
+                    result.kept_other.append(f"view {v.label}")
+            while pending:
+                failed: list[tuple[TableRef, Exception]] = []
+                for v in pending:
+                    scur.execute(f"SHOW CREATE VIEW {qualified(v.src_db, v.src_table)}")
+                    row = scur.fetchone()
+                    sql = rewrite_create_view(_text(row[1]), v, databases, mapper)
+                    try:
+                        dcur.execute(_charset_sql(row[2], row[3]))
+                        dcur.execute(sql)
+                    except pymysql.err.MySQLError as e:
+                        if e.args and e.args[0] in (1146, 1356):  # base table/view not there (yet)
+                            failed.append((v, e))
+                            continue
+                        raise SchemaSyncError(f"cannot create view {v.label} at the destination: {e.args}. "
+                                              "Fix: check the view's definition on the source") from None
+                    finally:
+                        dcur.execute("SET NAMES utf8mb4")
+                    result.views_created.append(v.label)
+                    logger.info("schema sync: view %s created", v.label)
+                if len(failed) == len(pending):
+                    raise SchemaSyncError(
+                        "cannot create views at the destination: "
+                        + "; ".join(f"{v.label}: {e.args[1] if len(e.args) > 1 else e}" for v, e in failed)
+                        + ". Fix: select the tables these views read, or create them at the destination"
+                    )
+                pending = [v for v, _ in failed]
+
+            # 5. Functions and procedures.
+            for rtype, src_db, name, dst_db in objs.routines:
+                have = _fetch(
+                    dst,
+                    "SELECT 1 FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA=%s AND ROUTINE_NAME=%s "
+                    "AND ROUTINE_TYPE=%s",
+                    (dst_db, name, rtype),
+                )
+                label = f"{rtype.lower()} {format_object_name(dst_db, name)}"
+                if have:
+                    result.kept_other.append(label)
+                    continue
+                scur.execute(f"SHOW CREATE {rtype} {qualified(src_db, name)}")
+                row = [_text(x) for x in scur.fetchone()]
+                if row[2] is None:
+                    raise SchemaSyncError(
+                        f"cannot read the definition of {rtype.lower()} {format_object_name(src_db, name)} on the "
+                        "source. Fix: grant the source account SELECT on mysql.proc (MariaDB) or SHOW_ROUTINE / "
+                        "the routine's privileges (MySQL)"
+                    )
+                sql = rewrite_create_routine(row[2], rtype, dst_db, databases, mapper)
+                try:
+                    dcur.execute("SET SESSION sql_mode=%s", (row[1],))
+                    dcur.execute(_charset_sql(row[3], row[4]))
+                    _exec_ddl(dcur, sql, label)
+                finally:
+                    dcur.execute(f"SET NAMES utf8mb4, SESSION sql_mode='{DDL_SQL_MODE}'")
+                result.routines_created.append(label)
+                logger.info("schema sync: %s created", label)
+
+        if create_triggers_now is None:
+            create_triggers_now = direction.sync_triggers and not direction.initial_full_data_sync
+        if create_triggers_now:
+            result.triggers_created = create_triggers(direction, source, destination, logger=logger,
+                                                      _objects=objs, _conns=(src, dst))
+    return result
+
+
+def create_triggers(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
+                    logger: logging.Logger | None = None, _objects: SourceObjects | None = None,
+                    _conns: tuple[Any, Any] | None = None) -> list[str]:
+    """Create the selected tables' triggers at the destination (only when ``direction.sync_triggers``)."""
+    logger = logger or log
+    if not direction.sync_triggers:
+        return []
+    if _conns is None:
+        with source.connect() as src, destination.connect() as dst:
+            return create_triggers(direction, source, destination, logger=logger, _objects=_objects,
+                                   _conns=(src, dst))
+    src, dst = _conns
+    mapper = _mapper(direction)
+    with src.cursor() as cur:
+        cur.execute(f"SET SESSION sql_quote_show_create=1, sql_mode='{READER_SQL_MODE}'")
+    objs = _objects or list_source_objects(src, direction)
+    databases = {d for d, _ in objs.databases}
+    created = []
+    with src.cursor() as scur, dst.cursor() as dcur:
+        for src_db, trig, table in objs.triggers:
+            dst_db = mapper(src_db, table)[0]
+            label = f"trigger {format_object_name(dst_db, trig)}"
+            if _fetch(dst, "SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA=%s AND TRIGGER_NAME=%s",
+                      (dst_db, trig)):
+                continue
+            scur.execute(f"SHOW CREATE TRIGGER {qualified(src_db, trig)}")
+            row = [_text(x) for x in scur.fetchone()]
+            sql = rewrite_create_trigger(row[2], src_db, dst_db, databases, mapper)
+            try:
+                dcur.execute("SET SESSION sql_mode=%s", (row[1],))
+                dcur.execute(_charset_sql(row[3], row[4]))
+                _exec_ddl(dcur, sql, label)
+            finally:
+                dcur.execute(f"SET NAMES utf8mb4, SESSION sql_mode='{DDL_SQL_MODE}'")
+            created.append(label)
+            logger.info("schema sync: %s created", label)
+    return created
