@@ -1,0 +1,648 @@
+"""Applier: source transactions -> destination, exactly once.
+
+A group of consecutive source transactions is applied in ONE destination transaction which also writes the
+direction's checkpoint row (position after the last transaction of the group, counters). Data and position
+commit together, so after any crash the replay starts exactly after the last applied transaction; and the
+checkpoint write is the loop mark the opposite direction's reader drops.
+
+Rows are applied by column NAME (columns missing at the destination are left out, generated columns are never
+written) and batched: consecutive changes of the same kind on the same table become one multi-row INSERT,
+one ``DELETE ... WHERE key IN (...)``, or - for updates on tables whose only unique key is the primary key -
+one existence check plus one multi-row upsert. Everything else is applied row by row, in order.
+
+Strict mode (after the catch-up window) detects the spec's conflicts (see ``conflicts``). In the catch-up
+window after a snapshot (transactions ending at or before ``catchup_file/pos``) changes apply idempotently:
+insert -> replace, update of a missing row -> replace, delete of a missing row -> nothing, no conflicts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pymysql
+import pymysql.cursors
+from pymysql.constants import CLIENT
+
+from airflow_provider_dts.engine import conflicts as C
+from airflow_provider_dts.engine.binlog import RowChange, Transaction, format_position, position_le
+from airflow_provider_dts.engine.config import ConflictPolicy, SyncDirection
+from airflow_provider_dts.engine.control import Checkpoint, ControlSchema
+from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
+
+log = logging.getLogger(__name__)
+
+APPLY_SESSION_SQL = (
+    "SET SESSION foreign_key_checks=0, "
+    "sql_mode='STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', "
+    "innodb_lock_wait_timeout=30"
+)
+MAX_BATCH_ROWS = 1000
+MAX_STATEMENT_BYTES = 1 << 20
+
+ER_DUP_ENTRY = 1062
+ER_NO_SUCH_TABLE = 1146
+ER_BAD_FIELD = 1054
+
+
+def lease_name(direction: SyncDirection) -> str:
+    import hashlib
+
+    raw = f"dts:{direction.control_schema}:{direction.key}"
+    if len(raw) <= 64:
+        return raw
+    return "dts:" + hashlib.sha1(raw.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- destination tables
+
+
+@dataclass
+class TableInfo:
+    db: str
+    table: str
+    columns: list[str]
+    writable: set[str]
+    primary_key: tuple[str, ...]
+    unique_keys: list[tuple[str, ...]]  # every unique key, primary first
+    match_key: tuple[str, ...]  # the key rows are matched by
+    match_all: bool = False  # no usable key: match on every column
+
+    @property
+    def qname(self) -> str:
+        return qualified(self.db, self.table)
+
+    @property
+    def only_primary_unique(self) -> bool:
+        return bool(self.primary_key) and len(self.unique_keys) == 1
+
+
+def load_table_info(cur, db: str, table: str) -> TableInfo:
+    cur.execute(
+        "SELECT COLUMN_NAME, EXTRA, IS_NULLABLE FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
+        (db, table),
+    )
+    rows = cur.fetchall()
+    if not rows:
+        raise SyncFailed(
+            f"table {db}.{table} does not exist at the destination, so its changes cannot be applied. Fix: "
+            "create it (initial schema sync, or let DDL sync create it), then restart the direction"
+        )
+    columns = [r[0] for r in rows]
+    writable = {r[0] for r in rows if "GENERATED" not in str(r[1] or "").upper()}
+    nullable = {r[0] for r in rows if r[2] == "YES"}
+    cur.execute(
+        "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND NON_UNIQUE=0 ORDER BY INDEX_NAME='PRIMARY' DESC, "
+        "INDEX_NAME, SEQ_IN_INDEX",
+        (db, table),
+    )
+    keys: dict[str, list[str]] = {}
+    for name, col in cur.fetchall():
+        keys.setdefault(name, []).append(col)
+    pk = tuple(keys.get("PRIMARY", ()))
+    uniques = [tuple(v) for v in keys.values()]
+    match = pk
+    if not match:
+        for k in uniques:
+            if not any(c in nullable for c in k):
+                match = k
+                break
+    return TableInfo(db, table, columns, writable, pk, uniques, match, match_all=not match)
+
+
+# --------------------------------------------------------------------------- the applier
+
+
+@dataclass
+class GroupStats:
+    transactions: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    logged: list[C.Conflict] = field(default_factory=list)
+
+
+class Applier:
+    """Applies transactions of one direction to its destination over one connection."""
+
+    def __init__(self, direction: SyncDirection, destination: ConnectionSettings, *,
+                 logger: logging.Logger | None = None):
+        self.direction = direction
+        self.destination = destination
+        self.control = ControlSchema(direction.control_schema)
+        self.log = logger or log
+        self.conn: pymysql.connections.Connection | None = None
+        self.tables: dict[tuple[str, str], TableInfo] = {}
+        self.policy = direction.conflict_policy
+        self.flag_skip_replication = True
+
+    # ------------------------------------------------------------------ connection and lease
+
+    def connect(self) -> pymysql.connections.Connection:
+        self.close()
+        conn = self.destination.connect(autocommit=False, client_flag=CLIENT.FOUND_ROWS)
+        with conn.cursor() as cur:
+            cur.execute(APPLY_SESSION_SQL)
+            cur.execute("SELECT VERSION()")
+            if "mariadb" in str(cur.fetchone()[0]).lower() and self.flag_skip_replication:
+                # MariaDB fast path: readers asking for it never receive what this session writes. The
+                # checkpoint row written in every transaction stays the loop protection that counts.
+                cur.execute("SET SESSION skip_replication=1")
+        conn.commit()
+        self.conn = conn
+        self.literal = _make_literal(conn)
+        self.tables.clear()
+        return conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self.conn = None
+
+    def try_lease(self, timeout: float = 1.0) -> bool:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, %s)", (lease_name(self.direction), timeout))
+            got = cur.fetchone()[0]
+        self.conn.commit()
+        return got == 1
+
+    def table(self, cur, db: str, table: str) -> TableInfo:
+        info = self.tables.get((db, table))
+        if info is None:
+            info = self.tables[(db, table)] = load_table_info(cur, db, table)
+        return info
+
+    def literal(self, v: Any) -> str:
+        return self.conn.literal(v)
+
+    # ------------------------------------------------------------------ group apply
+
+    def apply_group(self, txns: list[Transaction], cp: Checkpoint, extra=None) -> GroupStats:
+        """Apply ``txns`` and advance ``cp`` in one destination transaction; commit.
+
+        On a TaskFailed conflict raises ``ConflictFailure`` (with the failing transaction's index) after
+        rolling back: nothing of the group is applied. ``cp`` is only changed when the commit succeeded.
+        A destination table changed behind the applier's back (unknown column / table) is re-read once.
+        """
+        try:
+            return self._apply_group(txns, cp, extra)
+        except pymysql.err.MySQLError as e:
+            if not (e.args and e.args[0] in (ER_BAD_FIELD, ER_NO_SUCH_TABLE)) or not self.tables:
+                raise
+            self.log.info("destination table definitions changed (%s); re-reading them", e)
+            self.tables.clear()
+            return self._apply_group(txns, cp, extra)
+
+    def _apply_group(self, txns: list[Transaction], cp: Checkpoint, extra=None) -> GroupStats:
+        conn = self.conn
+        stats = GroupStats(transactions=len(txns))
+        catchup = cp.catchup_file and cp.catchup_pos is not None and (cp.catchup_file, int(cp.catchup_pos))
+        try:
+            with conn.cursor() as cur:
+                # runs span transactions: the whole group commits at once, order inside a table is kept
+                self._txns = txns
+                items: list[RowChange] = []
+                for idx, txn in enumerate(txns):
+                    if not txn.changes:
+                        continue
+                    idempotent = bool(catchup) and position_le(txn.end_position, catchup)
+                    for c in txn.changes:
+                        c._idx = idx
+                        c._idem = idempotent
+                    items.extend(txn.changes)
+                for run in _runs(self._order(cur, items)):
+                    self._apply_run(cur, run, run[0]._idem, None, stats, None)
+                new_cp = self._advanced(cp, txns, stats)
+                self.control.write_checkpoint(cur, self.direction.task_name, self.direction.role, new_cp)
+                for c in stats.logged:
+                    self._log_conflict(cur, c)
+                if extra is not None:
+                    extra(cur)
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:  # noqa: BLE001 - the connection may be gone
+                pass
+            raise
+        _copy_checkpoint(new_cp, cp)
+        return stats
+
+    def write_position(self, txns: list[Transaction], cp: Checkpoint) -> None:
+        """Advance the checkpoint over transactions that carry nothing to apply (own transaction)."""
+        self.apply_group(txns, cp)
+
+    def log_conflict_alone(self, conflict: C.Conflict) -> None:
+        with self.conn.cursor() as cur:
+            self._log_conflict(cur, conflict)
+            cur.execute(
+                f"UPDATE {self.control.table('checkpoint')} SET conflicts=conflicts+1 "
+                "WHERE task_name=%s AND direction=%s",
+                (self.direction.task_name, self.direction.role),
+            )
+        self.conn.commit()
+
+    def _log_conflict(self, cur, c: C.Conflict) -> None:
+        self.control.log_conflict(
+            cur, self.direction.task_name, self.direction.role, conflict_type=c.conflict_type, policy=c.policy,
+            decision=c.decision, source=c.source, dest=c.dest, key=c.key, source_image=c.source_image,
+            dest_image=c.dest_image, position=c.position,
+        )
+
+    def _advanced(self, cp: Checkpoint, txns: list[Transaction], stats: GroupStats) -> Checkpoint:
+        last = txns[-1]
+        new = Checkpoint(**cp.__dict__)
+        new.binlog_file, new.binlog_pos = last.end_position
+        new.gtid = next((t.gtid for t in reversed(txns) if t.gtid), cp.gtid)
+        import datetime as _dt
+
+        new.source_commit_at = _dt.datetime.fromtimestamp(last.commit_timestamp, _dt.timezone.utc).replace(tzinfo=None)
+        new.transactions_applied = int(cp.transactions_applied or 0) + sum(1 for t in txns if t.changes)
+        new.rows_inserted = int(cp.rows_inserted or 0) + stats.inserted
+        new.rows_updated = int(cp.rows_updated or 0) + stats.updated
+        new.rows_deleted = int(cp.rows_deleted or 0) + stats.deleted
+        new.conflicts = int(cp.conflicts or 0) + stats.conflicts
+        if cp.ddl_pending is not None and txns and txns[-1].ddl is None:
+            new.ddl_pending = cp.ddl_pending
+        return new
+
+    # ------------------------------------------------------------------ ordering for batching
+
+    def _order(self, cur, items: list[RowChange]) -> list[RowChange]:
+        """Reorder a group's changes so that more of them batch, without changing the outcome.
+
+        Tables are independent (foreign key checks are off at the destination and triggers are not
+        synchronized). Inside a table, changes of one key always keep their order. On a table whose only
+        unique key is the primary key, changes are leveled (the n-th change of each key is on level n) and
+        each level is applied as deletes, updates, inserts. With other unique keys, reordering is limited to
+        stretches where no key repeats, applied as deletes, updates, inserts: a value a later row takes is
+        then never still held by an earlier row (see the notes in the module docstring).
+        """
+        by_table: dict[tuple, list[RowChange]] = {}
+        for c in items:
+            by_table.setdefault((c.db, c.table, c._idem), []).append(c)
+        if len(by_table) == 1 and len(items) < 3:
+            return items
+        out: list[RowChange] = []
+        rank = {"delete": 0, "update": 1, "insert": 2}
+        for (db, table, _), changes in by_table.items():
+            kind0 = changes[0].kind
+            if len(changes) < 3 or all(c.kind == kind0 for c in changes):
+                out.extend(changes)  # one kind only: already a single run
+                continue
+            info = self.table(cur, db, table)
+            if info.match_all:
+                out.extend(changes)
+                continue
+            if info.only_primary_unique:
+                levels: dict[tuple, int] = {}
+                buckets: dict[int, list[list[RowChange]]] = {}
+                for c in changes:
+                    keys = self._keys_touched(info, c)
+                    lvl = max((levels.get(k, -1) for k in keys), default=-1) + 1
+                    for k in keys:
+                        levels[k] = lvl
+                    buckets.setdefault(lvl, [[], [], []])[rank[c.kind]].append(c)
+                for lvl in sorted(buckets):
+                    for part in buckets[lvl]:
+                        out.extend(part)
+            else:
+                seg: list[list[RowChange]] = [[], [], []]
+                seen: set = set()
+                for c in changes:
+                    keys = self._keys_touched(info, c)
+                    if seen.intersection(keys):
+                        for part in seg:
+                            out.extend(part)
+                        seg, seen = [[], [], []], set()
+                    seg[rank[c.kind]].append(c)
+                    seen.update(keys)
+                for part in seg:
+                    out.extend(part)
+        return out
+
+    def _keys_touched(self, info: TableInfo, c: RowChange) -> list[tuple]:
+        keys = []
+        if c.before is not None:
+            keys.append(self._key_of(info, c.before))
+        if c.after is not None:
+            k = self._key_of(info, c.after)
+            if not keys or keys[0] != k:
+                keys.append(k)
+        return keys
+
+    # ------------------------------------------------------------------ runs
+
+    def _apply_run(self, cur, run: list[RowChange], idempotent: bool, txn: Transaction, stats: GroupStats,
+                   idx: int) -> None:
+        first = run[0]
+        info = self.table(cur, first.db, first.table)
+        kind = first.kind
+        if kind == "insert":
+            stats.inserted += len(run)
+            if idempotent:
+                self._replace_rows(cur, info, [c.after for c in run])
+            else:
+                self._insert_run(cur, info, run, txn, stats, idx)
+        elif kind == "delete":
+            stats.deleted += len(run)
+            self._delete_run(cur, info, run, idempotent, txn, stats)
+        else:
+            stats.updated += len(run)
+            self._update_run(cur, info, run, idempotent, txn, stats, idx)
+
+    # ---- helpers
+
+    def _cols(self, info: TableInfo, image: dict[str, Any]) -> list[str]:
+        return [c for c in image if c in info.writable]
+
+    def _key_of(self, info: TableInfo, image: dict[str, Any], change: RowChange | None = None) -> tuple:
+        cols = info.columns if info.match_all else info.match_key
+        try:
+            return tuple(image[c] for c in cols)
+        except KeyError as e:
+            raise SyncFailed(
+                f"cannot match rows of {info.db}.{info.table}: key column {e.args[0]!r} is not in the source "
+                "row image (the tables' columns differ). Fix: make the key columns the same on both sides"
+            ) from None
+
+    def _where_key(self, info: TableInfo, key: tuple) -> str:
+        cols = info.columns if info.match_all else info.match_key
+        lit = self.literal
+        return " AND ".join(
+            f"{quote_ident(c)} <=> {lit(v)}" if info.match_all else f"{quote_ident(c)}={lit(v)}"
+            for c, v in zip(cols, key)
+        )
+
+    def _where_keys_in(self, info: TableInfo, keys: list[tuple]) -> str:
+        lit = self.literal
+        if info.match_all:
+            return " OR ".join(f"({self._where_key(info, k)})" for k in keys)
+        if len(info.match_key) == 1:
+            return f"{quote_ident(info.match_key[0])} IN ({','.join(lit(k[0]) for k in keys)})"
+        cols = ",".join(quote_ident(c) for c in info.match_key)
+        return f"({cols}) IN ({','.join('(' + ','.join(lit(v) for v in k) + ')' for k in keys)})"
+
+    def _values_sql(self, cols: list[str], rows: Iterable[dict[str, Any]]) -> Iterable[str]:
+        lit = self.literal
+        for r in rows:
+            yield "(" + ",".join(lit(r.get(c)) for c in cols) + ")"
+
+    def _multi(self, cur, head: str, cols: list[str], rows: list[dict[str, Any]], tail: str = "") -> None:
+        parts: list[str] = []
+        size = 0
+        for v in self._values_sql(cols, rows):
+            parts.append(v)
+            size += len(v) + 1
+            if len(parts) >= MAX_BATCH_ROWS or size >= MAX_STATEMENT_BYTES:
+                cur.execute(head + ",".join(parts) + tail)
+                parts, size = [], 0
+        if parts:
+            cur.execute(head + ",".join(parts) + tail)
+
+    def _replace_rows(self, cur, info: TableInfo, images: list[dict[str, Any]]) -> None:
+        by_cols: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for img in images:
+            by_cols.setdefault(tuple(self._cols(info, img)), []).append(img)
+        for cols, rows in by_cols.items():
+            head = f"REPLACE INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES "
+            if info.match_all:
+                for r in rows:  # no key: REPLACE cannot find the old row; delete one identical row first
+                    cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, self._key_of(info, r))} LIMIT 1")
+            self._multi(cur, head, list(cols), rows)
+
+    def _dest_rows(self, cur, info: TableInfo, image: dict[str, Any]) -> list[dict[str, Any]]:
+        """Destination rows that clash with ``image`` on the primary key or any unique key."""
+        conds = []
+        for key in info.unique_keys or [info.match_key]:
+            if not key or any(image.get(c) is None for c in key):
+                continue
+            conds.append("(" + " AND ".join(f"{quote_ident(c)}={self.literal(image[c])}" for c in key) + ")")
+        if not conds:
+            return []
+        with self.conn.cursor(pymysql.cursors.DictCursor) as dcur:
+            dcur.execute(f"SELECT * FROM {info.qname} WHERE {' OR '.join(conds)} LIMIT 10")
+            return list(dcur.fetchall())
+
+    def _conflict(self, info: TableInfo, change: RowChange, ctype: str, key_image: dict[str, Any],
+                  source_image: Any, dest_image: Any, txn: Transaction) -> C.Conflict:
+        key_cols = info.match_key or tuple(key_image)
+        return C.Conflict(
+            conflict_type=ctype, policy=self.policy.value, decision=C.decide(self.policy, ctype),
+            source=(change.source_db, change.source_table), dest=(info.db, info.table),
+            key={c: key_image.get(c) for c in key_cols}, source_image=source_image, dest_image=dest_image,
+            position=format_position(self._txns[change._idx].end_position),
+        )
+
+    # ---- inserts
+
+    def _insert_run(self, cur, info, run, txn, stats, idx) -> None:
+        images = [c.after for c in run]
+        cols = self._cols(info, images[0])
+        if all(len(i) == len(images[0]) for i in images):
+            cur.execute("SAVEPOINT dts_batch")
+            try:
+                self._multi(cur, f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES ", cols, images)
+                return
+            except pymysql.err.IntegrityError as e:
+                if e.args[0] != ER_DUP_ENTRY:
+                    raise
+                cur.execute("ROLLBACK TO SAVEPOINT dts_batch")
+        for change in run:
+            self._insert_one(cur, info, change, change.after, C.INSERT_DUPLICATE, txn, stats, idx)
+
+    def _insert_one(self, cur, info, change, image, ctype, txn, stats, idx) -> None:
+        cols = self._cols(info, image)
+        sql = (f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES "
+               + next(iter(self._values_sql(cols, [image]))))
+        try:
+            cur.execute(sql)
+            return
+        except pymysql.err.IntegrityError as e:
+            if e.args[0] != ER_DUP_ENTRY:
+                raise
+        dest = self._dest_rows(cur, info, image)
+        conflict = self._conflict(info, change, ctype, image, image, dest[0] if len(dest) == 1 else dest, txn)
+        if conflict.decision == C.DECISION_FAILED:
+            raise C.ConflictFailure(conflict, change._idx)
+        stats.conflicts += 1
+        stats.logged.append(conflict)
+        if conflict.decision == C.DECISION_OVERWRITTEN:
+            self._replace_rows(cur, info, [image])
+
+    # ---- deletes
+
+    def _delete_run(self, cur, info, run, idempotent, txn, stats) -> None:
+        keys = list(dict.fromkeys(self._key_of(info, c.before) for c in run))
+        for i in range(0, len(keys), MAX_BATCH_ROWS):
+            chunk = keys[i:i + MAX_BATCH_ROWS]
+            if idempotent:
+                cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
+                continue
+            if info.match_all:
+                for k in chunk:
+                    n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, k)} LIMIT 1")
+                    if n == 0:
+                        self._delete_missing(info, run, [k], txn, stats)
+                continue
+            cur.execute("SAVEPOINT dts_batch")
+            n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
+            if n == len(chunk):
+                continue
+            cur.execute("ROLLBACK TO SAVEPOINT dts_batch")
+            cur.execute(
+                f"SELECT {','.join(map(quote_ident, info.match_key))} FROM {info.qname} "
+                f"WHERE {self._where_keys_in(info, chunk)} FOR UPDATE"
+            )
+            present = {tuple(r) for r in cur.fetchall()}
+            # compare through the server's own rendering of the keys to avoid type mismatches
+            present_lit = {tuple(self.literal(v) for v in k) for k in present}
+            missing = [k for k in chunk if tuple(self.literal(v) for v in k) not in present_lit]
+            cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
+            self._delete_missing(info, run, missing, txn, stats)
+
+    def _delete_missing(self, info, run, missing, txn, stats) -> None:
+        wanted = {tuple(self.literal(v) for v in k) for k in missing}
+        for change in run:
+            k = self._key_of(info, change.before)
+            lk = tuple(self.literal(v) for v in k)
+            if lk in wanted:
+                wanted.discard(lk)
+                c = self._conflict(info, change, C.DELETE_MISSING, change.before, change.before, None, txn)
+                stats.conflicts += 1
+                stats.logged.append(c)
+
+    # ---- updates
+
+    def _update_run(self, cur, info, run, idempotent, txn, stats, idx) -> None:
+        """Updates keeping the key go in batches of distinct keys; a key change or a repeated key flushes."""
+        batch: list[RowChange] = []
+        keys: list[tuple] = []
+        seen: set = set()
+
+        def flush():
+            if not batch:
+                return
+            if idempotent:
+                self._replace_rows(cur, info, [c.after for c in batch])
+            elif len(batch) > 1 and info.only_primary_unique and all(
+                    len(c.after) == len(batch[0].after) for c in batch):
+                self._update_batch(cur, info, batch, keys, txn, stats, idx)
+            else:
+                for c in batch:
+                    self._update_one(cur, info, c, txn, stats, idx)
+            batch.clear()
+            keys.clear()
+            seen.clear()
+
+        for change in run:
+            old, new = self._key_of(info, change.before), self._key_of(info, change.after)
+            if old != new:
+                flush()
+                if idempotent:
+                    cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}")
+                    self._replace_rows(cur, info, [change.after])
+                else:
+                    self._update_one(cur, info, change, txn, stats, idx)
+                continue
+            if old in seen:
+                flush()
+            batch.append(change)
+            keys.append(old)
+            seen.add(old)
+            if len(batch) >= MAX_BATCH_ROWS:
+                flush()
+        flush()
+
+    def _update_batch(self, cur, info, run, keys, txn, stats, idx) -> None:
+        for i in range(0, len(run), MAX_BATCH_ROWS):
+            chunk, ckeys = run[i:i + MAX_BATCH_ROWS], keys[i:i + MAX_BATCH_ROWS]
+            cur.execute(
+                f"SELECT {','.join(map(quote_ident, info.match_key))} FROM {info.qname} "
+                f"WHERE {self._where_keys_in(info, ckeys)} FOR UPDATE"
+            )
+            present = {tuple(self.literal(v) for v in r) for r in cur.fetchall()}
+            existing = [c for c, k in zip(chunk, ckeys) if tuple(self.literal(v) for v in k) in present]
+            if existing:
+                cols = self._cols(info, existing[0].after)
+                upd = ",".join(f"{quote_ident(c)}=VALUES({quote_ident(c)})" for c in cols if c not in info.match_key)
+                if not upd:
+                    upd = f"{quote_ident(cols[0])}={quote_ident(cols[0])}"
+                self._multi(cur, f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES ", cols,
+                            [c.after for c in existing], f" ON DUPLICATE KEY UPDATE {upd}")
+            for c, k in zip(chunk, ckeys):
+                if tuple(self.literal(v) for v in k) not in present:
+                    self._update_missing(cur, info, c, txn, stats, idx)
+
+    def _update_one(self, cur, info, change, txn, stats, idx) -> None:
+        cols = self._cols(info, change.after)
+        old = self._key_of(info, change.before)
+        assign = ",".join(f"{quote_ident(c)}={self.literal(change.after.get(c))}" for c in cols)
+        limit = " LIMIT 1" if info.match_all else ""
+        try:
+            n = cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}{limit}")
+        except pymysql.err.IntegrityError as e:
+            if e.args[0] != ER_DUP_ENTRY:
+                raise
+            dest = self._dest_rows(cur, info, change.after)
+            conflict = self._conflict(info, change, C.UPDATE_DUPLICATE, change.after, change.after,
+                                      dest[0] if len(dest) == 1 else dest, txn)
+            if conflict.decision == C.DECISION_FAILED:
+                raise C.ConflictFailure(conflict, change._idx) from None
+            stats.conflicts += 1
+            stats.logged.append(conflict)
+            if conflict.decision == C.DECISION_OVERWRITTEN:
+                cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}{limit}")
+                self._replace_rows(cur, info, [change.after])
+            return
+        if n == 0:
+            self._update_missing(cur, info, change, txn, stats, idx)
+
+    def _update_missing(self, cur, info, change, txn, stats, idx) -> None:
+        c = self._conflict(info, change, C.UPDATE_MISSING, change.before, change.after, None, txn)
+        stats.conflicts += 1
+        stats.logged.append(c)
+        self._insert_one(cur, info, change, change.after, C.UPDATE_INSERT_DUPLICATE, txn, stats, idx)
+
+
+def _make_literal(conn):
+    """PyMySQL's literal() with the common types first (the applier renders every value of every row)."""
+    esc, slow = conn.escape_string, conn.literal
+
+    def lit(v):
+        t = type(v)
+        if t is int:
+            return str(v)
+        if t is str:
+            return "'" + esc(v) + "'"
+        if v is None:
+            return "NULL"
+        return slow(v)
+
+    return lit
+
+
+def _runs(changes: list[RowChange]) -> Iterable[list[RowChange]]:
+    """Consecutive changes of the same kind on the same destination table (and the same apply mode)."""
+    run: list[RowChange] = []
+    for c in changes:
+        if run and (c.kind != run[0].kind or c.table != run[0].table or c.db != run[0].db
+                    or c._idem != run[0]._idem):
+            yield run
+            run = []
+        run.append(c)
+    if run:
+        yield run
+
+
+def _copy_checkpoint(src: Checkpoint, dst: Checkpoint) -> None:
+    for k, v in src.__dict__.items():
+        setattr(dst, k, v)

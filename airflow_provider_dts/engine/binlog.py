@@ -1,0 +1,557 @@
+"""Binlog reader: python-mysql-replication events -> whole source transactions.
+
+``BinlogReader.transactions()`` yields ``Transaction`` objects, one per source transaction, in binlog order,
+with positions taken only at transaction boundaries (after XID / COMMIT / a standalone statement). It:
+
+- starts from a file/position (``is_mariadb=False`` + ``resume_stream=True`` on both flavours: see the field
+  notes), registers with the direction's own replica ``server_id`` and asks for a heartbeat every second so
+  an idle stream wakes up and ``stop`` is honoured;
+- keeps only selected tables and the configured DML types, with object name mapping applied;
+- never replicates the control schema, and MARKS every transaction that holds a row event on
+  ``<control_schema>.checkpoint``: such a transaction was written by the opposite direction's applier and
+  is dropped whole (its rows are never decoded);
+- detects that the library reconnected by itself in the middle of a transaction (a RotateEvent inside an
+  open transaction) and raises ``StreamResync`` so the caller reopens at the last boundary;
+- fails loudly on compressed binlog events instead of losing them.
+
+Values are normalised so they can be written back exactly (see ``normalize_value``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.constants import FIELD_TYPE
+from pymysqlreplication.event import (
+    FormatDescriptionEvent,
+    GtidEvent,
+    HeartbeatLogEvent,
+    MariadbGtidEvent,
+    NotImplementedEvent,
+    QueryEvent,
+    RotateEvent,
+    XAPrepareEvent,
+    XidEvent,
+)
+from pymysqlreplication.row_event import (
+    DeleteRowsEvent,
+    PartialUpdateRowsEvent,
+    RowsEvent,
+    TableMapEvent,
+    UpdateRowsEvent,
+    WriteRowsEvent,
+)
+
+from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.servers import ConnectionSettings
+
+log = logging.getLogger(__name__)
+
+# Compressed events are not decoded by the library (it would drop them silently): refuse them.
+# MariaDB: QUERY_COMPRESSED_EVENT (0xA5) and the six *_ROWS_COMPRESSED_EVENT types (0xA6-0xAB);
+# MySQL: TRANSACTION_PAYLOAD_EVENT (0x28).
+COMPRESSED_EVENT_TYPES = {0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB, 0x28}
+
+HEARTBEAT_SECONDS = 1.0
+
+_TIMESTAMP_TYPES = {FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIMESTAMP2}
+_DATE_TYPES = {FIELD_TYPE.DATE, FIELD_TYPE.NEWDATE}
+_DATETIME_TYPES = {FIELD_TYPE.DATETIME, FIELD_TYPE.DATETIME2}
+_EPOCH = _dt.datetime(1970, 1, 1)
+_STATEMENT_DML = re.compile(r"^\s*(/\*.*?\*/\s*)*(INSERT|UPDATE|DELETE|REPLACE|LOAD\s+DATA)\b", re.I | re.S)
+
+
+class StreamResync(Exception):
+    """The stream must be reopened at the last transaction boundary."""
+
+
+# --------------------------------------------------------------------------- positions
+
+
+def position_key(pos: tuple[str, int]) -> tuple[int, str, int]:
+    """Sort key of a binlog position: numeric file suffix, then byte offset."""
+    name, offset = pos
+    suffix = name.rsplit(".", 1)[-1]
+    return (int(suffix) if suffix.isdigit() else -1, name, int(offset))
+
+
+def position_le(a: tuple[str, int], b: tuple[str, int]) -> bool:
+    return position_key(a) <= position_key(b)
+
+
+def format_position(pos: tuple[str, int] | None) -> str:
+    return "-" if pos is None else f"{pos[0]}:{pos[1]}"
+
+
+# --------------------------------------------------------------------------- data model
+
+
+@dataclass
+class RowChange:
+    """One row change, with destination names already mapped."""
+
+    kind: str  # "insert" | "update" | "delete"
+    source_db: str
+    source_table: str
+    db: str  # destination database
+    table: str  # destination table
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    primary_key: tuple[str, ...]
+
+
+@dataclass
+class Transaction:
+    start_position: tuple[str, int]
+    end_position: tuple[str, int]
+    gtid: str | None
+    commit_timestamp: float  # epoch seconds (second resolution from the binlog header)
+    changes: list[RowChange] = field(default_factory=list)
+    marked: bool = False  # written by the opposite direction's applier: drop whole
+    ddl: tuple[str, str] | None = None  # (default schema, statement) of a standalone statement
+    heartbeat_at: _dt.datetime | None = None  # our own heartbeat row's time (naive UTC), when seen
+
+    @property
+    def row_count(self) -> int:
+        return len(self.changes)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _fix_json(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {(_fix_json(k) if isinstance(k, bytes) else k): _fix_json(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_fix_json(x) for x in v]
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "surrogateescape")
+    return v
+
+
+def format_timedelta(td: _dt.timedelta) -> str:
+    """MySQL TIME literal for a timedelta, negative and > 24 h included (PyMySQL gets negatives wrong)."""
+    us = td.days * 86400_000_000 + td.seconds * 1_000_000 + td.microseconds
+    sign = "-" if us < 0 else ""
+    us = abs(us)
+    secs, frac = divmod(us, 1_000_000)
+    h, rem = divmod(secs, 3600)
+    m, s = divmod(rem, 60)
+    return f"{sign}{h:02d}:{m:02d}:{s:02d}.{frac:06d}" if frac else f"{sign}{h:02d}:{m:02d}:{s:02d}"
+
+
+def normalize_value(value: Any, column: Any, none_source: str | None) -> Any:
+    """Turn a decoded binlog value into a Python value PyMySQL writes back exactly."""
+    ctype = column.type
+    if value is None:
+        if none_source in ("out of date range",):
+            return "0000-00-00"
+        if none_source in ("out of datetime range", "out of datetime2 range"):
+            return "0000-00-00 00:00:00"
+        if none_source == "empty set":
+            return ""
+        return None
+    if isinstance(value, _dt.timedelta):
+        return format_timedelta(value)
+    if isinstance(value, (set, frozenset)):
+        order = list(column.set_values or [])
+        return ",".join(sorted(value, key=lambda x: order.index(x) if x in order else len(order)))
+    if ctype == FIELD_TYPE.BIT and isinstance(value, str):
+        return int(value, 2) if value else 0
+    if ctype == FIELD_TYPE.JSON and not isinstance(value, (str, bytes)):
+        return json.dumps(_fix_json(value), ensure_ascii=False)
+    if ctype in _TIMESTAMP_TYPES and value == _EPOCH:
+        return "0000-00-00 00:00:00"
+    if ctype == FIELD_TYPE.YEAR and value == 1900:
+        return 0
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    return value
+
+
+_PLAIN_TYPES = (int, str, bytes, decimal.Decimal, _dt.date, _dt.datetime)
+_SPECIAL_COLUMN_TYPES = {FIELD_TYPE.BIT, FIELD_TYPE.YEAR, FIELD_TYPE.JSON, FIELD_TYPE.SET} | _TIMESTAMP_TYPES
+
+
+def _decode_rows(event: RowsEvent) -> list[tuple[dict | None, dict | None]]:
+    columns = {c.name: c for c in event.columns}
+    special = {n for n, c in columns.items() if c.type in _SPECIAL_COLUMN_TYPES}
+    out: list[tuple[dict | None, dict | None]] = []
+
+    def norm(values: dict, sources: dict) -> dict:
+        for k, v in values.items():
+            if v is None or k in special or not isinstance(v, _PLAIN_TYPES):
+                values[k] = normalize_value(v, columns[k], sources.get(k) if v is None else None)
+        return values
+
+    if isinstance(event, UpdateRowsEvent):
+        for row in event.rows:
+            out.append((norm(row["before_values"], row.get("before_none_sources", {})),
+                        norm(row["after_values"], row.get("after_none_sources", {}))))
+    elif isinstance(event, WriteRowsEvent):
+        for row in event.rows:
+            out.append((None, norm(row["values"], row.get("none_sources", {}))))
+    else:
+        for row in event.rows:
+            out.append((norm(row["values"], row.get("none_sources", {})), None))
+    return out
+
+
+# --------------------------------------------------------------------------- library fixes
+# mysql-replication 1.0.17 turns zero-in-date values ('2020-00-15', '2020-01-00 10:00:00') into None, which
+# would write NULL / a zero date. Decode them as the strings MySQL itself accepts back.
+
+
+def _read_date_exact(self):
+    raw = self.packet.read_uint24()
+    if raw == 0:
+        return "0000-00-00"
+    year = (raw & ((1 << 15) - 1) << 9) >> 9
+    month = (raw & ((1 << 4) - 1) << 5) >> 5
+    day = raw & ((1 << 5) - 1)
+    if year == 0 or month == 0 or day == 0:
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    return _dt.date(year=year, month=month, day=day)
+
+
+def _read_datetime2_exact(self, column):
+    data = self.packet.read_int_be_by_size(5)
+    sl = self._RowsEvent__read_binary_slice
+    ym = sl(data, 1, 17, 40)
+    year, month = ym // 13, ym % 13
+    day, hour, minute, second = sl(data, 18, 5, 40), sl(data, 23, 5, 40), sl(data, 28, 6, 40), sl(data, 34, 6, 40)
+    try:
+        t = _dt.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        us = self._RowsEvent__read_fsp(column)
+        text = f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d}"
+        return text + (f".{us:06d}" if us else "")
+    return self._RowsEvent__add_fsp_to_time(t, column)
+
+
+def _read_time2_exact(self, column):
+    """TIME2 as MySQL's my_time_packed_from_binary does it (the library gets negative fractions wrong)."""
+    fsp = column.fsp or 0
+    if fsp >= 5:
+        packed = int.from_bytes(self.packet.read(6), "big") - 0x800000000000
+    else:
+        intpart = int.from_bytes(self.packet.read(3), "big") - 0x800000
+        frac = 0
+        if fsp in (1, 2):
+            frac = self.packet.read(1)[0]
+            if intpart < 0 and frac:
+                intpart, frac = intpart + 1, frac - 0x100
+            frac *= 10000
+        elif fsp in (3, 4):
+            frac = int.from_bytes(self.packet.read(2), "big")
+            if intpart < 0 and frac:
+                intpart, frac = intpart + 1, frac - 0x10000
+            frac *= 100
+        packed = (intpart << 24) + frac
+    sign = -1 if packed < 0 else 1
+    packed = abs(packed)
+    hms, us = packed >> 24, packed % (1 << 24)
+    hours, minutes, seconds = (hms >> 12) & 0x3FF, (hms >> 6) & 0x3F, hms & 0x3F
+    return sign * _dt.timedelta(hours=hours, minutes=minutes, seconds=seconds, microseconds=us)
+
+
+RowsEvent._RowsEvent__read_date = _read_date_exact
+RowsEvent._RowsEvent__read_time2 = _read_time2_exact
+RowsEvent._RowsEvent__read_datetime2 = _read_datetime2_exact
+
+
+# The library re-parses every TableMapEvent (column metadata, names, charsets): with small transactions that
+# is most of the decode time. A table map's bytes (table id, names, column types and metadata) determine the
+# Table completely, so identical maps reuse the Table parsed the first time.
+_TABLE_MAP_CACHE: dict[bytes, Any] = {}
+_orig_table_map_init = TableMapEvent.__init__
+
+
+def _cached_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs):
+    data = getattr(getattr(from_packet, "packet", None), "_data", None)
+    if data is None or from_packet.read_bytes != 0:
+        return _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+    key = bytes(data[20:20 + event_size])
+    table = _TABLE_MAP_CACHE.get(key)
+    if table is None:
+        _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+        if self._processed and getattr(self, "table_obj", None) is not None:
+            if len(_TABLE_MAP_CACHE) > 4096:
+                _TABLE_MAP_CACHE.clear()
+            _TABLE_MAP_CACHE[key] = self.table_obj
+        return None
+    from pymysqlreplication.event import BinLogEvent
+
+    BinLogEvent.__init__(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+    self.table_id, self.schema, self.table = table.table_id, table.schema, table.table
+    only_schemas, ignored_schemas = kwargs.get("only_schemas"), kwargs.get("ignored_schemas")
+    only_tables, ignored_tables = kwargs.get("only_tables"), kwargs.get("ignored_tables")
+    if ((only_tables is not None and self.table not in only_tables)
+            or (ignored_tables is not None and self.table in ignored_tables)
+            or (only_schemas is not None and self.schema not in only_schemas)
+            or (ignored_schemas is not None and self.schema in ignored_schemas)):
+        self._processed = False
+        return None
+    self.columns = table.columns
+    self.column_count = len(table.columns)
+    self.table_obj = table
+    table_map[self.table_id] = table
+    return None
+
+
+TableMapEvent.__init__ = _cached_table_map_init
+
+
+# --------------------------------------------------------------------------- reader
+
+
+def stream_settings(source: ConnectionSettings, *, skip_flagged: bool = False) -> dict[str, Any]:
+    """PyMySQL settings of the dump connection. ``skip_flagged`` (MariaDB): the server does not send events
+    written with ``skip_replication=1`` - the opposite applier's transactions (a fast path only: the
+    checkpoint mark still drops them when they do arrive)."""
+    kw = source.pymysql_kwargs()
+    for k in ("init_command", "autocommit", "cursorclass", "database"):
+        kw.pop(k, None)
+    if skip_flagged:
+        kw["init_command"] = "SET @@skip_replication=1"
+    kw["passwd"] = kw.pop("password")
+    kw["read_timeout"] = 30  # the server sends a heartbeat every second: 30 s of silence means a dead link
+    kw["write_timeout"] = 30
+    return kw
+
+
+class BinlogReader:
+    """Reads one direction's source binlog as whole transactions."""
+
+    def __init__(self, direction: SyncDirection, source: ConnectionSettings, start: tuple[str, int], *,
+                 stop: threading.Event | None = None, heartbeat: float = HEARTBEAT_SECONDS,
+                 skip_flagged: bool = False):
+        self.direction = direction
+        self.skip_flagged = skip_flagged
+        self.source = source
+        self.start = (str(start[0]), int(start[1]))
+        self.stop = stop or threading.Event()
+        self.heartbeat = heartbeat
+        self.control = direction.control_schema
+        self.allowed_kinds = {k.lower() for k in direction.dml_types}
+        self._stream: BinLogStreamReader | None = None
+        self._table_cache: dict[tuple[str, str], tuple[bool, str, str]] = {}
+        self.events_seen = 0
+
+    # ------------------------------------------------------------------ helpers
+
+    def _selected(self, db: str, table: str) -> tuple[bool, str, str]:
+        key = (db, table)
+        hit = self._table_cache.get(key)
+        if hit is None:
+            if self.direction.selects_table(db, table):
+                ddb, dt = self.direction.map_table(db, table)
+                hit = (True, ddb, dt)
+            else:
+                hit = (False, "", "")
+            self._table_cache[key] = hit
+        return hit
+
+    def _open(self) -> BinLogStreamReader:
+        schemas = list(self.direction.selected_databases) + [self.control]
+        return BinLogStreamReader(
+            connection_settings=stream_settings(self.source, skip_flagged=self.skip_flagged),
+            server_id=self.direction.reader_server_id,
+            log_file=self.start[0],
+            log_pos=self.start[1],
+            resume_stream=True,
+            blocking=True,
+            slave_heartbeat=self.heartbeat,
+            is_mariadb=False,
+            enable_logging=False,
+            only_schemas=schemas,
+            filter_non_implemented_events=False,
+            only_events=[
+                QueryEvent, XidEvent, RotateEvent, FormatDescriptionEvent, GtidEvent, MariadbGtidEvent,
+                HeartbeatLogEvent, TableMapEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent,
+                PartialUpdateRowsEvent, XAPrepareEvent, NotImplementedEvent,
+            ],
+        )
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except Exception:  # noqa: BLE001 - closing a broken stream
+                pass
+            self._stream = None
+
+    # ------------------------------------------------------------------ main loop
+
+    def transactions(self) -> Iterator[Transaction | None]:
+        """Yield transactions from ``start`` on; yields ``None`` on idle heartbeats (a chance to check stop).
+
+        Raises ``StreamResync`` when the library resumed mid-transaction (reopen at ``self.start``), and
+        connection errors as PyMySQL raises them.
+        """
+        self._stream = stream = self._open()
+        current_file = self.start[0]
+        boundary = self.start  # position after the last complete transaction
+        open_txn: dict[str, Any] | None = None
+        standalone = False
+        gtid: str | None = None
+        try:
+            while not self.stop.is_set():
+                ev = stream.fetchone()
+                if ev is None:  # EOF from a non-blocking stream or a closed connection
+                    raise StreamResync("binlog stream ended")
+                self.events_seen += 1
+                end_pos = ev.packet.log_pos
+                if isinstance(ev, RotateEvent):
+                    if open_txn is not None or standalone:
+                        raise StreamResync("the stream was reopened inside a transaction")
+                    current_file = ev.next_binlog
+                    if current_file != boundary[0]:
+                        # the server moved to the next file: the next transaction starts there
+                        boundary = self.start = (current_file, int(ev.position))
+                    continue
+                if isinstance(ev, HeartbeatLogEvent):
+                    if open_txn is None:
+                        yield None
+                    continue
+                if isinstance(ev, FormatDescriptionEvent):
+                    continue
+                if isinstance(ev, NotImplementedEvent):
+                    if ev.event_type in COMPRESSED_EVENT_TYPES:
+                        raise SyncFailed(
+                            f"the source binlog holds a compressed event (type 0x{ev.event_type:02x}) at "
+                            f"{current_file}:{end_pos}, which cannot be read. Fix: turn off log_bin_compress "
+                            "(MariaDB) / binlog_transaction_compression (MySQL) and re-initialize the direction"
+                        )
+                    continue
+                if isinstance(ev, (MariadbGtidEvent, GtidEvent)):
+                    if open_txn is not None:
+                        raise StreamResync("a new transaction began before the previous one ended")
+                    gtid = ev.gtid
+                    if isinstance(ev, MariadbGtidEvent) and not (ev.flags & 0x01):
+                        open_txn = self._new_txn(boundary, gtid, ev.timestamp)
+                        standalone = False
+                    else:
+                        standalone = True  # a single statement (or MySQL: BEGIN) follows
+                    continue
+                if isinstance(ev, QueryEvent):
+                    q = ev.query.strip() if isinstance(ev.query, str) else ev.query.decode("utf-8", "replace")
+                    qu = q.upper()
+                    if qu == "BEGIN":
+                        if open_txn is None:
+                            open_txn = self._new_txn(boundary, gtid, ev.timestamp)
+                        standalone = False
+                        continue
+                    if qu in ("COMMIT", "ROLLBACK") or qu.startswith("XA COMMIT") or qu.startswith("XA ROLLBACK"):
+                        if open_txn is None:
+                            continue
+                        txn = self._finish(open_txn, (current_file, end_pos), drop=qu == "ROLLBACK")
+                        open_txn, standalone, gtid = None, False, None
+                        boundary = self.start = txn.end_position
+                        yield txn
+                        continue
+                    if open_txn is not None:
+                        # SAVEPOINT and the like inside a transaction: the rows carry the data. A DML
+                        # statement here means statement-based logging, whose changes would be lost.
+                        if _STATEMENT_DML.match(q) and self._mentions_selected(q, ev.schema):
+                            raise SyncFailed(
+                                f"the source binlog holds a statement-based change at {current_file}:{end_pos} "
+                                f"({q[:120]!r}); its rows cannot be read. Fix: use binlog_format=ROW for every "
+                                "session writing the selected objects (SET GLOBAL binlog_format=ROW; reconnect "
+                                "clients), then re-initialize the direction"
+                            )
+                        if qu.startswith("XA "):
+                            open_txn["xa"] = True
+                        continue
+                    schema = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, bytes) else (ev.schema or "")
+                    txn = Transaction(boundary, (current_file, end_pos), gtid, float(ev.timestamp), ddl=(schema, q))
+                    standalone, gtid = False, None
+                    boundary = self.start = txn.end_position
+                    yield txn
+                    continue
+                if isinstance(ev, XAPrepareEvent) and open_txn is not None and open_txn["events"]:
+                    raise SyncFailed(
+                        f"an XA transaction on the selected objects was prepared at {current_file}:{end_pos}; "
+                        "XA transactions are not supported by this sync (their outcome is decided later). "
+                        "Fix: do not use XA transactions on the selected objects"
+                    )
+                if isinstance(ev, (XidEvent, XAPrepareEvent)):
+                    if open_txn is None:
+                        continue
+                    txn = self._finish(open_txn, (current_file, end_pos))
+                    open_txn, standalone, gtid = None, False, None
+                    boundary = self.start = txn.end_position
+                    yield txn
+                    continue
+                if open_txn is None:
+                    if standalone and isinstance(ev, (TableMapEvent, RowsEvent)):
+                        open_txn = self._new_txn(boundary, gtid, ev.timestamp)
+                    elif isinstance(ev, (TableMapEvent, RowsEvent)):
+                        raise StreamResync("row event outside a transaction (stream resumed mid-transaction)")
+                if isinstance(ev, TableMapEvent):
+                    if ev.schema == self.control and ev.table == "checkpoint":
+                        open_txn["marked"] = True
+                    continue
+                if isinstance(ev, RowsEvent):
+                    if open_txn["marked"]:
+                        continue
+                    if isinstance(ev, PartialUpdateRowsEvent) and self.direction.selects_table(ev.schema, ev.table):
+                        raise SyncFailed(
+                            f"the source logs partial JSON updates (binlog_row_value_options=PARTIAL_JSON) for "
+                            f"{ev.schema}.{ev.table} at {current_file}:{end_pos}; their after images are not "
+                            "whole rows. Fix: SET GLOBAL binlog_row_value_options='' on the source, then "
+                            "re-initialize the direction"
+                        )
+                    if ev.schema == self.control:
+                        if ev.table == "checkpoint":
+                            open_txn["marked"] = True
+                        elif ev.table == "heartbeat":
+                            open_txn["heartbeats"].append(ev)
+                        continue
+                    kind = "insert" if isinstance(ev, WriteRowsEvent) else (
+                        "update" if isinstance(ev, UpdateRowsEvent) else "delete")
+                    if kind not in self.allowed_kinds:
+                        continue
+                    sel, ddb, dt = self._selected(ev.schema, ev.table)
+                    if sel:
+                        open_txn["events"].append((kind, ev, ddb, dt))
+                    continue
+        finally:
+            self.close()
+
+    def _mentions_selected(self, query: str, schema: Any) -> bool:
+        default = schema.decode("utf-8", "replace") if isinstance(schema, bytes) else (schema or "")
+        if self.direction.selects_database(default):
+            return True
+        low = query.lower()
+        return any(db.lower() in low for db in self.direction.selected_databases)
+
+    @staticmethod
+    def _new_txn(boundary, gtid, ts) -> dict[str, Any]:
+        return {"start": boundary, "gtid": gtid, "ts": float(ts), "events": [], "marked": False, "heartbeats": []}
+
+    def _finish(self, t: dict[str, Any], end: tuple[str, int], drop: bool = False) -> Transaction:
+        txn = Transaction(t["start"], end, t["gtid"], t["ts"], marked=t["marked"])
+        if t["marked"] or drop:
+            return txn
+        for ev in t["heartbeats"]:
+            for row in ev.rows:
+                vals = row.get("after_values") or row.get("values") or {}
+                if vals.get("task_name") == self.direction.task_name and vals.get("direction") == self.direction.role:
+                    txn.heartbeat_at = vals.get("beat_at")
+        changes = txn.changes
+        for kind, ev, ddb, dt in t["events"]:
+            pk = tuple(ev.primary_key) if isinstance(ev.primary_key, (list, tuple)) else (
+                (ev.primary_key,) if ev.primary_key else ())
+            for before, after in _decode_rows(ev):
+                changes.append(RowChange(kind, ev.schema, ev.table, ddb, dt, before, after, pk))
+        return txn

@@ -1,0 +1,350 @@
+"""DDL synchronization, one way (spec: "Limits on DDL synchronization direction").
+
+Only the forward direction with ``exclude_ddl`` off applies DDL; the reverse direction never does. The
+statements of the spec's list are applied when they touch selected objects: ALTER TABLE, ALTER VIEW,
+CREATE FUNCTION / INDEX / PROCEDURE / TABLE / VIEW, DROP INDEX, DROP TABLE, RENAME TABLE, TRUNCATE TABLE.
+Object name mapping is applied (every table reference of the statement is rewritten fully qualified, and
+qualified references to a mapped database anywhere in the statement - view and routine bodies - too); the
+statement runs with the mapped default database. Anything else (GRANT, CREATE USER, CREATE DATABASE, DDL on
+unselected objects, temporary tables) is skipped and the position still advances.
+
+DDL commits implicitly, so it cannot share a transaction with the checkpoint. Crash safety:
+1. checkpoint.ddl_pending = {position after the DDL, statement} is committed (position unchanged);
+2. the statement runs;
+3. the checkpoint moves past the DDL, ddl_pending is cleared and ``ddl_log`` gets a row, in one transaction.
+A crash between 1 and 3 replays the DDL on restart; the replay tolerates "already exists" / "doesn't exist" /
+"duplicate column or key" errors, because the first run may have executed it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+import pymysql
+
+from airflow_provider_dts.engine.binlog import Transaction, format_position
+from airflow_provider_dts.engine.control import Checkpoint
+from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.servers import quote_ident
+
+log = logging.getLogger(__name__)
+
+# Errors a replayed DDL may hit because its first run already took effect.
+REPLAY_TOLERATED = {
+    1050,  # table already exists
+    1051,  # unknown table
+    1060,  # duplicate column name
+    1061,  # duplicate key name
+    1091,  # can't drop; check that it exists
+    1146,  # table doesn't exist
+    1304,  # routine already exists
+    1305,  # routine does not exist
+    1359,  # trigger already exists
+    1022,  # duplicate key (constraint)
+    1826,  # duplicate foreign key constraint name
+    1054,  # unknown column (a replayed DROP/CHANGE COLUMN)
+}
+
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)|(?P<comment>/\*.*?\*/|--[^\n]*|\#[^\n]*)|(?P<bq>`(?:[^`]|``)*`)|(?P<str>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")"""
+    r"""|(?P<word>[A-Za-z0-9_$\u0080-\uffff]+)|(?P<sym>.)""",
+    re.S,
+)
+
+
+@dataclass
+class Tok:
+    kind: str  # "word" | "bq" | "str" | "sym"
+    text: str
+    start: int
+    end: int
+
+    @property
+    def ident(self) -> str | None:
+        if self.kind == "bq":
+            return self.text[1:-1].replace("``", "`")
+        if self.kind == "word":
+            return self.text
+        return None
+
+    def kw(self, *words: str) -> bool:
+        return self.kind == "word" and self.text.upper() in words
+
+
+def tokenize(sql: str) -> list[Tok]:
+    out = []
+    for m in _TOKEN.finditer(sql):
+        kind = m.lastgroup
+        if kind in ("ws", "comment"):
+            continue
+        out.append(Tok(kind, m.group(), m.start(), m.end()))
+    return out
+
+
+@dataclass
+class NameRef:
+    db: str | None
+    name: str
+    start: int  # character span in the statement
+    end: int
+
+
+def _name_at(toks: list[Tok], i: int) -> tuple[NameRef | None, int]:
+    if i >= len(toks) or toks[i].ident is None:
+        return None, i
+    a = toks[i]
+    if i + 2 < len(toks) and toks[i + 1].text == "." and toks[i + 2].ident is not None:
+        b = toks[i + 2]
+        return NameRef(a.ident, b.ident, a.start, b.end), i + 3
+    return NameRef(None, a.ident, a.start, a.end), i + 1
+
+
+def _skip_clauses(toks: list[Tok], i: int) -> int:
+    """Skip OR REPLACE, ALGORITHM=x, DEFINER=x, SQL SECURITY x, TEMPORARY, ONLINE/OFFLINE, IGNORE, etc."""
+    while i < len(toks):
+        t = toks[i]
+        if t.kw("OR") and i + 1 < len(toks) and toks[i + 1].kw("REPLACE"):
+            i += 2
+        elif t.kw("ALGORITHM", "DEFINER", "LOCK") and i + 1 < len(toks) and toks[i + 1].text == "=":
+            i += 3
+            # DEFINER=`u`@`h` / CURRENT_USER[()]
+            while i < len(toks) and (toks[i].text == "@" or (i > 0 and toks[i - 1].text == "@")):
+                i += 1
+            if i + 1 < len(toks) and toks[i].text == "(" and toks[i + 1].text == ")":
+                i += 2
+        elif t.kw("SQL") and i + 2 < len(toks) and toks[i + 1].kw("SECURITY"):
+            i += 3
+        elif t.kw("TEMPORARY", "ONLINE", "OFFLINE", "IGNORE", "UNIQUE", "FULLTEXT", "SPATIAL", "AGGREGATE"):
+            i += 1
+        else:
+            break
+    return i
+
+
+def _skip_if(toks: list[Tok], i: int) -> int:
+    if i + 1 < len(toks) and toks[i].kw("IF"):
+        if toks[i + 1].kw("EXISTS"):
+            return i + 2
+        if i + 2 < len(toks) and toks[i + 1].kw("NOT") and toks[i + 2].kw("EXISTS"):
+            return i + 3
+    return i
+
+
+@dataclass
+class ParsedDdl:
+    kind: str  # e.g. "ALTER TABLE"
+    tables: list[NameRef]  # table/view references to map (selected-ness decided on these)
+    routine: NameRef | None = None
+    temporary: bool = False
+
+
+def parse_ddl(sql: str) -> ParsedDdl | None:
+    """Recognise the spec's DDL statements; None for anything else."""
+    toks = tokenize(sql)
+    if not toks:
+        return None
+    first = toks[0].text.upper()
+    temporary = any(t.kw("TEMPORARY") for t in toks[:4])
+    if first == "ALTER":
+        i = _skip_clauses(toks, 1)
+        if i < len(toks) and toks[i].kw("TABLE", "VIEW"):
+            kind = "ALTER " + toks[i].text.upper()
+            ref, _ = _name_at(toks, _skip_if(toks, i + 1))
+            return ParsedDdl(kind, [ref] if ref else [])
+        return None
+    if first == "CREATE":
+        i = _skip_clauses(toks, 1)
+        if i >= len(toks):
+            return None
+        word = toks[i].text.upper()
+        if word in ("TABLE", "VIEW"):
+            ref, j = _name_at(toks, _skip_if(toks, i + 1))
+            refs = [ref] if ref else []
+            if word == "TABLE":  # CREATE TABLE a LIKE b / (LIKE b)
+                k = j
+                while k < len(toks) and toks[k].text == "(":
+                    k += 1
+                if k < len(toks) and toks[k].kw("LIKE"):
+                    other, _ = _name_at(toks, k + 1)
+                    if other:
+                        refs.append(other)
+            return ParsedDdl("CREATE " + word, refs, temporary=temporary)
+        if word == "INDEX":
+            j = i + 1
+            j = _skip_if(toks, j)
+            j += 1  # index name
+            while j < len(toks) and not toks[j].kw("ON"):
+                j += 1
+            ref, _ = _name_at(toks, j + 1)
+            return ParsedDdl("CREATE INDEX", [ref] if ref else [])
+        if word in ("FUNCTION", "PROCEDURE"):
+            ref, _ = _name_at(toks, _skip_if(toks, i + 1))
+            return ParsedDdl("CREATE " + word, [], routine=ref)
+        return None
+    if first == "DROP":
+        i = _skip_clauses(toks, 1)
+        if i < len(toks) and toks[i].kw("TABLE", "TABLES"):
+            j = _skip_if(toks, i + 1)
+            refs = []
+            while True:
+                ref, j = _name_at(toks, j)
+                if ref is None:
+                    break
+                refs.append(ref)
+                if j < len(toks) and toks[j].text == ",":
+                    j += 1
+                    continue
+                break
+            return ParsedDdl("DROP TABLE", refs, temporary=temporary)
+        if i < len(toks) and toks[i].kw("INDEX"):
+            j = _skip_if(toks, i + 1) + 1
+            while j < len(toks) and not toks[j].kw("ON"):
+                j += 1
+            ref, _ = _name_at(toks, j + 1)
+            return ParsedDdl("DROP INDEX", [ref] if ref else [])
+        return None
+    if first == "RENAME":
+        if len(toks) < 2 or not toks[1].kw("TABLE", "TABLES"):
+            return None
+        j, refs = 2, []
+        while True:
+            ref, j = _name_at(toks, j)
+            if ref is None:
+                break
+            refs.append(ref)
+            if j < len(toks) and toks[j].kw("TO", "WAIT", "NOWAIT"):
+                j += 1
+                continue
+            if j < len(toks) and toks[j].text == ",":
+                j += 1
+                continue
+            break
+        return ParsedDdl("RENAME TABLE", refs)
+    if first == "TRUNCATE":
+        j = 2 if len(toks) > 1 and toks[1].kw("TABLE") else 1
+        ref, _ = _name_at(toks, j)
+        return ParsedDdl("TRUNCATE TABLE", [ref] if ref else [])
+    return None
+
+
+def rewrite_ddl(direction, sql: str, default_db: str) -> tuple[ParsedDdl | None, str | None, str]:
+    """(parsed, rewritten statement or None when it must be skipped, reason)."""
+    parsed = parse_ddl(sql)
+    if parsed is None:
+        return None, None, "not a DDL statement that DTS synchronizes"
+    if parsed.temporary:
+        return parsed, None, "temporary table"
+    edits: list[tuple[int, int, str]] = []
+    for ref in parsed.tables:
+        db = ref.db or default_db
+        if not db or not direction.selects_table(db, ref.name):
+            return parsed, None, f"{db}.{ref.name} is not a selected object"
+        mdb, mt = direction.map_table(db, ref.name)
+        edits.append((ref.start, ref.end, f"{quote_ident(mdb)}.{quote_ident(mt)}"))
+    if parsed.routine is not None:
+        db = parsed.routine.db or default_db
+        if not db or not direction.whole_database(db):
+            return parsed, None, f"routine in {db} which is not a selected database"
+        edits.append((parsed.routine.start, parsed.routine.end,
+                      f"{quote_ident(direction.map_database(db))}.{quote_ident(parsed.routine.name)}"))
+    if not parsed.tables and parsed.routine is None:
+        return parsed, None, "no object name found"
+    # qualified references to mapped databases elsewhere (view and routine bodies)
+    covered = [(s, e) for s, e, _ in edits]
+    toks = tokenize(sql)
+    for i in range(len(toks) - 2):
+        a, dot, b = toks[i], toks[i + 1], toks[i + 2]
+        if a.ident is None or dot.text != "." or b.ident is None:
+            continue
+        if any(s <= a.start < e for s, e in covered):
+            continue
+        if i > 0 and toks[i - 1].text == ".":
+            continue
+        if direction.selects_table(a.ident, b.ident) or direction.selects_database(a.ident):
+            mdb, mt = direction.map_table(a.ident, b.ident)
+            if (mdb, mt) != (a.ident, b.ident):
+                edits.append((a.start, b.end, f"{quote_ident(mdb)}.{quote_ident(mt)}"))
+                covered.append((a.start, b.end))
+    out = sql
+    for s, e, text in sorted(edits, reverse=True):
+        out = out[:s] + text + out[e:]
+    return parsed, out, ""
+
+
+def apply_ddl(applier, txn: Transaction, cp: Checkpoint, *, logger: logging.Logger | None = None) -> str:
+    """Apply (or skip) one standalone statement; always advances ``cp`` past it. Returns the outcome."""
+    lg = logger or log
+    d = applier.direction
+    schema, statement = txn.ddl
+    parsed, rewritten, reason = rewrite_ddl(d, statement, schema)
+    if rewritten is None or d.exclude_ddl or d.role != "forward":
+        if rewritten is not None:
+            reason = "DDL is excluded for this direction" if d.exclude_ddl or d.role != "forward" else reason
+            outcome = "skipped"
+        else:
+            outcome = None  # not interesting enough for the DDL log
+        applier.apply_group([txn], cp, extra=(lambda cur: _ddl_log(applier, cur, txn, statement, None, outcome))
+                            if outcome is not None else None)
+        if outcome is not None:
+            lg.info("DDL skipped (%s): %s", reason, statement[:200])
+        return outcome or "ignored"
+    conn = applier.conn
+    end = list(txn.end_position)
+    pending = json.loads(cp.ddl_pending) if cp.ddl_pending else None
+    replay = bool(pending and pending.get("position") == end)
+    # 1. record the intent
+    marker = Checkpoint(**cp.__dict__)
+    marker.ddl_pending = json.dumps({"position": end, "statement": rewritten})
+    with conn.cursor() as cur:
+        applier.control.write_checkpoint(cur, d.task_name, d.role, marker)
+    conn.commit()
+    cp.ddl_pending = marker.ddl_pending
+    # 2. run it
+    outcome = "applied"
+    mapped_db = d.map_database(schema) if schema and d.selects_database(schema) else None
+    try:
+        with conn.cursor() as cur:
+            if mapped_db:
+                try:
+                    cur.execute(f"USE {quote_ident(mapped_db)}")
+                except pymysql.err.MySQLError:
+                    pass
+            cur.execute(rewritten)
+    except pymysql.err.MySQLError as e:
+        code = e.args[0] if e.args else None
+        if replay and code in REPLAY_TOLERATED:
+            outcome = "replayed"
+            lg.info("replayed DDL already in effect (%s): %s", e, rewritten[:200])
+        else:
+            from airflow_provider_dts.engine.servers import is_connection_error
+
+            if is_connection_error(e):
+                raise
+            raise SyncFailed(
+                f"DDL from the source failed at the destination at {format_position(txn.end_position)}: "
+                f"{rewritten[:500]} -> [{code}] {e.args[1] if len(e.args) > 1 else e}. Fix: make the destination "
+                "schema match the source (or apply the statement by hand), then restart the direction"
+            ) from None
+    applier.tables.clear()
+    # 3. advance past it
+    cp.ddl_pending = None
+    try:
+        applier.apply_group([txn], cp, extra=lambda cur: _ddl_log(applier, cur, txn, statement, rewritten, outcome))
+    except BaseException:
+        cp.ddl_pending = marker.ddl_pending
+        raise
+    lg.info("DDL %s: %s", outcome, rewritten[:200])
+    return outcome
+
+
+def _ddl_log(applier, cur, txn: Transaction, statement: str, applied: str | None, outcome: str) -> None:
+    d = applier.direction
+    if True:
+        cur.execute(
+            f"INSERT INTO {applier.control.table('ddl_log')} (task_name, direction, source_position, "
+            "source_statement, applied_statement, outcome, applied_at) VALUES (%s,%s,%s,%s,%s,%s,UTC_TIMESTAMP(6))",
+            (d.task_name, d.role, format_position(txn.end_position), statement, applied, outcome),
+        )

@@ -1,0 +1,480 @@
+"""Incremental sync of one direction: source binlog -> destination, forever, exactly once, no echo.
+
+``run_direction`` is the entry point (the Airflow trigger runs it in a thread; ``runner`` runs it in a
+process). It blocks until ``stop`` is set, ``max_runtime`` passes (both: state Stopped) or the direction
+fails (state Failed with a message). Pieces:
+
+- lease: ``GET_LOCK`` on the destination apply connection; a second run of the same direction waits, applying
+  nothing, until the lease frees or it is stopped;
+- start point: the checkpoint's ``binlog_file/pos``; with no checkpoint and ``initial_full_data_sync`` off,
+  the source's current position (recorded first). A purged start file fails with a re-initialize message;
+- a reader thread (``binlog.BinlogReader``) feeds whole transactions into a bounded queue; this thread groups
+  consecutive transactions and applies each group in one destination transaction with the checkpoint;
+- DDL (forward direction, ``exclude_ddl`` off) goes through ``ddl.apply_ddl``;
+- lost connections (either server) are retried with backoff for ``retry_minutes`` (state message says
+  "retrying since ..."); past the window the direction fails;
+- a heartbeat row is written on the SOURCE control schema every second so lag is right when idle;
+- ``sync_state`` gets state, lag, rows/s and counters about once a second.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from airflow_provider_dts.engine import ddl as ddl_mod
+from airflow_provider_dts.engine.apply import Applier
+from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync, Transaction, format_position
+from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.conflicts import ConflictFailure
+from airflow_provider_dts.engine.control import Checkpoint, ControlSchema, State
+from airflow_provider_dts.engine.errors import DtsError, ServerError, SyncFailed
+from airflow_provider_dts.engine.servers import (
+    ConnectionSettings,
+    binlog_files,
+    binlog_position,
+    is_connection_error,
+    server_info,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUE_TRANSACTIONS = 512
+GROUP_MAX_ROWS = 5000
+GROUP_MAX_TRANSACTIONS = 500
+STATS_INTERVAL = 1.0
+IDLE_CHECKPOINT_INTERVAL = 5.0
+HEARTBEAT_INTERVAL = 1.0
+BACKOFF_MAX = 10.0
+RETRY_MINUTE_SECONDS = 60  # length of one minute of the retry window (tests shorten it)
+TRANSIENT_CODES = {1205, 1213}  # lock wait timeout, deadlock: retry the group
+# MariaDB: the applier flags its writes with skip_replication and the reader asks the server not to send
+# flagged events (saves decoding the opposite direction's writes). Off: the checkpoint mark alone drops them.
+SKIP_FLAGGED_FAST_PATH = os.environ.get("DTS_SKIP_REPLICATION_FAST_PATH", "1") != "0"
+
+
+@dataclass
+class RunResult:
+    outcome: str  # "stopped" | "failed" | "max_runtime"
+    state: str
+    message: str
+    stats: dict = field(default_factory=dict)
+
+
+class _Stop(Exception):
+    def __init__(self, outcome: str):
+        self.outcome = outcome
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (StreamResync, ServerError)):
+        return True
+    if isinstance(exc, DtsError):
+        return False
+    if isinstance(exc, pymysql.err.MySQLError) and exc.args and exc.args[0] in TRANSIENT_CODES:
+        return True
+    return is_connection_error(exc)
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+
+def run_direction(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
+                  stop: threading.Event, max_runtime: float | None = None,
+                  logger: logging.Logger | None = None) -> RunResult:
+    """Run one direction until ``stop``, ``max_runtime`` or failure. See the module docstring."""
+    return _DirectionRun(direction, source, destination, stop, max_runtime, logger or log).run()
+
+
+class _DirectionRun:
+    def __init__(self, direction, source, destination, stop, max_runtime, logger):
+        self.d: SyncDirection = direction
+        self.source: ConnectionSettings = source
+        self.dest: ConnectionSettings = destination
+        self.stop: threading.Event = stop
+        self.deadline = time.monotonic() + max_runtime if max_runtime else None
+        self.log: logging.Logger = logger
+        self.control = ControlSchema(direction.control_schema)
+        self.cp = Checkpoint()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.lag: float | None = None
+        self.applier = Applier(direction, destination, logger=logger)
+        self._ctl: pymysql.connections.Connection | None = None
+        self._rows_since = 0
+        self._stats_at = time.monotonic()
+        self._lease = False
+
+    # ------------------------------------------------------------------ helpers
+
+    def _stats(self) -> dict[str, Any]:
+        cp = self.cp
+        return {
+            "transactions_applied": int(cp.transactions_applied or 0),
+            "rows_inserted": int(cp.rows_inserted or 0),
+            "rows_updated": int(cp.rows_updated or 0),
+            "rows_deleted": int(cp.rows_deleted or 0),
+            "conflicts": int(cp.conflicts or 0),
+            "lag_seconds": self.lag,
+            "binlog_file": cp.binlog_file,
+            "binlog_pos": int(cp.binlog_pos) if cp.binlog_pos is not None else None,
+        }
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise _Stop("stopped")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise _Stop("max_runtime")
+
+    def _ctl_conn(self) -> pymysql.connections.Connection:
+        if self._ctl is None or not self._ctl.open:
+            self._ctl = self.dest.connect()
+        return self._ctl
+
+    def _set_state(self, state: str, message: str, **cols: Any) -> None:
+        """Best effort: the destination may be the server that is down."""
+        try:
+            self.control.set_state(self._ctl_conn(), self.d.task_name, self.d.role, state, message, **cols)
+        except Exception as e:  # noqa: BLE001
+            self._ctl = None
+            self.log.warning("could not record state %s for %s: %s", state, self.d.key, e)
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self._check_stop()
+            time.sleep(min(0.2, max(0.0, end - time.monotonic())))
+
+    # ------------------------------------------------------------------ outer loop: retries
+
+    def run(self) -> RunResult:
+        retry_since: _dt.datetime | None = None
+        retry_started: float | None = None
+        backoff = 1.0
+        resync_at, resyncs = None, 0
+        try:
+            while True:
+                try:
+                    self._check_stop()
+                    self._session()
+                except _Stop:
+                    raise
+                except ConflictFailure as e:
+                    return self._fail(str(e))
+                except Exception as e:  # noqa: BLE001
+                    if isinstance(e, pymysql.err.MySQLError) and e.args and e.args[0] == 1236:
+                        return self._fail(
+                            f"the source cannot send its binlog from {format_position(self.cp.position)}: "
+                            f"{e.args[1] if len(e.args) > 1 else e}. The binlog was probably purged. Fix: "
+                            "re-initialize the direction (reset its checkpoint and run the full data sync again)"
+                        )
+                    if not _retryable(e):
+                        if isinstance(e, DtsError):
+                            return self._fail(str(e))
+                        self.log.exception("direction %s failed", self.d.key)
+                        return self._fail(f"{type(e).__name__}: {e}")
+                    if self._healthy:
+                        retry_since, retry_started, backoff = None, None, 1.0
+                    now = time.monotonic()
+                    if retry_started is None:
+                        retry_started, retry_since = now, _utcnow()
+                    window = self.d.retry_minutes * RETRY_MINUTE_SECONDS
+                    if now - retry_started > window:
+                        return self._fail(
+                            f"lost the connection for more than the retry window of {self.d.retry_minutes} "
+                            f"minute(s) (since {retry_since:%Y-%m-%d %H:%M:%S} UTC); last error: {e}. Fix: make "
+                            "both servers reachable, then restart the direction (it resumes from its checkpoint)"
+                        )
+                    msg = f"retrying since {retry_since:%Y-%m-%d %H:%M:%S} UTC: {type(e).__name__}: {e}"
+                    if isinstance(e, StreamResync):
+                        pos = self.cp.position
+                        same = resync_at == pos
+                        resync_at, resyncs = pos, (resyncs + 1 if same else 1)
+                        self.log.info("direction %s: reopening the binlog stream at %s (%s)", self.d.key,
+                                      format_position(pos), e)
+                        if resyncs > 5:
+                            return self._fail(
+                                f"the binlog stream cannot be read from {format_position(pos)}: {e} (5 attempts). "
+                                "The position may not be a transaction boundary. Fix: re-initialize the direction"
+                            )
+                        self._sleep(0.5 * resyncs)
+                    else:
+                        self.log.warning("direction %s: %s", self.d.key, msg)
+                        self._set_state(State.SYNCHRONIZING, msg, retrying_since=retry_since, owner=self.owner)
+                        self._sleep(backoff)
+                        backoff = min(backoff * 2, BACKOFF_MAX)
+        except _Stop as s:
+            message = "stopped" if s.outcome == "stopped" else "stopped after max_runtime"
+            if self._lease_ever:
+                self._set_state(State.STOPPED, f"{message} at {format_position(self.cp.position)}",
+                                lag_seconds=self.lag, retrying_since=None)
+                state = State.STOPPED
+            else:
+                state = self._current_state() or State.STOPPED
+                message = f"{message} while waiting for the lease held by another run"
+            return RunResult(s.outcome, state, message, self._stats())
+        finally:
+            self._teardown()
+
+    _healthy = False
+    _lease_ever = False
+
+    def _current_state(self) -> str | None:
+        try:
+            row = self.control.get_state(self._ctl_conn(), self.d.task_name, self.d.role)
+            return row["state"] if row else None
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _fail(self, message: str) -> RunResult:
+        self.log.error("direction %s failed: %s", self.d.key, message)
+        self._set_state(State.FAILED, message, retrying_since=None, lag_seconds=self.lag)
+        return RunResult("failed", State.FAILED, message, self._stats())
+
+    def _teardown(self) -> None:
+        self._stop_threads()
+        self.applier.close()  # closing the session frees the lease
+        if self._ctl is not None:
+            try:
+                self._ctl.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._ctl = None
+
+    # ------------------------------------------------------------------ one connected session
+
+    def _session(self) -> None:
+        self._healthy = False
+        self._stop_threads()
+        conn = self.applier.connect()
+        ctl = self._ctl_conn()
+        self.control.ensure(ctl)
+        # lease: wait (applying nothing) while another run holds it
+        waited = False
+        while not self.applier.try_lease(1.0):
+            if not waited:
+                self.log.info("direction %s: another run holds the lease; waiting", self.d.key)
+                waited = True
+            self._check_stop()
+        self._lease_ever = True
+        src = self.source.connect()
+        try:
+            info = server_info(src)
+            self.control.ensure(src)
+            cp = self.control.read_checkpoint(ctl, self.d.task_name, self.d.role)
+            if cp is None or cp.binlog_file is None:
+                if self.d.initial_full_data_sync:
+                    raise SyncFailed(
+                        f"direction {self.d.key} is not initialized: no incremental start position in "
+                        f"{self.d.control_schema}.checkpoint. Fix: run the full data sync first (it records "
+                        "the start position), or set initial_full_data_sync off to start at the current position"
+                    )
+                file, pos = binlog_position(src, info)
+                cp = cp or Checkpoint()
+                cp.binlog_file, cp.binlog_pos = file, pos
+                with conn.cursor() as cur:
+                    self.control.write_checkpoint(cur, self.d.task_name, self.d.role, cp)
+                conn.commit()
+                self.log.info("direction %s: no checkpoint; starting at the source's current position %s:%s",
+                              self.d.key, file, pos)
+            names = [f for f, _ in binlog_files(src)]
+            if cp.binlog_file not in names:
+                raise SyncFailed(
+                    f"the source binlog {cp.binlog_file} (checkpoint {cp.binlog_file}:{cp.binlog_pos}) has been "
+                    f"purged from {self.source.describe()}; changes since then are lost to this direction. "
+                    "Fix: re-initialize the direction (reset its checkpoint and run the full data sync again), "
+                    "and keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days)"
+                )
+        finally:
+            src.close()
+        self.cp = cp
+        self._set_state(State.SYNCHRONIZING, f"synchronizing from {format_position(cp.position)}",
+                        owner=self.owner, retrying_since=None, started_at=_utcnow())
+        self._start_threads(cp.position, skip_flagged=info.is_mariadb)
+        self._healthy = True
+        self._apply_loop()
+
+    # ------------------------------------------------------------------ threads
+
+    def _start_threads(self, start: tuple[str, int], skip_flagged: bool = False) -> None:
+        self._threads_stop = threading.Event()
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_TRANSACTIONS)
+        self._reader = BinlogReader(self.d, self.source, start, stop=self._threads_stop,
+                                    skip_flagged=skip_flagged and SKIP_FLAGGED_FAST_PATH)
+        self._reader_thread = threading.Thread(target=self._read, name=f"dts-reader-{self.d.key}", daemon=True)
+        self._hb_thread = threading.Thread(target=self._heartbeat, name=f"dts-heartbeat-{self.d.key}", daemon=True)
+        self._reader_thread.start()
+        self._hb_thread.start()
+
+    def _stop_threads(self) -> None:
+        ev = getattr(self, "_threads_stop", None)
+        if ev is None:
+            return
+        ev.set()
+        try:  # unblock a reader waiting on a full queue
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        for t in (self._reader_thread, self._hb_thread):
+            t.join(timeout=3)
+        self._threads_stop = None
+
+    def _put(self, item) -> bool:
+        while not self._threads_stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        stop = self._threads_stop
+        try:
+            for txn in self._reader.transactions():
+                if stop.is_set():
+                    return
+                if txn is not None and not self._put(txn):
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the applier thread
+            if not stop.is_set():
+                self._put(e)
+        finally:
+            self._reader.close()
+
+    def _heartbeat(self) -> None:
+        stop = self._threads_stop
+        conn = None
+        table = self.control.table("heartbeat")
+        while not stop.is_set():
+            try:
+                if conn is None:
+                    conn = self.source.connect()
+                with conn.cursor() as cur:
+                    cur.execute(
+                        f"INSERT INTO {table} (task_name, direction, beat_at) VALUES (%s, %s, UTC_TIMESTAMP(6)) "
+                        "ON DUPLICATE KEY UPDATE beat_at=VALUES(beat_at)",
+                        (self.d.task_name, self.d.role),
+                    )
+            except Exception:  # noqa: BLE001 - the reader reports a lost source; just reconnect next time
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                conn = None
+            stop.wait(HEARTBEAT_INTERVAL)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # ------------------------------------------------------------------ apply loop
+
+    def _next(self, timeout: float):
+        item = self._queue.get(timeout=timeout)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def _apply_loop(self) -> None:
+        last_cp_write = time.monotonic()
+        pending_empty: list[Transaction] = []
+        while True:
+            self._check_stop()
+            self._maybe_stats()
+            try:
+                first = self._next(0.2)
+            except queue.Empty:
+                if pending_empty and time.monotonic() - last_cp_write > IDLE_CHECKPOINT_INTERVAL:
+                    self._apply(pending_empty)
+                    pending_empty, last_cp_write = [], time.monotonic()
+                continue
+            if first.ddl is not None:
+                if pending_empty:
+                    self._apply(pending_empty)
+                    pending_empty = []
+                self._ddl(first)
+                last_cp_write = time.monotonic()
+                continue
+            group = pending_empty + [first]
+            pending_empty = []
+            rows = first.row_count
+            held: Transaction | None = None
+            while rows < GROUP_MAX_ROWS and len(group) < GROUP_MAX_TRANSACTIONS:
+                try:
+                    t = self._next(0)
+                except queue.Empty:
+                    break
+                if t.ddl is not None:
+                    held = t
+                    break
+                group.append(t)
+                rows += t.row_count
+            self._note_lag(group)
+            if rows == 0 and held is None:
+                if time.monotonic() - last_cp_write > IDLE_CHECKPOINT_INTERVAL:
+                    self._apply(group)
+                    last_cp_write = time.monotonic()
+                else:
+                    pending_empty = group
+            else:
+                self._apply(group)
+                last_cp_write = time.monotonic()
+            if held is not None:
+                self._ddl(held)
+                last_cp_write = time.monotonic()
+
+    def _note_lag(self, group: list[Transaction]) -> None:
+        last = group[-1]
+        hb = next((t.heartbeat_at for t in reversed(group) if t.heartbeat_at is not None), None)
+        now = _utcnow()
+        if hb is not None and group[-1].heartbeat_at is not None:
+            self.lag = max(0.0, (now - hb).total_seconds())
+        else:
+            commit = _dt.datetime.fromtimestamp(last.commit_timestamp, _dt.timezone.utc).replace(tzinfo=None)
+            self.lag = max(0.0, (now - commit).total_seconds())
+
+    def _apply(self, group: list[Transaction]) -> None:
+        try:
+            stats = self.applier.apply_group(group, self.cp)
+        except ConflictFailure as e:
+            if e.txn_index > 0:  # apply the transactions before the failing one, then stop before it
+                self.applier.apply_group(group[: e.txn_index], self.cp)
+            self.applier.log_conflict_alone(e.conflict)
+            self.cp.conflicts = int(self.cp.conflicts or 0) + 1
+            raise
+        self._rows_since += stats.inserted + stats.updated + stats.deleted
+
+    def _ddl(self, txn: Transaction) -> None:
+        ddl_mod.apply_ddl(self.applier, txn, self.cp, logger=self.log)
+
+    def _maybe_stats(self) -> None:
+        now = time.monotonic()
+        elapsed = now - self._stats_at
+        if elapsed < STATS_INTERVAL:
+            return
+        rps = self._rows_since / elapsed
+        self._rows_since, self._stats_at = 0, now
+        cp = self.cp
+        try:
+            self.control.update_stats(
+                self._ctl_conn(), self.d.task_name, self.d.role,
+                lag_seconds=self.lag, rows_per_second=rps, last_source_commit_at=cp.source_commit_at,
+                last_applied_at=_utcnow(),
+                message=f"synchronizing at {format_position(cp.position)}",
+            )
+        except Exception as e:  # noqa: BLE001 - stats are best effort; a lost server surfaces in apply
+            self._ctl = None
+            self.log.debug("stats update failed: %s", e)
