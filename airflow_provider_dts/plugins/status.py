@@ -1,0 +1,379 @@
+"""The "DTS sync" page in the Airflow UI: each sync direction's status, read from the control schemas.
+
+Two layers:
+
+- ``collect_status(settings_list, control_schema)`` is plain Python (no Airflow): it opens each server with
+  the engine's ``ConnectionSettings``, reads ``sync_state`` + ``checkpoint`` (via ``ControlSchema``), the latest
+  ``conflict_log`` rows and the failed ``precheck_result`` items, and returns a JSON-ready dict. A server that
+  cannot be reached becomes an error entry; nothing raises.
+- The Airflow layer (``create_app``, ``DtsStatusPlugin``) looks up the Airflow connections named in
+  ``DTS_STATUS_CONN_IDS`` (comma-separated, default ``dts_source,dts_destination``) with ``DtsMySqlHook`` and
+  serves a FastAPI app mounted at ``/dts``: ``/dts/`` is an HTML page (refreshes itself every few seconds),
+  ``/dts/api/status`` the same data as JSON. The control schema is ``DTS_STATUS_CONTROL_SCHEMA`` (default
+  ``dts_meta``). A nav entry "DTS sync" shows the page inside the Airflow UI.
+
+Both endpoints require a signed-in Airflow user (the UI's session cookie or an API bearer token), because the
+conflict log shows row keys. Data comes only from the MySQL servers, never from Airflow's database, and the
+page never shows a password.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import os
+from decimal import Decimal
+from typing import Any, Iterable
+
+import pymysql
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from airflow_provider_dts.engine.control import ControlSchema
+from airflow_provider_dts.engine.servers import ConnectionSettings
+
+DEFAULT_CONN_IDS = "dts_source,dts_destination"
+DEFAULT_CONTROL_SCHEMA = "dts_meta"
+CONFLICT_LIMIT = 20
+PRECHECK_LIMIT = 50
+REFRESH_SECONDS = 5
+# a running engine refreshes its sync_state row about every second; this much older means it is not running
+STALE_SECONDS = 30
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 10
+
+DIRECTION_LABELS = {"forward": "task one (forward)", "reverse": "task two (reverse)"}
+
+
+# --------------------------------------------------------------------------- data (plain Python)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)  # sessions run in UTC
+        return value.isoformat()
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return value
+
+
+def _row(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in d.items()}
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return text
+
+
+def _int(v: Any) -> int:
+    return int(v or 0)
+
+
+def _read_server(settings: ConnectionSettings, cs: ControlSchema) -> tuple[bool, list, list, list]:
+    conn = settings.connect(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, write_timeout=READ_TIMEOUT)
+    try:
+        if not cs.exists(conn):
+            return False, [], [], []
+        server = settings.name or settings.describe()
+        with conn.cursor() as cur:
+            cur.execute("SELECT UTC_TIMESTAMP(6)")
+            server_now = cur.fetchone()[0]
+            cur.execute(f"SELECT task_name, direction FROM {cs.table('sync_state')} ORDER BY task_name, direction")
+            keys = list(cur.fetchall())
+        directions = []
+        for task, direction in keys:
+            st = cs.get_state(conn, task, direction)
+            if st is None:  # deleted between the two reads
+                continue
+            st.pop("config_json", None)  # full config: not for the page
+            st.pop("owner", None)
+            ins, upd, dele = _int(st.get("rows_inserted")), _int(st.get("rows_updated")), _int(st.get("rows_deleted"))
+            updated = st.get("updated_at")
+            age = (server_now - updated).total_seconds() if isinstance(updated, _dt.datetime) else None
+            pos = None
+            if st.get("binlog_file") is not None and st.get("binlog_pos") is not None:
+                pos = f"{st['binlog_file']}:{st['binlog_pos']}"
+            directions.append(_row({
+                "server": server,
+                "task_name": task,
+                "direction": direction,
+                "direction_label": DIRECTION_LABELS.get(direction, direction),
+                "state": st.get("state"),
+                "message": st.get("message"),
+                "lag_seconds": st.get("lag_seconds"),
+                "rows_per_second": st.get("rows_per_second"),
+                "rows_inserted": ins,
+                "rows_updated": upd,
+                "rows_deleted": dele,
+                "rows_applied": ins + upd + dele,
+                "transactions_applied": _int(st.get("transactions_applied")),
+                "conflicts": _int(st.get("conflicts")),
+                "last_source_commit_at": st.get("last_source_commit_at") or st.get("source_commit_at"),
+                "last_applied_at": st.get("last_applied_at"),
+                "binlog_file": st.get("binlog_file"),
+                "binlog_pos": st.get("binlog_pos"),
+                "binlog_position": pos,
+                "gtid": st.get("gtid"),
+                "retrying_since": st.get("retrying_since"),
+                "started_at": st.get("started_at"),
+                "updated_at": updated,
+                "updated_seconds_ago": None if age is None else round(age, 1),
+                # Synchronizing but no refresh for a while: its engine (the incremental task) is not running
+                "stale": st.get("state") == "Synchronizing" and age is not None and age > STALE_SECONDS,
+            }))
+        with conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute(
+                f"SELECT id, task_name, direction, detected_at, conflict_type, policy, decision, source_db, "
+                f"source_table, dest_db, dest_table, key_json, source_position "
+                f"FROM {cs.table('conflict_log')} ORDER BY id DESC LIMIT %s",
+                (CONFLICT_LIMIT,),
+            )
+            conflicts = [_row({"server": server, **r}) for r in cur.fetchall()]
+            cur.execute(
+                f"SELECT task_name, direction, item, status, reason, fix, run_id, checked_at "
+                f"FROM {cs.table('precheck_result')} WHERE status='FAIL' "
+                f"ORDER BY checked_at DESC, task_name, direction, item LIMIT %s",
+                (PRECHECK_LIMIT,),
+            )
+            prechecks = [_row({"server": server, **r}) for r in cur.fetchall()]
+        return True, directions, conflicts, prechecks
+    finally:
+        conn.close()
+
+
+def collect_status(settings_list: Iterable[ConnectionSettings], control_schema: str = DEFAULT_CONTROL_SCHEMA
+                   ) -> dict[str, Any]:
+    """Status of every direction whose control rows live on one of these servers; never raises for a server.
+
+    Returns ``{"control_schema", "generated_at", "servers": [{"server", "address", "ok", "error",
+    "control_schema_exists", "directions"}], "directions": [...], "conflicts": [...latest first],
+    "precheck_failures": [...]}``.
+    """
+    settings_list = list(settings_list)
+    secrets = [s.password for s in settings_list]
+    cs = ControlSchema(control_schema)
+    out: dict[str, Any] = {
+        "control_schema": control_schema,
+        "generated_at": _jsonable(_dt.datetime.now(_dt.timezone.utc)),
+        "servers": [],
+        "directions": [],
+        "conflicts": [],
+        "precheck_failures": [],
+    }
+    for settings in settings_list:
+        entry: dict[str, Any] = {"server": settings.name or settings.describe(), "address": settings.describe(),
+                                 "ok": True, "error": None, "control_schema_exists": None, "directions": 0}
+        try:
+            exists, directions, conflicts, prechecks = _read_server(settings, cs)
+        except Exception as e:  # one bad server must not hide the others
+            entry.update(ok=False, error=_scrub(f"{type(e).__name__}: {e}", secrets))
+        else:
+            entry.update(control_schema_exists=exists, directions=len(directions))
+            out["directions"].extend(directions)
+            out["conflicts"].extend(conflicts)
+            out["precheck_failures"].extend(prechecks)
+        out["servers"].append(entry)
+    for row in out["directions"] + out["precheck_failures"]:
+        for k in ("message", "reason", "fix"):
+            if isinstance(row.get(k), str):
+                row[k] = _scrub(row[k], secrets)
+    out["directions"].sort(key=lambda r: (r["task_name"], r["direction"] != "forward", r["direction"]))
+    out["conflicts"].sort(key=lambda r: r.get("detected_at") or "", reverse=True)
+    out["conflicts"] = out["conflicts"][:CONFLICT_LIMIT]
+    out["precheck_failures"].sort(key=lambda r: r.get("checked_at") or "", reverse=True)
+    return out
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "<td>-</td>"
+    if isinstance(value, float):
+        value = f"{value:,.1f}"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = f"{value:,}"
+    return f"<td>{html.escape(str(value), quote=True)}</td>"
+
+
+def _table(headers: list[str], rows: list[list[Any]], empty: str, css: str = "") -> str:
+    if not rows:
+        return f'<p class="empty">{html.escape(empty)}</p>'
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        f'<tr class="{html.escape(css(r) if callable(css) else css, quote=True)}">' + "".join(_cell(v) for v in r[1:])
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _state_css(d: dict[str, Any]) -> str:
+    if d.get("stale"):
+        return "bad"
+    return {"Synchronizing": "ok", "Failed": "bad", "PrecheckFailed": "bad", "InitializeFailed": "bad",
+            "Stopped": "idle", "NotStarted": "idle"}.get(str(d.get("state")), "busy")
+
+
+def _state_text(d: dict[str, Any]) -> str:
+    text = str(d.get("state") or "-")
+    if d.get("retrying_since"):
+        text += f" (retrying since {d['retrying_since']})"
+    if d.get("stale"):
+        text += f" - no update for {d['updated_seconds_ago']:.0f} s: is its incremental task running?"
+    return text
+
+
+def _server_text(s: dict[str, Any], schema: str) -> str:
+    if not s["ok"]:
+        return f"ERROR: {s['error']}"
+    if s.get("control_schema_exists") is False:
+        return f"OK (no control schema {schema} here yet)"
+    return "OK"
+
+
+def render_html(status: dict[str, Any], refresh_seconds: int = REFRESH_SECONDS) -> str:
+    """The status page; every value from the servers is HTML-escaped."""
+    e = html.escape
+    servers = _table(
+        ["Server", "Address", "Status", "Directions here"],
+        [[("ok" if s["ok"] else "bad"), s["server"], s["address"], _server_text(s, status["control_schema"]),
+          s["directions"]] for s in status["servers"]],
+        "No servers configured (DTS_STATUS_CONN_IDS).",
+        css=lambda r: r[0],
+    )
+    directions = _table(
+        ["Task", "Direction", "State", "Message", "Lag (s)", "Rows/s", "Inserted", "Updated", "Deleted",
+         "Transactions", "Conflicts", "Last source commit", "Binlog position", "Updated at", "Stored on"],
+        [[_state_css(d), d["task_name"], d["direction_label"], _state_text(d), d["message"], d["lag_seconds"],
+          d["rows_per_second"], d["rows_inserted"], d["rows_updated"], d["rows_deleted"],
+          d["transactions_applied"], d["conflicts"], d["last_source_commit_at"], d["binlog_position"],
+          d["updated_at"], d["server"]] for d in status["directions"]],
+        f"No sync direction found in the control schema {status['control_schema']}.",
+        css=lambda r: r[0],
+    )
+    conflicts = _table(
+        ["Detected at", "Task", "Direction", "Type", "Policy", "Decision", "Table (destination)", "Key",
+         "Source position"],
+        [["", c["detected_at"], c["task_name"], DIRECTION_LABELS.get(c["direction"], c["direction"]),
+          c["conflict_type"], c["policy"], c["decision"], f"{c['dest_db']}.{c['dest_table']}", c["key_json"],
+          c["source_position"]] for c in status["conflicts"]],
+        "No conflicts logged.",
+    )
+    prechecks = _table(
+        ["Checked at", "Task", "Direction", "Item", "Reason", "Fix"],
+        [["bad", p["checked_at"], p["task_name"], DIRECTION_LABELS.get(p["direction"], p["direction"]), p["item"],
+          p["reason"], p["fix"]] for p in status["precheck_failures"]],
+        "No failed precheck items.",
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="{int(refresh_seconds)}">
+<title>DTS sync status</title>
+<style>
+body {{ font-family: system-ui, sans-serif; font-size: 13px; margin: 12px; color: #222; }}
+h1 {{ font-size: 18px; }} h2 {{ font-size: 15px; margin-top: 20px; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }}
+th {{ background: #f0f0f0; }} td {{ word-break: break-word; }}
+tr.ok td:first-child {{ border-left: 4px solid #2e7d32; }} tr.bad td {{ background: #fdecea; }}
+tr.busy td:first-child {{ border-left: 4px solid #1565c0; }} tr.idle td:first-child {{ border-left: 4px solid #999; }}
+.empty, .meta {{ color: #666; }}
+</style></head><body>
+<h1>DTS two-way sync</h1>
+<p class="meta">Control schema <code>{e(status['control_schema'])}</code>
+&middot; read at {e(str(status['generated_at']))} &middot; refreshes every {int(refresh_seconds)} s
+&middot; <a href="api/status">JSON</a></p>
+<h2>Directions</h2>{directions}
+<h2>Servers</h2>{servers}
+<h2>Latest conflicts</h2>{conflicts}
+<h2>Failed precheck items</h2>{prechecks}
+</body></html>"""
+
+
+# --------------------------------------------------------------------------- Airflow layer
+
+
+def configured_conn_ids() -> list[str]:
+    raw = os.environ.get("DTS_STATUS_CONN_IDS", DEFAULT_CONN_IDS)
+    return [c.strip() for c in raw.split(",") if c.strip()]
+
+
+def configured_control_schema() -> str:
+    return os.environ.get("DTS_STATUS_CONTROL_SCHEMA", "").strip() or DEFAULT_CONTROL_SCHEMA
+
+
+def status_from_connections(conn_ids: list[str] | None = None, control_schema: str | None = None
+                            ) -> dict[str, Any]:
+    """Look up the Airflow connections, then ``collect_status``; an unknown conn id is an error entry."""
+    from airflow_provider_dts.hooks.dts import DtsMySqlHook
+
+    conn_ids = configured_conn_ids() if conn_ids is None else conn_ids
+    control_schema = control_schema or configured_control_schema()
+    settings: list[ConnectionSettings] = []
+    lookup_errors: list[dict[str, Any]] = []
+    for cid in conn_ids:
+        try:
+            settings.append(DtsMySqlHook(mysql_conn_id=cid).get_settings())
+        except Exception as e:
+            lookup_errors.append({"server": cid, "address": "-", "ok": False, "directions": 0,
+                                  "error": f"Airflow connection {cid!r} cannot be read: {type(e).__name__}: {e}. "
+                                           f"Fix: define it, or change DTS_STATUS_CONN_IDS"})
+    status = collect_status(settings, control_schema)
+    status["servers"] = lookup_errors + status["servers"]
+    return status
+
+
+def create_app(*, require_auth: bool = True):
+    """The FastAPI app the plugin mounts at ``/dts``. ``require_auth=False`` only for tests of the page itself."""
+    bearer = HTTPBearer(auto_error=False)
+
+    async def signed_in_user(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        # Airflow's own check (bearer token, else the UI's session cookie), imported on first use so that
+        # loading the plugin in the scheduler or a worker does not import the API server's security module
+        from airflow.api_fastapi.core_api.security import get_user
+
+        return await get_user(request, None, credentials)
+
+    dependencies = [Depends(signed_in_user)] if require_auth else []
+
+    app = FastAPI(title="DTS two-way sync status", dependencies=dependencies, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> HTMLResponse:  # sync def: FastAPI runs it in a worker thread (blocking PyMySQL)
+        return HTMLResponse(render_html(status_from_connections()),
+                            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+    @app.get("/api/status")
+    def api_status() -> JSONResponse:
+        body = json.loads(json.dumps(status_from_connections(), default=str))
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    return app
+
+
+class DtsStatusPlugin(AirflowPlugin):
+    """Airflow 3 plugin: the DTS sync status page at ``/dts/`` and a "DTS sync" nav entry (Plugins menu)."""
+
+    name = "dts_status"
+    fastapi_apps = [{"app": create_app(), "url_prefix": "/dts", "name": "DTS sync status"}]
+    external_views = [{
+        "name": "DTS sync",
+        # relative to the UI's <base href>, so it also works when Airflow is served under a sub-path
+        "href": "dts/",
+        "url_route": "dts-sync",
+        "destination": "nav",
+    }]

@@ -1,0 +1,238 @@
+"""dts_two_way_sync: two-way real-time sync of two MySQL/MariaDB servers (DTS procedure, steps 5 to 15).
+
+Trigger it from the UI form, `airflow dags trigger dts_two_way_sync --conf '{"objects": ["shop"]}'`, or the
+REST API. Every setting is a param below; task one (source -> destination) and task two (destination ->
+source) are configured separately. Task two never synchronizes DDL and does not initially sync the tables
+task one already fills.
+
+Flow: `configure` validates the params and publishes both directions' settings (XCom keys `forward` and
+`reverse`); task one: precheck -> initial schema sync -> initial full data sync -> incremental sync
+(long-running, deferred to the triggerer); `wait_task_one_synchronizing` waits until task one is
+Synchronizing within `max_lag_seconds`; task two: precheck -> schema / full data sync (they skip the tables
+task one covers) -> incremental sync (long-running).
+
+Stop a direction: mark its `*_incremental` task success or failed (the engine stops and keeps its
+checkpoint). Restart it: clear that task (it resumes from the checkpoint, nothing is re-initialized).
+Status: the incremental tasks log a status line every 30 s; the control schema holds it all (README).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_dts.engine.config import (
+    DEFAULT_CONTROL_SCHEMA,
+    DEFAULT_RETRY_MINUTES,
+    DML_TYPES,
+    MAX_RETRY_MINUTES,
+    PRECHECK_ITEMS,
+    ConflictPolicy,
+    ExistingTableMode,
+    TwoWayTask,
+)
+from airflow_provider_dts.engine.errors import ConfigError
+from airflow_provider_dts.operators.incremental import IncrementalSyncOperator, parse_max_runtime
+from airflow_provider_dts.operators.initial_sync import FullDataSyncOperator, InitialSchemaSyncOperator
+from airflow_provider_dts.operators.precheck import PrecheckOperator
+from airflow_provider_dts.sensors.sync_state import SyncStateSensor
+
+DAG_ID = "dts_two_way_sync"
+GENERAL = "General"
+TASK_ONE = "Task one: source -> destination"
+TASK_TWO = "Task two: destination -> source"
+POLICIES = [p.value for p in ConflictPolicy]
+MODES = [m.value for m in ExistingTableMode]
+
+# Task one's settings: param name = SyncDirection field name.
+FORWARD_KEYS = (
+    "source_conn_id", "destination_conn_id", "objects", "mapping", "dml_types", "exclude_ddl",
+    "conflict_policy", "existing_table_mode", "initial_schema_sync", "initial_full_data_sync",
+    "retry_minutes", "ignore_precheck_items", "sync_triggers",
+)
+# Task two's settings: param "reverse_<field>"; None (the default) means "derive it from task one".
+REVERSE_KEYS = (
+    "objects", "mapping", "dml_types", "conflict_policy", "existing_table_mode", "initial_schema_sync",
+    "initial_full_data_sync", "retry_minutes", "ignore_precheck_items",
+)
+RUN_KEYS = ("task_name", "control_schema", "max_runtime", "max_lag_seconds")
+
+
+def _dml(default, section, title, description):
+    return Param(default, type=["null", "array"] if default is None else "array",
+                 items={"type": "string", "enum": list(DML_TYPES)}, uniqueItems=True,
+                 title=title, description=description, section=section)
+
+
+def _ignore(default, section, title):
+    return Param(default, type=["null", "array"] if default is None else "array",
+                 items={"type": "string", "enum": list(PRECHECK_ITEMS)}, uniqueItems=True, title=title,
+                 description="Precheck items whose failure must not stop the task (reported as IGNORED). "
+                 "Ignoring a check can cost data consistency: see the README's precheck table.", section=section)
+
+
+PARAMS: dict[str, Param] = {
+    # ---- general
+    "task_name": Param("dts_two_way_sync", type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                       title="Sync task name", section=GENERAL,
+                       description="Names this two-way sync in the control schema. Keep it to resume: "
+                       "a new name starts a new sync from scratch."),
+    "control_schema": Param(DEFAULT_CONTROL_SCHEMA, type="string", minLength=1, maxLength=64,
+                            title="Control schema", section=GENERAL,
+                            description="Schema the provider owns on both servers (state, checkpoints, "
+                            "precheck results, conflict log). Never synchronized."),
+    "max_runtime": Param(None, type=["null", "number"], minimum=0, title="Max runtime (seconds)", section=GENERAL,
+                         description="Stop both incremental syncs cleanly after this many seconds (tests, "
+                         "demos). Empty: run until stopped."),
+    "max_lag_seconds": Param(10, type="number", minimum=0, title="Lag bound before task two (seconds)",
+                             section=GENERAL,
+                             description="Task two starts once task one is Synchronizing with at most this lag."),
+    # ---- task one
+    "source_conn_id": Param("dts_source", type="string", minLength=1, title="Source connection", section=TASK_ONE,
+                            description="Airflow connection (type mysql) of the source server of task one."),
+    "destination_conn_id": Param("dts_destination", type="string", minLength=1, title="Destination connection",
+                                 section=TASK_ONE,
+                                 description="Airflow connection (type mysql) of the destination server of "
+                                 "task one (task two's source)."),
+    "objects": Param(["shop"], type="array", minItems=1, items={"type": "string", "minLength": 1},
+                     title="Objects to synchronize", section=TASK_ONE,
+                     description="Whole databases ('shop') or single tables ('shop.orders'). Backtick-quote "
+                     "names that contain dots. Selecting whole databases also syncs their schema changes."),
+    "mapping": Param({}, type="object", title="Object name mapping", section=TASK_ONE,
+                     description="Rename objects at the destination: {\"shop\": \"shop_copy\"} (database), "
+                     "{\"shop.orders\": \"orders_v2\"} (table), {\"shop.orders\": \"archive.orders\"}."),
+    "dml_types": _dml(list(DML_TYPES), TASK_ONE, "DML to synchronize",
+                      "INSERT, UPDATE and DELETE (REPLACE arrives as these)."),
+    "exclude_ddl": Param(False, type="boolean", title="Exclude DDL", section=TASK_ONE,
+                         description="If off, task one applies the supported DDL (ALTER/CREATE/DROP TABLE, "
+                         "indexes, views, routines, TRUNCATE) at the destination. Task two never does."),
+    "conflict_policy": Param(ConflictPolicy.TASK_FAILED.value, type="string", enum=POLICIES,
+                             title="Conflict resolution policy", section=TASK_ONE,
+                             description="TaskFailed: stop with an error before the conflicting transaction. "
+                             "Ignore: keep the destination row. Overwrite: replace the destination row."),
+    "existing_table_mode": Param(ExistingTableMode.PRECHECK_AND_INTERCEPT.value, type="string", enum=MODES,
+                                 title="Existing destination tables", section=TASK_ONE,
+                                 description="PrecheckAndIntercept: fail the precheck when a destination table "
+                                 "has the same name. Ignore: keep existing tables and rows (consistency is "
+                                 "not guaranteed)."),
+    "initial_schema_sync": Param(True, type="boolean", title="Initial schema synchronization", section=TASK_ONE,
+                                 description="Create databases, tables, views and routines at the destination."),
+    "initial_full_data_sync": Param(True, type="boolean", title="Initial full data synchronization",
+                                    section=TASK_ONE,
+                                    description="Copy all existing rows first. Off: start from the source's "
+                                    "current binlog position (only new changes are synchronized)."),
+    "retry_minutes": Param(DEFAULT_RETRY_MINUTES, type="integer", minimum=1, maximum=MAX_RETRY_MINUTES,
+                           title="Connection retry window (minutes)", section=TASK_ONE,
+                           description="How long a lost connection is retried before the direction fails."),
+    "ignore_precheck_items": _ignore([], TASK_ONE, "Precheck items to ignore"),
+    "sync_triggers": Param(False, type="boolean", title="Create triggers at the destination", section=TASK_ONE,
+                           description="Off by default (the spec's trigger limit: triggers at both ends "
+                           "double-apply). Turn on only if you know the triggers are idempotent."),
+    # ---- task two (None = derived from task one)
+    "reverse_objects": Param(None, type=["null", "array"], items={"type": "string", "minLength": 1},
+                             title="Objects (task two)", section=TASK_TWO,
+                             description="Empty: the same objects as task one, by their destination names."),
+    "reverse_mapping": Param(None, type=["null", "object"], title="Object name mapping (task two)",
+                             section=TASK_TWO, description="Empty: task one's mapping inverted."),
+    "reverse_dml_types": _dml(None, TASK_TWO, "DML to synchronize (task two)", "Empty: INSERT, UPDATE, DELETE."),
+    "reverse_conflict_policy": Param(None, type=["null", "string"], enum=[None, *POLICIES],
+                                     title="Conflict resolution policy (task two)", section=TASK_TWO,
+                                     description="Empty: TaskFailed."),
+    "reverse_existing_table_mode": Param(None, type=["null", "string"], enum=[None, *MODES],
+                                         title="Existing destination tables (task two)", section=TASK_TWO,
+                                         description="Empty: PrecheckAndIntercept. Tables task one covers "
+                                         "never count as clashes."),
+    "reverse_initial_schema_sync": Param(None, type=["null", "boolean"], title="Initial schema sync (task two)",
+                                         section=TASK_TWO,
+                                         description="Empty: on. Only objects task one does not cover are "
+                                         "created."),
+    "reverse_initial_full_data_sync": Param(None, type=["null", "boolean"],
+                                            title="Initial full data sync (task two)", section=TASK_TWO,
+                                            description="Empty: on. Tables task one covers are never copied "
+                                            "back."),
+    "reverse_retry_minutes": Param(None, type=["null", "integer"], minimum=1, maximum=MAX_RETRY_MINUTES,
+                                   title="Connection retry window (task two, minutes)", section=TASK_TWO,
+                                   description="Empty: the same as task one."),
+    "reverse_ignore_precheck_items": _ignore(None, TASK_TWO, "Precheck items to ignore (task two)"),
+}
+
+
+def build_task(params: dict[str, Any]) -> TwoWayTask:
+    """DAG params -> validated ``TwoWayTask``. Raises one ``ConfigError`` listing every bad setting."""
+    values = {k: p.value if isinstance(p, Param) else p for k, p in PARAMS.items()}
+    unknown = [k for k in params if k not in PARAMS]
+    values.update({k: v for k, v in params.items() if k in PARAMS})
+    problems = [
+        f"{k}: unknown setting; allowed settings are {', '.join(sorted(PARAMS))}" for k in sorted(unknown)
+    ]
+    try:
+        parse_max_runtime(values.get("max_runtime"))
+    except ConfigError as e:
+        problems += e.problems
+    forward = {k: values[k] for k in FORWARD_KEYS}
+    reverse = {k: values[f"reverse_{k}"] for k in REVERSE_KEYS if values.get(f"reverse_{k}") is not None}
+    try:
+        built = TwoWayTask.from_dict({"name": values["task_name"], "control_schema": values["control_schema"],
+                                      "forward": forward, "reverse": reverse})
+    except ConfigError as e:
+        problems += e.problems
+        built = None
+    if problems:
+        raise ConfigError(problems)
+    assert built is not None
+    return built
+
+
+FORWARD_XCOM = "{{ ti.xcom_pull(task_ids='configure', key='forward') }}"
+REVERSE_XCOM = "{{ ti.xcom_pull(task_ids='configure', key='reverse') }}"
+MAX_RUNTIME = "{{ params.max_runtime if params.max_runtime is not none else '' }}"
+
+with DAG(
+    dag_id=DAG_ID,
+    dag_display_name="DTS two-way MySQL sync",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["dts", "mysql", "two-way sync"],
+    doc_md=__doc__,
+    params=PARAMS,
+) as dag:
+
+    @task(task_id="configure", multiple_outputs=True)
+    def configure(**context: Any) -> dict[str, str]:
+        """Validate the params; publish each direction's settings as JSON (XCom keys forward / reverse)."""
+        try:
+            two_way = build_task(dict(context["params"]))
+        except ConfigError as e:
+            raise AirflowFailException(str(e)) from None
+        for d in (two_way.forward, two_way.reverse):
+            print(f"{d.key}: {d.source_conn_id} -> {d.destination_conn_id}, objects {list(d.objects)}, "
+                  f"DDL {'excluded' if d.exclude_ddl else 'synchronized'}, policy {d.conflict_policy.value}"
+                  + (f", not initially synced (task one covers them): {list(d.skip_initial_tables)}"
+                     if d.skip_initial_tables else ""))
+        return {"forward": two_way.forward.to_json(), "reverse": two_way.reverse.to_json()}
+
+    settings = configure()
+
+    fwd_precheck = PrecheckOperator(task_id="task_one_precheck", direction=FORWARD_XCOM)
+    fwd_schema = InitialSchemaSyncOperator(task_id="task_one_schema_sync", direction=FORWARD_XCOM)
+    fwd_full = FullDataSyncOperator(task_id="task_one_full_data_sync", direction=FORWARD_XCOM)
+    fwd_incremental = IncrementalSyncOperator(task_id="task_one_incremental", direction=FORWARD_XCOM,
+                                              max_runtime=MAX_RUNTIME)
+    wait_forward = SyncStateSensor(task_id="wait_task_one_synchronizing", direction=FORWARD_XCOM,
+                                   max_lag_seconds="{{ params.max_lag_seconds }}", deferrable=True,
+                                   poke_interval=5, timeout=6 * 3600,
+                                   # a Failed left by an earlier run is overwritten when task one restarts
+                                   ignore_failures_before_start=True)
+    rev_precheck = PrecheckOperator(task_id="task_two_precheck", direction=REVERSE_XCOM)
+    rev_schema = InitialSchemaSyncOperator(task_id="task_two_schema_sync", direction=REVERSE_XCOM)
+    rev_full = FullDataSyncOperator(task_id="task_two_full_data_sync", direction=REVERSE_XCOM)
+    rev_incremental = IncrementalSyncOperator(task_id="task_two_incremental", direction=REVERSE_XCOM,
+                                              max_runtime=MAX_RUNTIME)
+
+    settings >> fwd_precheck >> fwd_schema >> fwd_full >> fwd_incremental
+    fwd_full >> wait_forward >> rev_precheck >> rev_schema >> rev_full >> rev_incremental
