@@ -417,6 +417,12 @@ class _DirectionRun:
                     t = self._next(0)
                 except queue.Empty:
                     break
+                except BaseException:
+                    # the reader failed after these transactions: they are whole and good, so apply them
+                    # (checkpoint included) before reporting, leaving the checkpoint at the failing event
+                    self._note_lag(group)
+                    self._apply(group)
+                    raise
                 if t.ddl is not None:
                     held = t
                     break
