@@ -8,7 +8,8 @@ fails (state Failed with a message). Pieces:
   nothing, until the lease frees or it is stopped;
 - start point: the checkpoint's ``binlog_file/pos``; with no checkpoint and ``initial_full_data_sync`` off,
   the source's current position (recorded first). A purged start file fails with a re-initialize message;
-- a reader thread (``binlog.BinlogReader``) feeds whole transactions into a bounded queue; this thread groups
+- a reader (``binlog.BinlogReader``, by default in a child process: ``reader_process``, so decoding and
+  applying use two cores) feeds whole transactions through a thread into a bounded queue; this thread groups
   consecutive transactions and applies each group in one destination transaction with the checkpoint;
 - DDL (forward direction, ``exclude_ddl`` off) goes through ``ddl.apply_ddl``;
 - lost connections (either server) are retried with backoff for ``retry_minutes`` (state message says
@@ -38,6 +39,7 @@ from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.conflicts import ConflictFailure
 from airflow_provider_dts.engine.control import Checkpoint, ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError, ServerError, SyncFailed
+from airflow_provider_dts.engine.reader_process import ReaderProcess
 from airflow_provider_dts.engine.servers import (
     ConnectionSettings,
     binlog_files,
@@ -60,6 +62,8 @@ TRANSIENT_CODES = {1205, 1213}  # lock wait timeout, deadlock: retry the group
 # MariaDB: the applier flags its writes with skip_replication and the reader asks the server not to send
 # flagged events (saves decoding the opposite direction's writes). Off: the checkpoint mark alone drops them.
 SKIP_FLAGGED_FAST_PATH = os.environ.get("DTS_SKIP_REPLICATION_FAST_PATH", "1") != "0"
+# "process" (default): decode the binlog in a child process (two cores); "thread": in this process.
+READER_MODE = os.environ.get("DTS_BINLOG_READER", "process")
 
 
 @dataclass
@@ -308,8 +312,12 @@ class _DirectionRun:
     def _start_threads(self, start: tuple[str, int], skip_flagged: bool = False) -> None:
         self._threads_stop = threading.Event()
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_TRANSACTIONS)
-        self._reader = BinlogReader(self.d, self.source, start, stop=self._threads_stop,
-                                    skip_flagged=skip_flagged and SKIP_FLAGGED_FAST_PATH)
+        skip_flagged = skip_flagged and SKIP_FLAGGED_FAST_PATH
+        if READER_MODE == "thread":
+            self._reader = BinlogReader(self.d, self.source, start, stop=self._threads_stop,
+                                        skip_flagged=skip_flagged)
+        else:
+            self._reader = ReaderProcess(self.d, self.source, start, skip_flagged=skip_flagged, logger=self.log)
         self._reader_thread = threading.Thread(target=self._read, name=f"dts-reader-{self.d.key}", daemon=True)
         self._hb_thread = threading.Thread(target=self._heartbeat, name=f"dts-heartbeat-{self.d.key}", daemon=True)
         self._reader_thread.start()
@@ -320,6 +328,8 @@ class _DirectionRun:
         if ev is None:
             return
         ev.set()
+        if isinstance(self._reader, ReaderProcess):
+            self._reader.close()  # its thread may be waiting for the child's next frame
         try:  # unblock a reader waiting on a full queue
             while True:
                 self._queue.get_nowait()

@@ -10,6 +10,7 @@ import pymysql
 import pytest
 from typesample import create_type_table, insert_type_rows, read_type_rows
 
+from airflow_provider_dts.engine import incremental
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.incremental import RunResult, run_direction
@@ -183,7 +184,9 @@ def test_dml_of_every_kind_arrives_exactly(clean_pair, task_name):
     assert (row["binlog_file"], row["binlog_pos"]) <= (status[0], status[1])
 
 
-def test_every_type_arrives_exactly(clean_pair, task_name):
+@pytest.mark.parametrize("reader_mode", ["process", "thread"])
+def test_every_type_arrives_exactly(clean_pair, task_name, reader_mode, monkeypatch):
+    monkeypatch.setattr(incremental, "READER_MODE", reader_mode)
     pair = clean_pair
     for s in (pair.a, pair.b):
         conn = s.root_connect()

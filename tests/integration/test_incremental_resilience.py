@@ -110,6 +110,45 @@ def runner_env(pair, direction) -> dict[str, str]:
     return env
 
 
+def reader_processes() -> list[int]:
+    """Pids of binlog reader child processes (engine/reader_process.py) alive on this machine."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if b"airflow_provider_dts.engine.reader_process" in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+def test_a_killed_reader_process_is_replaced_and_nothing_is_lost(clean_pair, task_name):
+    pair = clean_pair
+    create_both(pair, *TABLES)
+    assert incremental.READER_MODE == "process"
+    with Sync(make_direction(task_name), pair.a, pair.b):
+        writer = Writer(pair.a, "A", 1_000_000).start()
+        killed = set()
+        try:
+            for _ in range(3):
+                time.sleep(1.0)
+                pids = wait_until(lambda: [p for p in reader_processes() if p not in killed], 15, "a reader process")
+                assert len(pids) == 1
+                os.kill(pids[0], signal.SIGKILL)
+                killed.add(pids[0])
+        finally:
+            n = writer.finish()
+        assert_converged(pair, 60)
+        (counter,) = sql(pair.b, "SELECT n FROM shop.counter WHERE name='A'")
+        assert counter[0] == n
+        assert state_row(pair.b, task_name, "forward")["state"] == State.SYNCHRONIZING
+    wait_until(lambda: not reader_processes(), 10, "no reader process left after the stop")
+
+
 def test_runner_process_sigkilled_ten_times_loses_and_doubles_nothing(clean_pair, task_name, tmp_path):
     pair = clean_pair
     create_both(pair, *TABLES)
@@ -150,6 +189,8 @@ def test_runner_process_sigkilled_ten_times_loses_and_doubles_nothing(clean_pair
     assert kills == 10
     assert proc.returncode == 0
     assert state_row(pair.b, task_name, "forward")["state"] == State.STOPPED
+    # each killed runner's binlog reader process exited with it (its stdin closed)
+    wait_until(lambda: not reader_processes(), 10, "no orphaned reader process")
 
 
 @pytest.mark.parametrize("fast_path", [False, True], ids=["checkpoint-mark-only", "with-skip_replication"])

@@ -1,0 +1,203 @@
+"""The binlog reader in a process of its own, so that decoding and applying use two cores.
+
+Decoding row events in python-mysql-replication is CPU-bound Python; so is building the applier's SQL.
+In one process they share one interpreter lock (and inside Airflow's triggerer, both directions and the
+triggerer itself share it too). ``ReaderProcess`` has the interface of ``binlog.BinlogReader``
+(``transactions()``, ``close()``) but runs the reader in a child interpreter:
+
+    parent (apply loop)                          child (python -m ...reader_process)
+      stdin  --- one JSON line: direction, source settings, start position --->
+      stdout <-- frames: 4-byte length + pickle of ("txn", Transaction) ----
+                         or ("error", exception, traceback text), then exit
+      stderr <-- anything the child prints (logged by the parent)
+
+Nothing durable lives in the child: it only reads. The parent keeps the checkpoint and applies, so killing
+the child at any moment loses nothing; the next session starts a new child at the checkpoint. The password
+travels only through the stdin pipe (never argv or the environment). The child exits when its stdin
+closes, which also happens when the parent dies (even by SIGKILL), so no reader outlives its sync.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import traceback
+from collections import deque
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync, Transaction
+from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.servers import ConnectionSettings
+
+log = logging.getLogger(__name__)
+
+_FRAME = struct.Struct("!I")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+class ReaderProcess:
+    """A ``BinlogReader`` running in a child process; yields the same ``Transaction`` objects."""
+
+    def __init__(self, direction: SyncDirection, source: ConnectionSettings, start: tuple[str, int], *,
+                 skip_flagged: bool = False, logger: logging.Logger | None = None):
+        self.direction = direction
+        self.source = source
+        self.start = (str(start[0]), int(start[1]))
+        self.skip_flagged = skip_flagged
+        self.log = logger or log
+        self._proc: subprocess.Popen | None = None
+        self._closed = False
+        self._lock = threading.Lock()  # close() may come from another thread, even before the spawn
+        self._stderr_tail: deque[str] = deque(maxlen=20)
+
+    def _spawn(self) -> subprocess.Popen:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
+        )
+        init = {
+            "direction": self.direction.to_json(),
+            "source": asdict(self.source),
+            "start": list(self.start),
+            "skip_flagged": self.skip_flagged,
+        }
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(init).encode() + b"\n")
+        proc.stdin.flush()  # stdin stays open: the child exits when it closes
+        threading.Thread(target=self._drain_stderr, args=(proc,), name="dts-reader-stderr", daemon=True).start()
+        return proc
+
+    def _drain_stderr(self, proc: subprocess.Popen) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self._stderr_tail.append(line)
+                self.log.warning("binlog reader process: %s", line)
+
+    def transactions(self) -> Iterator[Transaction]:
+        with self._lock:
+            if self._closed:
+                return
+            self._proc = proc = self._spawn()
+        assert proc.stdout is not None
+        while True:
+            frame = _read_frame(proc.stdout)
+            if frame is None:
+                if self._closed:
+                    return
+                code = proc.wait()
+                tail = "; ".join(list(self._stderr_tail)[-3:])
+                raise StreamResync(f"the binlog reader process exited unexpectedly (exit code {code})"
+                                   + (f": {tail}" if tail else ""))
+            kind, *payload = pickle.loads(frame)
+            if kind == "txn":
+                yield payload[0]
+            else:
+                exc, remote_traceback = payload
+                self.log.debug("binlog reader process failed:\n%s", remote_traceback)
+                raise exc
+
+    def close(self) -> None:
+        """Stop the child (from any thread); a ``transactions()`` waiting for a frame then ends."""
+        with self._lock:
+            self._closed = True
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - a pipe the child already broke
+                pass
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a child that ignores SIGKILL
+            self.log.warning("binlog reader process %s did not exit", proc.pid)
+
+
+def _read_frame(stream: BinaryIO) -> bytes | None:
+    head = _read_exact(stream, _FRAME.size)
+    if head is None:
+        return None
+    return _read_exact(stream, _FRAME.unpack(head)[0])
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
+    try:
+        data = stream.read(n)
+    except (OSError, ValueError):  # closed by close() from another thread
+        return None
+    return data if data is not None and len(data) == n else None
+
+
+# --------------------------------------------------------------------------- the child
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself when it survives pickling (its type decides retries), else a SyncFailed."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001
+        return SyncFailed(f"the binlog reader failed: {type(exc).__name__}: {exc}")
+
+
+def _exit_when_parent_goes(stdin: BinaryIO) -> None:
+    while stdin.read(65536):
+        pass
+    os._exit(0)
+
+
+def _send(out: BinaryIO, item: Any) -> None:
+    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_FRAME.pack(len(data)) + data)
+    out.flush()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (Ctrl-C reaches both)
+    frames = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # nothing but frames on the pipe, whatever a library prints
+    sys.stdout = sys.stderr
+    stdin = sys.stdin.buffer
+    init = json.loads(stdin.readline())
+    threading.Thread(target=_exit_when_parent_goes, args=(stdin,), daemon=True).start()
+    reader = BinlogReader(
+        SyncDirection.from_json(init["direction"]),
+        ConnectionSettings(**init["source"]),
+        tuple(init["start"]),
+        skip_flagged=bool(init["skip_flagged"]),
+    )
+    try:
+        for txn in reader.transactions():
+            if txn is not None:
+                _send(frames, ("txn", txn))
+    except BrokenPipeError:
+        pass
+    except BaseException as e:  # noqa: BLE001 - every failure goes to the parent, which decides
+        try:
+            _send(frames, ("error", _portable(e), traceback.format_exc()))
+        except BrokenPipeError:
+            pass
+    finally:
+        reader.close()
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
