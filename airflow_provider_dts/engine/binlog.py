@@ -50,6 +50,7 @@ from pymysqlreplication.row_event import (
     WriteRowsEvent,
 )
 
+from airflow_provider_dts.engine import rowdecode
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.servers import ConnectionSettings
@@ -309,6 +310,9 @@ def _cached_table_map_init(self, from_packet, event_size, table_map, ctl_connect
 
 
 TableMapEvent.__init__ = _cached_table_map_init
+
+# Common column types are decoded by the engine's own per-table plan; the rest by the library (rowdecode.py).
+rowdecode.install()
 
 
 # --------------------------------------------------------------------------- reader

@@ -1,0 +1,120 @@
+"""The engine's row decoder (engine/rowdecode.py) gives exactly the library's values, for every type.
+
+The same binlog range is decoded twice on a real server: by python-mysql-replication's own decoder and by
+the engine's per-table plan. Rows (values, their Python types and none-sources) must be identical, and
+the fast path must actually have decoded them (no silent fallback to the library).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+from airflow_provider_dts.engine import binlog as _binlog  # noqa: F401 - installs the engine's decoders
+from airflow_provider_dts.engine import rowdecode
+from airflow_provider_dts.engine.binlog import stream_settings
+from typesample import create_type_table, insert_type_rows, permissive_session
+
+EXTRA_TABLE = """CREATE TABLE shop.more (
+  id INT PRIMARY KEY,
+  d1 DECIMAL(1,0), d55 DECIMAL(5,5), d189 DECIMAL(18,9), d1910 DECIMAL(19,10), d300 DECIMAL(30,0),
+  d104 DECIMAL(10,4) UNSIGNED,
+  t1 DATETIME(1), t2 DATETIME(2), t3 DATETIME(3), t4 DATETIME(4), t5 DATETIME(5), t0 DATETIME,
+  c255 CHAR(255) CHARACTER SET utf8mb4, v100 VARCHAR(100) CHARACTER SET utf8mb4, v20 VARCHAR(20) CHARACTER SET ascii,
+  tt TINYTEXT, mt MEDIUMTEXT, lb LONGBLOB, mb MEDIUMBLOB, tb TINYBLOB,
+  cp VARCHAR(30) CHARACTER SET cp1251, u16 VARCHAR(10) CHARACTER SET utf16,
+  f FLOAT, dd DOUBLE, n1 INT, n2 INT, n3 INT, n4 INT, n5 INT, n6 INT, n7 INT, n8 INT, n9 INT
+) DEFAULT CHARSET=utf8mb4"""
+
+EXTRA_ROWS = [
+    "(1, 9, 0.12345, 123456789.123456789, -123456789.0123456789, 123456789012345678901234567890, 999999.9999,"
+    " '2020-02-29 23:59:59.9', '1000-01-01 00:00:00.01', '9999-12-31 23:59:59.999', '2001-01-01 01:01:01.0001',"
+    " '2002-02-02 02:02:02.00001', '0000-00-00 00:00:00', 'ü' , 'long é', 'ascii', 'tiny', 'medium',"
+    " X'00FF00', X'', X'7F', 'Привет', 'hé', 1.5, -2.25e-300, 1, NULL, 3, NULL, 5, NULL, 7, NULL, 9)",
+    "(2, -9, -0.00001, -0.000000001, 0.0000000001, -1, 0, '2020-01-00 10:00:00.5', NULL, NULL,"
+    " '2001-01-01 00:00:00.0000', '2002-02-02 02:02:02.99999', '2021-03-04 05:06:07', REPEAT('x', 255),"
+    " REPEAT('é', 100), '', '', REPEAT('m', 70000), REPEAT(X'AB', 70000), NULL, NULL, '', '',"
+    " -0.0, 0, NULL, 2, NULL, 4, NULL, 6, NULL, 8, NULL)",
+    "(3, 0, 0, 0, 0, 0, 0.0001, '1970-01-01 00:00:00.1', '2038-01-19 03:14:07.99', '2020-00-00 00:00:00.000',"
+    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+]
+
+
+def _sql(server, *statements):
+    conn = server.root_connect()
+    try:
+        with conn.cursor() as cur:
+            permissive_session(cur)
+            for s in statements:
+                cur.execute(s)
+    finally:
+        conn.close()
+
+
+def _position(server):
+    conn = server.root_connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW MASTER STATUS")
+            row = cur.fetchone()
+            return row[0], int(row[1])
+    finally:
+        conn.close()
+
+
+def _decode(server, start, end_file_pos):
+    reader = BinLogStreamReader(
+        connection_settings=stream_settings(server.settings()), server_id=0x6000_0001, log_file=start[0],
+        log_pos=start[1], resume_stream=True, blocking=False, enable_logging=False, only_schemas=["shop"],
+        only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+    )
+    out = []
+    try:
+        for ev in reader:
+            if (reader.log_file, reader.log_pos) > end_file_pos:
+                break
+            for row in ev.rows:
+                out.append((type(ev).__name__, ev.table, repr(row)))
+    finally:
+        reader.close()
+    return out
+
+
+@pytest.fixture
+def written_range(clean_pair):
+    server = clean_pair.a
+    conn = server.root_connect()
+    try:
+        create_type_table(conn, "shop")
+        start = _position(server)
+        insert_type_rows(conn, "shop")
+    finally:
+        conn.close()
+    _sql(server, EXTRA_TABLE.replace("shop.more", "shop.more"))
+    _sql(server,
+         "INSERT INTO shop.more VALUES " + ",".join(EXTRA_ROWS),
+         "UPDATE shop.every_type SET vc = CONCAT(IFNULL(vc, ''), 'u'), dec_money = -dec_money",
+         "UPDATE shop.more SET d189 = -d189, t3 = '2000-01-01 00:00:00.5', mt = 'short'",
+         "DELETE FROM shop.every_type WHERE id % 2 = 0",
+         "DELETE FROM shop.more WHERE id = 2")
+    return server, start, _position(server)
+
+
+def test_engine_decoder_gives_the_library_values_for_every_type(written_range, monkeypatch):
+    server, start, end = written_range
+    rowdecode.uninstall()
+    try:
+        expected = _decode(server, start, end)
+    finally:
+        rowdecode.install()
+    fallbacks = []
+    original = rowdecode._original_read_column_data
+    monkeypatch.setattr(rowdecode, "_original_read_column_data",
+                        lambda *a, **k: fallbacks.append(1) or original(*a, **k))
+    got = _decode(server, start, end)
+    assert len(expected) > 20
+    assert {t for _, t, _ in expected} == {"every_type", "more"}
+    assert got == expected
+    assert fallbacks == []  # every row went through the engine's plan
