@@ -590,7 +590,7 @@ def demo_start(state_dir: Path, port: int) -> int:
     _say("")
     password = airflow.admin_password()
     _say(f"Airflow UI:  {airflow.url}   login: admin / {password or '(see ' + str(home) + ')'}")
-    _say(f"Status:      python -m airflow_provider_dts.demo status      Stop: make demo-stop")
+    _say("Status:      python -m airflow_provider_dts.demo status      Stop: make demo-stop")
     _say(f"MySQL:       mariadb -h127.0.0.1 -P{pair.a.port} -udts_admin -p (A)   -P{pair.b.port} (B); "
          f"passwords in {pair_dir / 'pair.json'}")
     return 0 if ok else 2

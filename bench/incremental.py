@@ -15,7 +15,6 @@ lag of probe rows (written with a UTC timestamp, watched on the other side) is r
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import random
 import shutil

@@ -27,7 +27,7 @@ from pymysql.constants import CLIENT
 
 from airflow_provider_dts.engine import conflicts as C
 from airflow_provider_dts.engine.binlog import RowChange, Transaction, format_position, position_le
-from airflow_provider_dts.engine.config import ConflictPolicy, SyncDirection
+from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import Checkpoint, ControlSchema
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident

@@ -42,7 +42,6 @@ from airflow_provider_dts.engine.config import (
     SyncDirection,
     format_object_name,
     skips_initial,
-    split_object_name,
 )
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.errors import DtsError

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from helpers import wait_until as wait_for
 
 from airflow_provider_dts.engine.config import SyncDirection, TwoWayTask
 from airflow_provider_dts.engine.control import ControlSchema, State
@@ -53,16 +54,6 @@ class Running:
         self.stop.set()
         for t in self.threads:
             t.join(30)
-
-
-def wait_for(pred, timeout=30.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def initialize(task: TwoWayTask, pair):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import pymysql
 import pytest
+from helpers import wait_until
 from typesample import create_type_table, insert_type_rows, read_type_rows
 
 from airflow_provider_dts.engine import incremental
@@ -43,17 +44,6 @@ def sql(server, *statements: str, db: str | None = None) -> list[tuple]:
             return out
     finally:
         conn.close()
-
-
-def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        last = pred()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value {last!r})")
 
 
 def state_row(server, task: str, role: str, schema: str = "dts_meta") -> dict | None:
@@ -328,7 +318,7 @@ def test_large_transaction_and_many_small_ones(clean_pair, task_name, rows):
         with conn.cursor() as cur:
             for i in range(0, rows, 7):
                 cur.execute(f"UPDATE shop.t SET v = 'u{i}' WHERE id = {i}")
-            cur.execute(f"DELETE FROM shop.t WHERE id % 5 = 0")
+            cur.execute("DELETE FROM shop.t WHERE id % 5 = 0")
         conn.close()
         wait_same(pair.a, pair.b, "t", timeout=60)
 

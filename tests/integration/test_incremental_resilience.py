@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 
-import pymysql
 import pytest
 from test_incremental import Sync, create_both, make_direction, sql, state_row, table_rows, wait_until
 

@@ -164,7 +164,7 @@ def test_ignore_mode_keeps_existing_destination_rows(clean_pair, task_name):
 
 def test_intercept_mode_fails_on_an_existing_row_with_state_and_message(clean_pair, task_name):
     make_source(clean_pair, rows=300)
-    a, b = clean_pair.a.root_connect(), clean_pair.b.root_connect()
+    b = clean_pair.b.root_connect()
     d = direction(task_name, objects=["snap.big"])
     sync_schema(d, clean_pair.a.settings(), clean_pair.b.settings())
     q(b, "INSERT INTO snap.big VALUES (250, 0, 'clash', NULL, NULL)")

@@ -1,0 +1,30 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import pymysql
+
+# "not there yet" while a replicated CREATE DATABASE / CREATE TABLE is still on its way
+_NOT_YET = {1049, 1146}  # unknown database, table doesn't exist
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``pred`` every 0.2 s until it returns something truthy (returned). A query on a database or table
+    that does not exist yet counts as "not yet"; any other error fails at once."""
+    end = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < end:
+        try:
+            last = pred()
+        except pymysql.err.ProgrammingError as e:
+            if not (e.args and e.args[0] in _NOT_YET):
+                raise
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value {last!r})")
