@@ -12,9 +12,10 @@ Two layers:
   ``/dts/api/status`` the same data as JSON. The control schema is ``DTS_STATUS_CONTROL_SCHEMA`` (default
   ``dts_meta``). A nav entry "DTS sync" shows the page inside the Airflow UI.
 
-Both endpoints require a signed-in Airflow user (the UI's session cookie or an API bearer token), because the
-conflict log shows row keys. Data comes only from the MySQL servers, never from Airflow's database, and the
-page never shows a password.
+Both endpoints require a signed-in Airflow user (the UI's session cookie or an API bearer token) who may read
+the configured connections (the auth manager's ``is_authorized_connection``, method GET), because the page
+shows data read through them: row keys and images in the conflict log. Data comes only from the MySQL
+servers, never from Airflow's database, and the page never shows a password.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Iterable
 
 import pymysql
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -340,14 +341,29 @@ def create_app(*, require_auth: bool = True):
     """The FastAPI app the plugin mounts at ``/dts``. ``require_auth=False`` only for tests of the page itself."""
     bearer = HTTPBearer(auto_error=False)
 
-    async def signed_in_user(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
-        # Airflow's own check (bearer token, else the UI's session cookie), imported on first use so that
-        # loading the plugin in the scheduler or a worker does not import the API server's security module
+    async def authorized_user(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        # Airflow's own checks, imported on first use so that loading the plugin in the scheduler or a worker
+        # does not import the API server's security module: who is it (bearer token, else the UI's session
+        # cookie), and may they read the connections whose servers the page shows (row keys and images)?
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.api_fastapi.auth.managers.models.resource_details import ConnectionDetails
         from airflow.api_fastapi.core_api.security import get_user
 
-        return await get_user(request, None, credentials)
+        user = await get_user(request, None, credentials)
+        manager = get_auth_manager()
+        denied = [cid for cid in configured_conn_ids()
+                  if not manager.is_authorized_connection(method="GET", details=ConnectionDetails(conn_id=cid),
+                                                          user=user)]
+        if denied:
+            raise HTTPException(
+                status_code=403,
+                detail=f"the DTS sync status shows data read through the connection(s) {', '.join(denied)}; "
+                       "it needs read access to them (in Airflow's simple auth manager: the Op or Admin role). "
+                       "Ask an administrator for that access.",
+            )
+        return user
 
-    dependencies = [Depends(signed_in_user)] if require_auth else []
+    dependencies = [Depends(authorized_user)] if require_auth else []
 
     app = FastAPI(title="DTS two-way sync status", dependencies=dependencies, docs_url=None, redoc_url=None,
                   openapi_url=None)

@@ -243,8 +243,9 @@ def test_control_schema_from_env(pair, seeded, client, monkeypatch):
     assert "No sync direction found" in page and "OK (no control schema dts_meta_absent here yet)" in page
 
 
-def test_endpoints_require_an_airflow_user(pair, seeded, airflow_db):
-    """The plugin's app (as mounted) answers 401 without a token and the data with a valid Airflow JWT."""
+def test_endpoints_require_an_airflow_user_who_may_read_the_connections(pair, seeded, airflow_db):
+    """The plugin's app (as mounted) answers 401 without a token, 403 to a user who may not read the
+    connections (a Viewer: the page shows row images), and the data to an Op."""
     from airflow.api_fastapi.app import init_auth_manager
     from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
@@ -254,7 +255,15 @@ def test_endpoints_require_an_airflow_user(pair, seeded, airflow_db):
     assert anonymous.get("/api/status").status_code == 401
     assert anonymous.get("/").status_code == 401
 
-    token = init_auth_manager().generate_jwt(SimpleAuthManagerUser(username="viewer", role="VIEWER"))
+    manager = init_auth_manager()
+    viewer = manager.generate_jwt(SimpleAuthManagerUser(username="viewer", role="VIEWER"))
+    denied = TestClient(app).get("/api/status", headers={"Authorization": f"Bearer {viewer}"})
+    assert denied.status_code == 403
+    assert "dts_source, dts_destination" in denied.json()["detail"] and "Op or Admin" in denied.json()["detail"]
+    assert seeded not in denied.text
+    assert TestClient(app, cookies={COOKIE_NAME_JWT_TOKEN: viewer}).get("/").status_code == 403
+
+    token = manager.generate_jwt(SimpleAuthManagerUser(username="op", role="OP"))
     by_header = TestClient(app).get("/api/status", headers={"Authorization": f"Bearer {token}"})
     assert by_header.status_code == 200 and set(_mine(by_header.json(), seeded)) == {"forward", "reverse"}
     by_cookie = TestClient(app, cookies={COOKIE_NAME_JWT_TOKEN: token}).get("/")
@@ -297,7 +306,8 @@ def _http(url: str, *, data: dict | None = None, headers: dict | None = None) ->
 
 
 def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_path):
-    """`airflow api-server` with the plugin: /dts/ needs a login, then shows the pair's status; nav entry listed."""
+    """`airflow api-server` with the plugin: /dts/ needs a login by a user who may read the connections (an
+    Op; a Viewer is refused), then shows the pair's status; nav entry listed."""
     import signal
     import time
 
@@ -305,10 +315,10 @@ def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_pat
     plugins.mkdir()
     (plugins / "dts_status_plugin.py").write_text(
         "from airflow_provider_dts.plugins.status import DtsStatusPlugin  # noqa: F401\n")
-    (tmp_path / "passwords.json").write_text(json.dumps({"viewer": "pw-" + seeded}))
+    (tmp_path / "passwords.json").write_text(json.dumps({"viewer": "pw-" + seeded, "op": "op-" + seeded}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") or k.startswith("AIRFLOW_CONN_")}
     env.update(AIRFLOW_HOME=str(tmp_path / "home"), AIRFLOW__CORE__PLUGINS_FOLDER=str(plugins),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="viewer:viewer",
+               AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="viewer:viewer,op:op",
                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(tmp_path / "passwords.json"),
                AIRFLOW__API_AUTH__JWT_SECRET="dts-status-test-" + "x" * 64)
     airflow = str(Path(sys.executable).with_name("airflow"))
@@ -334,6 +344,11 @@ def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_pat
         assert _http(base + "/dts/api/status")[0] == 401
         assert _http(base + "/dts/")[0] == 401
         code, body = _http(base + "/auth/token", data={"username": "viewer", "password": "pw-" + seeded})
+        assert code == 201, body
+        viewer = json.loads(body)["access_token"]
+        code, body = _http(base + "/dts/api/status", headers={"Authorization": f"Bearer {viewer}"})
+        assert code == 403 and "needs read access" in body and seeded not in body
+        code, body = _http(base + "/auth/token", data={"username": "op", "password": "op-" + seeded})
         assert code == 201, body
         token = json.loads(body)["access_token"]
 
