@@ -7,12 +7,14 @@ triggerer itself share it too). ``ReaderProcess`` has the interface of ``binlog.
 
     parent (apply loop)                          child (python -m ...reader_process)
       stdin  --- one JSON line: direction, source settings, start position --->
-      stdout <-- frames: 4-byte length + pickle of ("txn", Transaction) ----
+      stdout <-- frames: 4-byte length + pickle of ("ready",) once, then ("txn", Transaction) ...
                          or ("error", exception, traceback text), then exit
       stderr <-- anything the child prints (logged by the parent)
 
 Nothing durable lives in the child: it only reads. The parent keeps the checkpoint and applies, so killing
-the child at any moment loses nothing; the next session starts a new child at the checkpoint. The password
+the child at any moment loses nothing; the next session starts a new child at the checkpoint (a child that
+dies after "ready" is retried like a lost connection; one that cannot start at all fails the direction with
+its error, since retrying would not help). The password
 travels only through the stdin pipe (never argv or the environment). The child exits when its stdin
 closes, which also happens when the parent dies (even by SIGKILL), so no reader outlives its sync.
 """
@@ -28,6 +30,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections import deque
 from dataclasses import asdict
@@ -42,6 +45,8 @@ from airflow_provider_dts.engine.servers import ConnectionSettings
 log = logging.getLogger(__name__)
 
 _FRAME = struct.Struct("!I")
+_FIX = ("Fix: make this package importable by the Python that runs the sync, or set DTS_BINLOG_READER=thread "
+        "to read the binlog inside the sync's own process")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -60,13 +65,19 @@ class ReaderProcess:
         self._lock = threading.Lock()  # close() may come from another thread, even before the spawn
         self._stderr_tail: deque[str] = deque(maxlen=20)
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", __name__]
+
     def _spawn(self) -> subprocess.Popen:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
+            )
+        except OSError as e:
+            raise SyncFailed(f"cannot start the binlog reader process ({self.command()[0]!r}): {e}. {_FIX}") from None
         init = {
             "direction": self.direction.to_json(),
             "source": asdict(self.source),
@@ -74,8 +85,11 @@ class ReaderProcess:
             "skip_flagged": self.skip_flagged,
         }
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps(init).encode() + b"\n")
-        proc.stdin.flush()  # stdin stays open: the child exits when it closes
+        try:
+            proc.stdin.write(json.dumps(init).encode() + b"\n")
+            proc.stdin.flush()  # stdin stays open: the child exits when it closes
+        except OSError:  # the child is already gone: its exit is reported by transactions()
+            pass
         threading.Thread(target=self._drain_stderr, args=(proc,), name="dts-reader-stderr", daemon=True).start()
         return proc
 
@@ -93,18 +107,24 @@ class ReaderProcess:
                 return
             self._proc = proc = self._spawn()
         assert proc.stdout is not None
+        ready = False
         while True:
             frame = _read_frame(proc.stdout)
             if frame is None:
                 if self._closed:
                     return
                 code = proc.wait()
+                time.sleep(0.1)  # let the stderr thread take the child's last words
                 tail = "; ".join(list(self._stderr_tail)[-3:])
-                raise StreamResync(f"the binlog reader process exited unexpectedly (exit code {code})"
-                                   + (f": {tail}" if tail else ""))
+                said = f": {tail}" if tail else ""
+                if not ready:
+                    raise SyncFailed(f"the binlog reader process could not start (exit code {code}){said}. {_FIX}")
+                raise StreamResync(f"the binlog reader process exited unexpectedly (exit code {code}){said}")
             kind, *payload = pickle.loads(frame)
             if kind == "txn":
                 yield payload[0]
+            elif kind == "ready":
+                ready = True
             else:
                 exc, remote_traceback = payload
                 self.log.debug("binlog reader process failed:\n%s", remote_traceback)
@@ -184,6 +204,7 @@ def main() -> None:
         skip_flagged=bool(init["skip_flagged"]),
     )
     try:
+        _send(frames, ("ready",))
         for txn in reader.transactions():
             if txn is not None:
                 _send(frames, ("txn", txn))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -15,6 +16,7 @@ from airflow_provider_dts.engine import incremental
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.incremental import RunResult, run_direction
+from airflow_provider_dts.engine.reader_process import ReaderProcess
 
 
 # --------------------------------------------------------------------------- helpers (used by the other
@@ -369,3 +371,20 @@ def test_a_start_position_inside_a_transaction_fails_instead_of_losing_rows(clea
     assert result.outcome == "failed"
     assert "not be a transaction boundary" in result.message and "re-initialize" in result.message
     assert table_rows(pair.b, "t") == []
+
+
+@pytest.mark.parametrize("command, says", [
+    ([sys.executable, "-c", "import sys; sys.stderr.write('ModuleNotFoundError: no dts here\\n'); sys.exit(1)"],
+     ["could not start (exit code 1)", "ModuleNotFoundError: no dts here"]),
+    (["/nonexistent/python3"], ["cannot start the binlog reader process", "/nonexistent/python3"]),
+], ids=["exits-at-start", "no-interpreter"])
+def test_a_reader_process_that_cannot_start_fails_clearly_instead_of_retrying(clean_pair, task_name, monkeypatch,
+                                                                             command, says):
+    pair = clean_pair
+    monkeypatch.setattr(ReaderProcess, "command", lambda self: command)
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY)")
+    result = Sync(make_direction(task_name), pair.a, pair.b).start(wait=False).wait_result(30)
+    assert result.outcome == "failed"
+    for text in says + ["DTS_BINLOG_READER=thread"]:
+        assert text in result.message
+    assert state_row(pair.b, task_name, "forward")["state"] == State.FAILED
