@@ -8,6 +8,7 @@ triggerer itself share it too). ``ReaderProcess`` has the interface of ``binlog.
     parent (apply loop)                          child (python -m ...reader_process)
       stdin  --- one JSON line: direction, source settings, start position --->
       stdout <-- frames: 4-byte length + pickle of ("ready",) once, then ("txn", Transaction) ...
+                         (a large transaction's changes first, in ("part", changes) frames)
                          or ("error", exception, traceback text), then exit
       stderr <-- anything the child prints (logged by the parent)
 
@@ -53,6 +54,8 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 class ReaderProcess:
     """A ``BinlogReader`` running in a child process; yields the same ``Transaction`` objects."""
 
+    part_rows = 10_000  # a transaction with more row changes crosses the pipe in pieces of this many
+
     def __init__(self, direction: SyncDirection, source: ConnectionSettings, start: tuple[str, int], *,
                  skip_flagged: bool = False, logger: logging.Logger | None = None):
         self.direction = direction
@@ -83,6 +86,7 @@ class ReaderProcess:
             "source": asdict(self.source),
             "start": list(self.start),
             "skip_flagged": self.skip_flagged,
+            "part_rows": self.part_rows,
         }
         assert proc.stdin is not None
         try:
@@ -108,6 +112,7 @@ class ReaderProcess:
             self._proc = proc = self._spawn()
         assert proc.stdout is not None
         ready = False
+        parts: list = []  # the changes of a large transaction, sent ahead of it in pieces
         while True:
             frame = _read_frame(proc.stdout)
             if frame is None:
@@ -121,8 +126,13 @@ class ReaderProcess:
                     raise SyncFailed(f"the binlog reader process could not start (exit code {code}){said}. {_FIX}")
                 raise StreamResync(f"the binlog reader process exited unexpectedly (exit code {code}){said}")
             kind, *payload = pickle.loads(frame)
-            if kind == "txn":
-                yield payload[0]
+            if kind == "part":
+                parts.extend(payload[0])
+            elif kind == "txn":
+                txn = payload[0]
+                if parts:
+                    txn.changes, parts = parts + txn.changes, []
+                yield txn
             elif kind == "ready":
                 ready = True
             else:
@@ -205,9 +215,16 @@ def main() -> None:
     )
     try:
         _send(frames, ("ready",))
+        part_rows = int(init["part_rows"])
         for txn in reader.transactions():
-            if txn is not None:
-                _send(frames, ("txn", txn))
+            if txn is None:
+                continue
+            if len(txn.changes) > part_rows:  # pickled whole, a huge transaction would be held three times
+                changes, txn.changes = txn.changes, []
+                for i in range(0, len(changes), part_rows):
+                    _send(frames, ("part", changes[i:i + part_rows]))
+                del changes
+            _send(frames, ("txn", txn))
     except BrokenPipeError:
         pass
     except BaseException as e:  # noqa: BLE001 - every failure goes to the parent, which decides

@@ -310,7 +310,8 @@ def test_missing_destination_table_fails_clearly(clean_pair, task_name):
 
 
 @pytest.mark.parametrize("rows", [3000])
-def test_large_transaction_and_many_small_ones(clean_pair, task_name, rows):
+def test_large_transaction_and_many_small_ones(clean_pair, task_name, rows, monkeypatch):
+    monkeypatch.setattr(ReaderProcess, "part_rows", 250)  # the 3000-row transaction crosses in 12 pieces
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(50))")
     with Sync(make_direction(task_name), pair.a, pair.b):
