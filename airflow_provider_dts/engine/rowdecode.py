@@ -201,7 +201,7 @@ def _plan_column(event: RowsEvent, column, errors: Callable[[], str]) -> Decoder
 
 
 class _Plan:
-    __slots__ = ("names", "decoders", "all_present")
+    __slots__ = ("names", "decoders", "all_present")  # all_present: the bits of every column set
 
     def __init__(self, event: RowsEvent, columns) -> None:
         def errors() -> str:
@@ -209,8 +209,7 @@ class _Plan:
 
         self.names = [c.name for c in columns]
         self.decoders = [_plan_column(event, c, errors) for c in columns]
-        n = len(columns)
-        self.all_present = bytes([0xFF] * (n // 8)) + (bytes([(1 << (n % 8)) - 1]) if n % 8 else b"")
+        self.all_present = (1 << len(columns)) - 1
 
 
 def _fast_read_column_data(self: RowsEvent, cols_bitmap, row_image_type=None):
@@ -225,7 +224,7 @@ def _fast_read_column_data(self: RowsEvent, cols_bitmap, row_image_type=None):
         except AttributeError:  # pragma: no cover - a Table that takes no attributes
             pass
     if (not plan or self.event_type == BINLOG.PARTIAL_UPDATE_ROWS_EVENT
-            or bytes(cols_bitmap) != plan.all_present
+            or int.from_bytes(cols_bitmap, "little") & plan.all_present != plan.all_present
             or wrapper._BinLogPacketWrapper__data_buffer):
         return _original_read_column_data(self, cols_bitmap, row_image_type)
 
