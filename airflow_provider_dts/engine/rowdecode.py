@@ -6,9 +6,9 @@ of the sync's CPU. This module replaces ``RowsEvent._read_column_data`` with a v
 
 - builds, once per table map (the ``Table`` object, which ``binlog.py`` already reuses across identical
   maps), a plan: one small decoder function per column for the common types (integers, FLOAT, DOUBLE,
-  DECIMAL, CHAR/VARCHAR/BINARY/VARBINARY, TEXT/BLOB, DATE, DATETIME(n));
+  DECIMAL, CHAR/VARCHAR/BINARY/VARBINARY, TEXT/BLOB, DATE, DATETIME(n), TIMESTAMP(n), TIME(n), YEAR);
 - decodes those columns straight from the event's bytes with ``struct.unpack_from``;
-- hands every other column (TIME, TIMESTAMP, YEAR, BIT, ENUM, SET, JSON, GEOMETRY, invalid dates) to the
+- hands every other column (BIT, ENUM, SET, JSON, GEOMETRY, old-format temporal types, invalid dates) to the
   library's own reader at the same byte position, so their values are exactly the library's (with the
   engine's fixes in ``binlog.py``).
 
@@ -150,6 +150,59 @@ def _datetime2(fsp: int) -> Decoder:
     return dec
 
 
+def _timestamp2(fsp: int) -> Decoder:
+    """The library's TIMESTAMP2: seconds since the epoch (big-endian, signed read) as naive UTC, then fsp."""
+    fsp_size, read_fsp = _fsp_reader(fsp)
+    utcfromtimestamp = _dt.datetime.utcfromtimestamp
+
+    def dec(data, pos):
+        t = utcfromtimestamp(int.from_bytes(data[pos:pos + 4], "big", signed=True))
+        us = read_fsp(data, pos + 4) if fsp_size else 0
+        if us > 0:
+            t = t.replace(microsecond=us)
+        return t, pos + 4 + fsp_size
+
+    return dec
+
+
+def _time2(fsp: int) -> Decoder:
+    """TIME2 as MySQL's my_time_packed_from_binary (the engine's ``binlog._read_time2_exact``)."""
+    fsp = fsp or 0
+    timedelta = _dt.timedelta
+
+    def dec(data, pos):
+        if fsp >= 5:
+            packed = int.from_bytes(data[pos:pos + 6], "big") - 0x800000000000
+            end = pos + 6
+        else:
+            intpart = int.from_bytes(data[pos:pos + 3], "big") - 0x800000
+            frac, end = 0, pos + 3
+            if fsp in (1, 2):
+                frac = data[end]
+                end += 1
+                if intpart < 0 and frac:
+                    intpart, frac = intpart + 1, frac - 0x100
+                frac *= 10000
+            elif fsp in (3, 4):
+                frac = int.from_bytes(data[end:end + 2], "big")
+                end += 2
+                if intpart < 0 and frac:
+                    intpart, frac = intpart + 1, frac - 0x10000
+                frac *= 100
+            packed = (intpart << 24) + frac
+        sign = -1 if packed < 0 else 1
+        packed = abs(packed)
+        hms, us = packed >> 24, packed % (1 << 24)
+        return sign * timedelta(hours=(hms >> 12) & 0x3FF, minutes=(hms >> 6) & 0x3F, seconds=hms & 0x3F,
+                                microseconds=us), end
+
+    return dec
+
+
+def _year(data, pos):
+    return data[pos] + 1900, pos + 1
+
+
 def _date(data, pos):
     raw = data[pos] | (data[pos + 1] << 8) | (data[pos + 2] << 16)
     year, month, day = raw >> 9, (raw >> 5) & 0x0F, raw & 0x1F
@@ -197,6 +250,12 @@ def _plan_column(event: RowsEvent, column, errors: Callable[[], str]) -> Decoder
         return _datetime2(column.fsp)
     if t == FIELD_TYPE.DATE:
         return _date
+    if t == FIELD_TYPE.TIMESTAMP2:
+        return _timestamp2(column.fsp)
+    if t == FIELD_TYPE.TIME2:
+        return _time2(column.fsp)
+    if t == FIELD_TYPE.YEAR:
+        return _year
     return None  # the library's reader
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 from pymysqlreplication import BinLogStreamReader
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.constants import FIELD_TYPE
+from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from airflow_provider_dts.engine import binlog as _binlog  # noqa: F401 - installs the engine's decoders
 from airflow_provider_dts.engine import rowdecode
@@ -24,21 +25,29 @@ EXTRA_TABLE = """CREATE TABLE shop.more (
   c255 CHAR(255) CHARACTER SET utf8mb4, v100 VARCHAR(100) CHARACTER SET utf8mb4, v20 VARCHAR(20) CHARACTER SET ascii,
   tt TINYTEXT, mt MEDIUMTEXT, lb LONGBLOB, mb MEDIUMBLOB, tb TINYBLOB,
   cp VARCHAR(30) CHARACTER SET cp1251, u16 VARCHAR(10) CHARACTER SET utf16,
-  f FLOAT, dd DOUBLE, n1 INT, n2 INT, n3 INT, n4 INT, n5 INT, n6 INT, n7 INT, n8 INT, n9 INT
+  f FLOAT, dd DOUBLE, n1 INT, n2 INT, n3 INT, n4 INT, n5 INT, n6 INT, n7 INT, n8 INT, n9 INT,
+  ts0 TIMESTAMP NULL DEFAULT NULL, ts1 TIMESTAMP(1) NULL DEFAULT NULL, ts3 TIMESTAMP(3) NULL DEFAULT NULL,
+  ts5 TIMESTAMP(5) NULL DEFAULT NULL, tm0 TIME, tm1 TIME(1), tm2 TIME(2), tm4 TIME(4), tm5 TIME(5), tm6 TIME(6),
+  y YEAR
 ) DEFAULT CHARSET=utf8mb4"""
 
 EXTRA_ROWS = [
     "(1, 9, 0.12345, 123456789.123456789, -123456789.0123456789, 123456789012345678901234567890, 999999.9999,"
     " '2020-02-29 23:59:59.9', '1000-01-01 00:00:00.01', '9999-12-31 23:59:59.999', '2001-01-01 01:01:01.0001',"
     " '2002-02-02 02:02:02.00001', '0000-00-00 00:00:00', 'ü' , 'long é', 'ascii', 'tiny', 'medium',"
-    " X'00FF00', X'', X'7F', 'Привет', 'hé', 1.5, -2.25e-300, 1, NULL, 3, NULL, 5, NULL, 7, NULL, 9)",
+    " X'00FF00', X'', X'7F', 'Привет', 'hé', 1.5, -2.25e-300, 1, NULL, 3, NULL, 5, NULL, 7, NULL, 9,"
+    " '2038-01-19 03:14:07', '1970-01-01 00:00:01.9', '2020-02-29 12:00:00.123', '2001-09-09 01:46:40.00001',"
+    " '-838:59:59', '-00:00:00.1', '-01:00:00.01', '12:34:56.7891', '-00:00:01.00001', '838:59:59.000000', 1901)",
     "(2, -9, -0.00001, -0.000000001, 0.0000000001, -1, 0, '2020-01-00 10:00:00.5', NULL, NULL,"
     " '2001-01-01 00:00:00.0000', '2002-02-02 02:02:02.99999', '2021-03-04 05:06:07', REPEAT('x', 255),"
     " REPEAT('é', 100), '', '', REPEAT('m', 70000), REPEAT(X'AB', 70000), NULL, NULL, '', '',"
-    " -0.0, 0, NULL, 2, NULL, 4, NULL, 6, NULL, 8, NULL)",
+    " -0.0, 0, NULL, 2, NULL, 4, NULL, 6, NULL, 8, NULL,"
+    " '0000-00-00 00:00:00', '1999-12-31 23:59:59.5', '2000-01-01 00:00:00.999', '1980-06-15 08:30:00.99999',"
+    " '00:00:00', '00:00:00.9', '-12:00:00.5', '-00:00:00.0001', '123:00:00.99999', '-838:59:58.999999', 0)",
     "(3, 0, 0, 0, 0, 0, 0.0001, '1970-01-01 00:00:00.1', '2038-01-19 03:14:07.99', '2020-00-00 00:00:00.000',"
     " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2155)",
 ]
 
 
@@ -96,7 +105,7 @@ def written_range(clean_pair):
     _sql(server,
          "INSERT INTO shop.more VALUES " + ",".join(EXTRA_ROWS),
          "UPDATE shop.every_type SET vc = CONCAT(IFNULL(vc, ''), 'u'), dec_money = -dec_money",
-         "UPDATE shop.more SET d189 = -d189, t3 = '2000-01-01 00:00:00.5', mt = 'short'",
+         "UPDATE shop.more SET d189 = -d189, t3 = '2000-01-01 00:00:00.5', mt = 'short', tm4 = '-00:00:00.5'",
          "DELETE FROM shop.every_type WHERE id % 2 = 0",
          "DELETE FROM shop.more WHERE id = 2")
     return server, start, _position(server)
@@ -113,11 +122,19 @@ def test_engine_decoder_gives_the_library_values_for_every_type(written_range, m
     original = rowdecode._original_read_column_data
     monkeypatch.setattr(rowdecode, "_original_read_column_data",
                         lambda *a, **k: fallbacks.append(1) or original(*a, **k))
+    by_library = set()  # column types whose values the plan handed to the library's reader
+    read_value = RowsEvent._RowsEvent__read_values_name
+    monkeypatch.setattr(RowsEvent, "_RowsEvent__read_values_name",
+                        lambda self, column, *a: by_library.add(column.type) or read_value(self, column, *a))
     got = _decode(server, start, end)
     assert len(expected) > 20
     assert {t for _, t, _ in expected} == {"every_type", "more"}
     assert got == expected
     assert fallbacks == []  # every row went through the engine's plan
+    # only the types the plan leaves to the library, and zero/invalid dates (MariaDB's JSON is a LONGTEXT)
+    assert {FIELD_TYPE.BIT, FIELD_TYPE.ENUM, FIELD_TYPE.SET, FIELD_TYPE.GEOMETRY} <= by_library
+    assert by_library <= {FIELD_TYPE.BIT, FIELD_TYPE.ENUM, FIELD_TYPE.SET, FIELD_TYPE.JSON, FIELD_TYPE.GEOMETRY,
+                          FIELD_TYPE.DATE, FIELD_TYPE.DATETIME2}
 
 
 def test_rows_with_some_columns_absent_go_to_the_library(clean_pair, monkeypatch):
