@@ -153,10 +153,10 @@ def _datetime2(fsp: int) -> Decoder:
 def _timestamp2(fsp: int) -> Decoder:
     """The library's TIMESTAMP2: seconds since the epoch (big-endian, signed read) as naive UTC, then fsp."""
     fsp_size, read_fsp = _fsp_reader(fsp)
-    utcfromtimestamp = _dt.datetime.utcfromtimestamp
+    epoch, seconds = _dt.datetime(1970, 1, 1), _dt.timedelta(seconds=1)
 
-    def dec(data, pos):
-        t = utcfromtimestamp(int.from_bytes(data[pos:pos + 4], "big", signed=True))
+    def dec(data, pos):  # = datetime.utcfromtimestamp(n), without its deprecation in newer Pythons
+        t = epoch + int.from_bytes(data[pos:pos + 4], "big", signed=True) * seconds
         us = read_fsp(data, pos + 4) if fsp_size else 0
         if us > 0:
             t = t.replace(microsecond=us)
