@@ -17,6 +17,8 @@ insert -> replace, update of a missing row -> replace, delete of a missing row -
 
 from __future__ import annotations
 
+import datetime as _dt
+import decimal
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -262,8 +264,6 @@ class Applier:
         new = Checkpoint(**cp.__dict__)
         new.binlog_file, new.binlog_pos = last.end_position
         new.gtid = next((t.gtid for t in reversed(txns) if t.gtid), cp.gtid)
-        import datetime as _dt
-
         new.source_commit_at = _dt.datetime.fromtimestamp(last.commit_timestamp, _dt.timezone.utc).replace(tzinfo=None)
         new.transactions_applied = int(cp.transactions_applied or 0) + sum(1 for t in txns if t.changes)
         new.rows_inserted = int(cp.rows_inserted or 0) + stats.inserted
@@ -616,6 +616,7 @@ class Applier:
 def _make_literal(conn):
     """PyMySQL's literal() with the common types first (the applier renders every value of every row)."""
     esc, slow = conn.escape_string, conn.literal
+    datetime, date, Decimal = _dt.datetime, _dt.date, decimal.Decimal
 
     def lit(v):
         t = type(v)
@@ -625,6 +626,12 @@ def _make_literal(conn):
             return "'" + esc(v) + "'"
         if v is None:
             return "NULL"
+        if t is datetime and v.tzinfo is None:  # = PyMySQL's escape_datetime for naive values
+            return "'" + v.isoformat(" ") + "'"
+        if t is Decimal:  # = PyMySQL's Decimal2Literal
+            return format(v, "f")
+        if t is date:
+            return "'" + v.isoformat() + "'"
         return slow(v)
 
     return lit
