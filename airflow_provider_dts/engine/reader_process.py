@@ -147,13 +147,15 @@ class ReaderProcess:
             proc, self._proc = self._proc, None
         if proc is None:
             return
+        # kill first: closing stdout waits for a read in progress in another thread, which ends only when
+        # the child's end of the pipe closes (the child holds nothing that must survive)
+        if proc.poll() is None:
+            proc.kill()
         for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()
             except Exception:  # noqa: BLE001 - a pipe the child already broke
                 pass
-        if proc.poll() is None:
-            proc.kill()
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - a child that ignores SIGKILL

@@ -148,6 +148,23 @@ def test_a_killed_reader_process_is_replaced_and_nothing_is_lost(clean_pair, tas
     wait_until(lambda: not reader_processes(), 10, "no reader process left after the stop")
 
 
+def test_stop_does_not_wait_for_a_frozen_reader_process(clean_pair, task_name):
+    pair = clean_pair
+    create_both(pair, *TABLES)
+    sync = Sync(make_direction(task_name), pair.a, pair.b).start()
+    (pid,) = wait_until(reader_processes, 15, "the reader process")
+    os.kill(pid, signal.SIGSTOP)  # frozen: it cannot notice its stdin closing
+    try:
+        t0 = time.monotonic()
+        result = sync.stop(timeout=15)
+        assert result.outcome == "stopped" and time.monotonic() - t0 < 10
+    finally:
+        if pid in reader_processes():
+            os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: not reader_processes(), 10, "the frozen reader killed")
+    assert state_row(pair.b, task_name, "forward")["state"] == State.STOPPED
+
+
 def test_runner_process_sigkilled_ten_times_loses_and_doubles_nothing(clean_pair, task_name, tmp_path):
     pair = clean_pair
     create_both(pair, *TABLES)
