@@ -275,8 +275,8 @@ def _fast_read_column_data(self: RowsEvent, cols_bitmap, row_image_type=None):
     wrapper = self.packet
     table = self.table_map[self.table_id]
     columns = self.columns
-    plan = getattr(table, "_dts_plan", None)
-    if plan is None or len(plan.names) != len(columns):
+    plan = getattr(table, "_dts_plan", None)  # False: this table map has columns without names
+    if plan is None or (plan and len(plan.names) != len(columns)):
         plan = _Plan(self, columns) if all(c.name for c in columns) else False
         try:
             table._dts_plan = plan
