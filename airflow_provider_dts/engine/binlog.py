@@ -249,28 +249,8 @@ def _read_datetime2_exact(self, column):
 
 def _read_time2_exact(self, column):
     """TIME2 as MySQL's my_time_packed_from_binary does it (the library gets negative fractions wrong)."""
-    fsp = column.fsp or 0
-    if fsp >= 5:
-        packed = int.from_bytes(self.packet.read(6), "big") - 0x800000000000
-    else:
-        intpart = int.from_bytes(self.packet.read(3), "big") - 0x800000
-        frac = 0
-        if fsp in (1, 2):
-            frac = self.packet.read(1)[0]
-            if intpart < 0 and frac:
-                intpart, frac = intpart + 1, frac - 0x100
-            frac *= 10000
-        elif fsp in (3, 4):
-            frac = int.from_bytes(self.packet.read(2), "big")
-            if intpart < 0 and frac:
-                intpart, frac = intpart + 1, frac - 0x10000
-            frac *= 100
-        packed = (intpart << 24) + frac
-    sign = -1 if packed < 0 else 1
-    packed = abs(packed)
-    hms, us = packed >> 24, packed % (1 << 24)
-    hours, minutes, seconds = (hms >> 12) & 0x3FF, (hms >> 6) & 0x3F, hms & 0x3F
-    return sign * _dt.timedelta(hours=hours, minutes=minutes, seconds=seconds, microseconds=us)
+    value, _ = rowdecode.unpack_time2(self.packet.read(rowdecode.time2_size(column.fsp)), 0, column.fsp)
+    return value
 
 
 RowsEvent._RowsEvent__read_date = _read_date_exact

@@ -165,36 +165,45 @@ def _timestamp2(fsp: int) -> Decoder:
     return dec
 
 
-def _time2(fsp: int) -> Decoder:
-    """TIME2 as MySQL's my_time_packed_from_binary (the engine's ``binlog._read_time2_exact``)."""
+def time2_size(fsp: int | None) -> int:
+    """Bytes of a TIME2 value with this fractional precision."""
     fsp = fsp or 0
-    timedelta = _dt.timedelta
+    return 6 if fsp >= 5 else 3 + (fsp + 1) // 2
 
-    def dec(data, pos):
-        if fsp >= 5:
-            packed = int.from_bytes(data[pos:pos + 6], "big") - 0x800000000000
-            end = pos + 6
-        else:
-            intpart = int.from_bytes(data[pos:pos + 3], "big") - 0x800000
-            frac, end = 0, pos + 3
-            if fsp in (1, 2):
-                frac = data[end]
-                end += 1
-                if intpart < 0 and frac:
-                    intpart, frac = intpart + 1, frac - 0x100
-                frac *= 10000
-            elif fsp in (3, 4):
-                frac = int.from_bytes(data[end:end + 2], "big")
-                end += 2
-                if intpart < 0 and frac:
-                    intpart, frac = intpart + 1, frac - 0x10000
-                frac *= 100
-            packed = (intpart << 24) + frac
-        sign = -1 if packed < 0 else 1
-        packed = abs(packed)
-        hms, us = packed >> 24, packed % (1 << 24)
-        return sign * timedelta(hours=(hms >> 12) & 0x3FF, minutes=(hms >> 6) & 0x3F, seconds=hms & 0x3F,
+
+def unpack_time2(data: bytes, pos: int, fsp: int | None) -> tuple[_dt.timedelta, int]:
+    """TIME2 as MySQL's my_time_packed_from_binary does it (the library gets negative fractions wrong);
+    also the engine's reader for the library (``binlog._read_time2_exact``)."""
+    fsp = fsp or 0
+    if fsp >= 5:
+        packed = int.from_bytes(data[pos:pos + 6], "big") - 0x800000000000
+        end = pos + 6
+    else:
+        intpart = int.from_bytes(data[pos:pos + 3], "big") - 0x800000
+        frac, end = 0, pos + 3
+        if fsp in (1, 2):
+            frac = data[end]
+            end += 1
+            if intpart < 0 and frac:
+                intpart, frac = intpart + 1, frac - 0x100
+            frac *= 10000
+        elif fsp in (3, 4):
+            frac = int.from_bytes(data[end:end + 2], "big")
+            end += 2
+            if intpart < 0 and frac:
+                intpart, frac = intpart + 1, frac - 0x10000
+            frac *= 100
+        packed = (intpart << 24) + frac
+    sign = -1 if packed < 0 else 1
+    packed = abs(packed)
+    hms, us = packed >> 24, packed % (1 << 24)
+    return sign * _dt.timedelta(hours=(hms >> 12) & 0x3FF, minutes=(hms >> 6) & 0x3F, seconds=hms & 0x3F,
                                 microseconds=us), end
+
+
+def _time2(fsp: int) -> Decoder:
+    def dec(data, pos):
+        return unpack_time2(data, pos, fsp)
 
     return dec
 
