@@ -91,6 +91,24 @@ def _decode(server, start, end_file_pos):
     return out
 
 
+def _decode_by_the_library(server, start, end_file_pos):
+    """The same range decoded by python-mysql-replication's own row decoder."""
+    rowdecode.uninstall()
+    try:
+        return _decode(server, start, end_file_pos)
+    finally:
+        rowdecode.install()
+
+
+def _count_whole_row_fallbacks(monkeypatch) -> list:
+    """A list that gets an entry each time the engine's decoder hands a whole row image to the library."""
+    fallbacks: list = []
+    original = rowdecode._original_read_column_data
+    monkeypatch.setattr(rowdecode, "_original_read_column_data",
+                        lambda *a, **k: fallbacks.append(1) or original(*a, **k))
+    return fallbacks
+
+
 @pytest.fixture
 def written_range(clean_pair):
     server = clean_pair.a
@@ -113,15 +131,8 @@ def written_range(clean_pair):
 
 def test_engine_decoder_gives_the_library_values_for_every_type(written_range, monkeypatch):
     server, start, end = written_range
-    rowdecode.uninstall()
-    try:
-        expected = _decode(server, start, end)
-    finally:
-        rowdecode.install()
-    fallbacks = []
-    original = rowdecode._original_read_column_data
-    monkeypatch.setattr(rowdecode, "_original_read_column_data",
-                        lambda *a, **k: fallbacks.append(1) or original(*a, **k))
+    expected = _decode_by_the_library(server, start, end)
+    fallbacks = _count_whole_row_fallbacks(monkeypatch)
     by_library = set()  # column types whose values the plan handed to the library's reader
     read_value = RowsEvent._RowsEvent__read_values_name
     monkeypatch.setattr(RowsEvent, "_RowsEvent__read_values_name",
@@ -147,15 +158,8 @@ def test_rows_with_some_columns_absent_go_to_the_library(clean_pair, monkeypatch
          "UPDATE shop.more SET d189 = 1.5, v100 = 'minimal' WHERE id IN (1, 3)",
          "DELETE FROM shop.more WHERE id = 2")
     end = _position(server)
-    rowdecode.uninstall()
-    try:
-        expected = _decode(server, start, end)
-    finally:
-        rowdecode.install()
-    fallbacks = []
-    original = rowdecode._original_read_column_data
-    monkeypatch.setattr(rowdecode, "_original_read_column_data",
-                        lambda *a, **k: fallbacks.append(1) or original(*a, **k))
+    expected = _decode_by_the_library(server, start, end)
+    fallbacks = _count_whole_row_fallbacks(monkeypatch)
     got = _decode(server, start, end)
     assert [kind for kind, _, _ in got] == ["UpdateRowsEvent", "UpdateRowsEvent", "DeleteRowsEvent"]
     assert got == expected
@@ -177,10 +181,6 @@ def test_table_maps_without_column_names_go_to_the_library(clean_pair):
         end = _position(server)
     finally:
         _sql(server, "SET GLOBAL binlog_row_metadata='FULL'")
-    rowdecode.uninstall()
-    try:
-        expected = _decode(server, start, end)
-    finally:
-        rowdecode.install()
+    expected = _decode_by_the_library(server, start, end)
     got = _decode(server, start, end)
     assert len(got) == 6 and got == expected
