@@ -74,13 +74,13 @@ class ReaderProcess:
     def _spawn(self) -> subprocess.Popen:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        command = self.command()
         try:
             proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
             )
         except OSError as e:
-            raise SyncFailed(f"cannot start the binlog reader process ({self.command()[0]!r}): {e}. {_FIX}") from None
+            raise SyncFailed(f"cannot start the binlog reader process ({command[0]!r}): {e}. {_FIX}") from None
         init = {
             "direction": self.direction.to_json(),
             "source": asdict(self.source),
