@@ -11,6 +11,13 @@ import pymysql
 _NOT_YET = {1049, 1146}  # unknown database, table doesn't exist
 
 
+def q(conn, sql: str, args=None) -> tuple:
+    """Run one statement on an open connection; its rows."""
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall()
+
+
 def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
     """Poll ``pred`` every 0.2 s until it returns something truthy (returned). A query on a database or table
     that does not exist yet counts as "not yet"; any other error fails at once."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import q
 
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema
@@ -54,12 +55,6 @@ def direction(task_name: str, **kw) -> SyncDirection:
             "objects": ["shop"]}
     data.update(kw)
     return SyncDirection.from_dict(data)
-
-
-def q(conn, sql, args=None):
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        return cur.fetchall()
 
 
 def columns(conn, db, table):

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from helpers import q
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
@@ -28,12 +29,6 @@ def direction(task_name: str, **kw) -> SyncDirection:
             "objects": ["snap"]}
     data.update(kw)
     return SyncDirection.from_dict(data)
-
-
-def q(conn, sql, args=None):
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        return cur.fetchall()
 
 
 def fill(conn, table: str, first: int, last: int) -> None:

@@ -5,16 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import q
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.operators.initial_sync import FullDataSyncOperator, InitialSchemaSyncOperator
-
-
-def q(conn, sql, args=None):
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        return cur.fetchall()
 
 
 def make_direction(task_name, **kw):
