@@ -29,6 +29,7 @@ from pymysql.constants import CLIENT
 
 from airflow_provider_dts.engine import conflicts as C
 from airflow_provider_dts.engine.binlog import RowChange, Transaction, format_position, position_le
+from airflow_provider_dts.engine.catalog import is_generated_extra
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import Checkpoint, ControlSchema
 from airflow_provider_dts.engine.errors import SyncFailed
@@ -36,10 +37,11 @@ from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, q
 
 log = logging.getLogger(__name__)
 
+# The session of every applier. ``@dts_applying`` marks it for guarded triggers (they do nothing in it).
 APPLY_SESSION_SQL = (
     "SET SESSION foreign_key_checks=0, "
     "sql_mode='STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', "
-    "innodb_lock_wait_timeout=30"
+    "innodb_lock_wait_timeout=30, @dts_applying=1"
 )
 MAX_BATCH_ROWS = 1000
 MAX_STATEMENT_BYTES = 1 << 20
@@ -94,7 +96,7 @@ def load_table_info(cur, db: str, table: str) -> TableInfo:
             "create it (initial schema sync, or let DDL sync create it), then restart the direction"
         )
     columns = [r[0] for r in rows]
-    writable = {r[0] for r in rows if "GENERATED" not in str(r[1] or "").upper()}
+    writable = {r[0] for r in rows if not is_generated_extra(r[1])}
     nullable = {r[0] for r in rows if r[2] == "YES"}
     cur.execute(
         "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "

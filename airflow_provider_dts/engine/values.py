@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
+from airflow_provider_dts.engine.catalog import is_generated_extra
 from airflow_provider_dts.engine.servers import quote_ident
 
 # sql_mode for sessions that write copied or replicated rows: strict (nothing silently truncated), zero
@@ -122,8 +123,7 @@ def load_columns(conn, db: str, table: str) -> list[ColumnInfo]:
         rows = cur.fetchall()
     out = []
     for name, dtype, ctype, charset, nullable, extra, gen in rows:
-        extra = _s(extra).upper()
-        generated = ("VIRTUAL" in extra or "STORED" in extra or "PERSISTENT" in extra) and bool(_s(gen).strip())
+        generated = is_generated_extra(_s(extra)) and bool(_s(gen).strip())
         out.append(ColumnInfo(_s(name), _s(dtype), _s(ctype), _s(charset) if charset else None,
                               _s(nullable) == "YES", generated))
     return out

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from airflow_provider_dts.engine.catalog import is_generated_extra
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, to_json
 from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
@@ -159,7 +160,7 @@ def table_columns(conn, db: str, table: str) -> dict[str, str]:
         return {
             name: dtype.lower()
             for name, dtype, extra in cur.fetchall()
-            if "GENERATED" not in (extra or "").upper()
+            if not is_generated_extra(extra)
         }
 
 

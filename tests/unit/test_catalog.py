@@ -1,0 +1,73 @@
+"""catalog.is_generated_extra on the EXTRA values MySQL 5.7 / 8.x and MariaDB actually report."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_dts.engine.catalog import is_generated_extra
+
+
+@pytest.mark.parametrize("extra", [
+    "VIRTUAL GENERATED", "STORED GENERATED", "PERSISTENT GENERATED", "virtual generated",
+    b"STORED GENERATED", "VIRTUAL GENERATED INVISIBLE",
+])
+def test_generated_columns(extra):
+    assert is_generated_extra(extra)
+
+
+@pytest.mark.parametrize("extra", [
+    # MySQL 8: expression defaults are ordinary columns that must be written and verified
+    "DEFAULT_GENERATED", "DEFAULT_GENERATED on update CURRENT_TIMESTAMP", "default_generated",
+    # MariaDB / MySQL: other writable columns
+    "on update current_timestamp()", "on update CURRENT_TIMESTAMP", "auto_increment", "INVISIBLE", "", None,
+])
+def test_writable_columns(extra):
+    assert not is_generated_extra(extra)
+
+
+class _Cursor:
+    """Answers information_schema queries with MySQL 8.0's rows for
+    ``CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+    d DATETIME DEFAULT (NOW()), g INT AS (id * 2) STORED, v INT AS (id + 1) VIRTUAL)``."""
+
+    COLUMNS = [
+        ("id", "", "NO", "int"),
+        ("ts", "DEFAULT_GENERATED on update CURRENT_TIMESTAMP", "YES", "timestamp"),
+        ("d", "DEFAULT_GENERATED", "YES", "datetime"),
+        ("g", "STORED GENERATED", "YES", "int"),
+        ("v", "VIRTUAL GENERATED", "YES", "int"),
+    ]
+
+    def execute(self, sql, args=None):
+        self.sql = sql
+
+    def fetchall(self):
+        if "STATISTICS" in self.sql:
+            return [("PRIMARY", "id")]
+        if "DATA_TYPE" in self.sql:
+            return [(n, t, e) for n, e, _, t in self.COLUMNS]
+        return [(n, e, nl) for n, e, nl, _ in self.COLUMNS]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _Conn:
+    def cursor(self):
+        return _Cursor()
+
+
+def test_applier_writes_mysql8_expression_default_columns():
+    from airflow_provider_dts.engine.apply import load_table_info
+
+    info = load_table_info(_Cursor(), "shop", "t")
+    assert info.writable == {"id", "ts", "d"}
+
+
+def test_verifier_compares_mysql8_expression_default_columns():
+    from airflow_provider_dts.engine.verify import table_columns
+
+    assert list(table_columns(_Conn(), "shop", "t")) == ["id", "ts", "d"]
