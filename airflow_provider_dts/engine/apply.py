@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import logging
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -30,7 +31,7 @@ from pymysql.constants import CLIENT
 from airflow_provider_dts.engine import conflicts as C
 from airflow_provider_dts.engine.binlog import RowChange, Transaction, format_position, position_le
 from airflow_provider_dts.engine.catalog import is_generated_extra
-from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.config import SyncDirection, skips_initial
 from airflow_provider_dts.engine.control import Checkpoint, ControlSchema
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
@@ -38,8 +39,10 @@ from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, q
 log = logging.getLogger(__name__)
 
 # The session of every applier. ``@dts_applying`` marks it for guarded triggers (they do nothing in it).
+# Foreign key checks stay ON, as on a native replica: cascades (ON DELETE / ON UPDATE CASCADE, SET NULL) are
+# not in the binlog, so the destination must perform them itself (see ``Applier._order`` for the order).
 APPLY_SESSION_SQL = (
-    "SET SESSION foreign_key_checks=0, "
+    "SET SESSION foreign_key_checks=1, "
     "sql_mode='STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', "
     "innodb_lock_wait_timeout=30, @dts_applying=1"
 )
@@ -49,6 +52,8 @@ MAX_STATEMENT_BYTES = 1 << 20
 ER_DUP_ENTRY = 1062
 ER_NO_SUCH_TABLE = 1146
 ER_BAD_FIELD = 1054
+ER_ROW_IS_REFERENCED = (1217, 1451)  # cannot delete or update a parent row
+ER_NO_REFERENCED_ROW = (1216, 1452)  # cannot add or update a child row
 
 
 def lease_name(direction: SyncDirection) -> str:
@@ -73,10 +78,20 @@ class TableInfo:
     unique_keys: list[tuple[str, ...]]  # every unique key, primary first
     match_key: tuple[str, ...]  # the key rows are matched by
     match_all: bool = False  # no usable key: match on every column
+    # In a foreign key at the destination, as child or parent: its changes keep their binlog order relative to
+    # every other such table, and rows are never replaced by delete + insert (that would cascade).
+    foreign_keys: bool = False
 
     @property
     def qname(self) -> str:
         return qualified(self.db, self.table)
+
+    @property
+    def colset(self) -> frozenset[str]:
+        cs = self.__dict__.get("_colset")
+        if cs is None:
+            cs = self.__dict__["_colset"] = frozenset(self.columns)
+        return cs
 
     @property
     def only_primary_unique(self) -> bool:
@@ -115,7 +130,13 @@ def load_table_info(cur, db: str, table: str) -> TableInfo:
             if not any(c in nullable for c in k):
                 match = k
                 break
-    return TableInfo(db, table, columns, writable, pk, uniques, match, match_all=not match)
+    cur.execute(
+        "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE (CONSTRAINT_SCHEMA=%s AND "
+        "TABLE_NAME=%s) OR (UNIQUE_CONSTRAINT_SCHEMA=%s AND REFERENCED_TABLE_NAME=%s)",
+        (db, table, db, table),
+    )
+    fks = bool(cur.fetchone()[0])
+    return TableInfo(db, table, columns, writable, pk, uniques, match, match_all=not match, foreign_keys=fks)
 
 
 # --------------------------------------------------------------------------- the applier
@@ -142,6 +163,8 @@ class Applier:
         self.log = logger or log
         self.conn: pymysql.connections.Connection | None = None
         self.tables: dict[tuple[str, str], TableInfo] = {}
+        self._copied: dict[tuple[str, str], bool] = {}
+        self._known_differences: set[tuple] = set()
         self.policy = direction.conflict_policy
         self.flag_skip_replication = True
 
@@ -161,6 +184,7 @@ class Applier:
         self.conn = conn
         self.literal = _make_literal(conn)
         self.tables.clear()
+        self._known_differences.clear()
         return conn
 
     def close(self) -> None:
@@ -217,11 +241,12 @@ class Applier:
                 for idx, txn in enumerate(txns):
                     if not txn.changes:
                         continue
-                    idempotent = bool(catchup) and position_le(txn.end_position, catchup)
+                    in_window = bool(catchup) and position_le(txn.end_position, catchup)
                     for c in txn.changes:
                         c._idx = idx
-                        c._idem = idempotent
+                        c._idem = in_window and self._copied_here(c)
                     items.extend(txn.changes)
+                self._refresh_stale(cur, items)
                 for run in _runs(self._order(cur, items)):
                     self._apply_run(cur, run, run[0]._idem, None, stats, None)
                 new_cp = self._advanced(cp, txns, stats)
@@ -239,6 +264,42 @@ class Applier:
             raise
         _copy_checkpoint(new_cp, cp)
         return stats
+
+    def _copied_here(self, c: RowChange) -> bool:
+        """Whether this direction's own full data sync copied the change's table (its catch-up window then
+        applies idempotently). Tables the opposite direction fills are applied strictly from the start: their
+        rows here were never copied, so a clash is a real conflict."""
+        key = (c.source_db, c.source_table)
+        hit = self._copied.get(key)
+        if hit is None:
+            hit = self._copied[key] = not skips_initial(self.direction, c.source_db, c.source_table)
+        return hit
+
+    def _refresh_stale(self, cur, items: list[RowChange]) -> None:
+        """Re-read a destination table whose cached definition is older than the rows to write.
+
+        The destination can change behind this applier (the opposite direction applies DDL there; a user runs
+        ALTER). A source row with a column the cached definition lacks, or a different primary key, means the
+        source table changed; the destination table is then read again, so a value is never left out because
+        of a stale column list. A difference that persists after a fresh read (the tables really differ) is
+        remembered and not re-read for every group.
+        """
+        for c in items:
+            info = self.tables.get((c.db, c.table))
+            if info is None:
+                continue  # read fresh when first used
+            img = c.after if c.after is not None else c.before
+            if img.keys() <= info.colset and (not c.primary_key or c.primary_key == info.primary_key):
+                continue
+            sig = (c.db, c.table, frozenset(img), tuple(c.primary_key or ()))
+            if sig in self._known_differences:
+                continue
+            fresh = self.tables[(c.db, c.table)] = load_table_info(cur, c.db, c.table)
+            if not img.keys() <= fresh.colset:
+                self.log.warning(
+                    "%s: source columns %s do not exist at the destination; their values are left out",
+                    fresh.qname, ", ".join(sorted(set(img) - fresh.colset)))
+            self._known_differences.add(sig)
 
     def write_position(self, txns: list[Transaction], cp: Checkpoint) -> None:
         """Advance the checkpoint over transactions that carry nothing to apply (own transaction)."""
@@ -281,8 +342,10 @@ class Applier:
     def _order(self, cur, items: list[RowChange]) -> list[RowChange]:
         """Reorder a group's changes so that more of them batch, without changing the outcome.
 
-        Tables are independent (foreign key checks are off at the destination and triggers are not
-        synchronized). Inside a table, changes of one key always keep their order. On a table whose only
+        Tables without foreign keys are independent. Tables in a foreign key at the destination (as child or
+        parent) keep the binlog order among themselves: the destination checks the constraints and performs the
+        cascades the binlog does not carry, as the source did. Inside a table, changes of one key always keep
+        their order (keys compared as loosely as any collation could: see ``_group_key``). On a table whose only
         unique key is the primary key, changes are leveled (the n-th change of each key is on level n) and
         each level is applied as deletes, updates, inserts. With other unique keys, reordering is limited to
         stretches where no key repeats, applied as deletes, updates, inserts: a value a later row takes is
@@ -290,15 +353,18 @@ class Applier:
         """
         by_table: dict[tuple, list[RowChange]] = {}
         for c in items:
-            by_table.setdefault((c.db, c.table, c._idem), []).append(c)
+            if self.table(cur, c.db, c.table).foreign_keys:
+                by_table.setdefault((None, None, c._idem), []).append(c)  # one bucket, binlog order
+            else:
+                by_table.setdefault((c.db, c.table, c._idem), []).append(c)
         if len(by_table) == 1 and len(items) < 3:
             return items
         out: list[RowChange] = []
         rank = {"delete": 0, "update": 1, "insert": 2}
         for (db, table, _), changes in by_table.items():
             kind0 = changes[0].kind
-            if len(changes) < 3 or all(c.kind == kind0 for c in changes):
-                out.extend(changes)  # one kind only: already a single run
+            if db is None or len(changes) < 3 or all(c.kind == kind0 for c in changes):
+                out.extend(changes)  # foreign keys, or one kind only: kept as they are
                 continue
             info = self.table(cur, db, table)
             if info.match_all:
@@ -334,9 +400,9 @@ class Applier:
     def _keys_touched(self, info: TableInfo, c: RowChange) -> list[tuple]:
         keys = []
         if c.before is not None:
-            keys.append(self._key_of(info, c.before))
+            keys.append(_group_key(self._key_of(info, c.before)))
         if c.after is not None:
-            k = self._key_of(info, c.after)
+            k = _group_key(self._key_of(info, c.after))
             if not keys or keys[0] != k:
                 keys.append(k)
         return keys
@@ -345,6 +411,25 @@ class Applier:
 
     def _apply_run(self, cur, run: list[RowChange], idempotent: bool, txn: Transaction, stats: GroupStats,
                    idx: int) -> None:
+        try:
+            self._apply_run_checked(cur, run, idempotent, txn, stats, idx)
+        except pymysql.err.IntegrityError as e:
+            code = e.args[0] if e.args else None
+            if code not in ER_ROW_IS_REFERENCED + ER_NO_REFERENCED_ROW:
+                raise
+            first = run[0]
+            what = ("a parent row is still referenced by child rows there" if code in ER_ROW_IS_REFERENCED
+                    else "the parent row does not exist there")
+            raise SyncFailed(
+                f"a foreign key at the destination refused {first.kind}s of {qualified(first.db, first.table)} "
+                f"from {format_position(self._txns[first._idx].end_position)}: {what} ([{code}] "
+                f"{e.args[1] if len(e.args) > 1 else e}). The two sides differ in the related table. Fix: select "
+                "every table of the foreign key for synchronization, make the related rows equal on both sides "
+                "(dts_verify with repair), then restart the direction"
+            ) from None
+
+    def _apply_run_checked(self, cur, run: list[RowChange], idempotent: bool, txn: Transaction,
+                           stats: GroupStats, idx: int) -> None:
         first = run[0]
         info = self.table(cur, first.db, first.table)
         kind = first.kind
@@ -415,6 +500,12 @@ class Applier:
         for img in images:
             by_cols.setdefault(tuple(self._cols(info, img)), []).append(img)
         for cols, rows in by_cols.items():
+            if info.foreign_keys:
+                # REPLACE deletes the old row first, which would cascade to its children: update it in place
+                qcols = [quote_ident(c) for c in cols]
+                self._multi(cur, f"INSERT INTO {info.qname} ({','.join(qcols)}) VALUES ", list(cols), rows,
+                            " ON DUPLICATE KEY UPDATE " + ",".join(f"{c}=VALUES({c})" for c in qcols))
+                continue
             head = f"REPLACE INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES "
             if info.match_all:
                 for r in rows:  # no key: REPLACE cannot find the old row; delete one identical row first
@@ -499,25 +590,20 @@ class Applier:
             n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
             if n == len(chunk):
                 continue
+            # Some row is missing at the destination. Which one only the server can say: it compares keys by
+            # the column's type and collation (a FLOAT key, a case-insensitive string), Python cannot. Delete
+            # them one by one, in order.
             cur.execute("ROLLBACK TO SAVEPOINT dts_batch")
-            cur.execute(
-                f"SELECT {','.join(map(quote_ident, info.match_key))} FROM {info.qname} "
-                f"WHERE {self._where_keys_in(info, chunk)} FOR UPDATE"
-            )
-            present = {tuple(r) for r in cur.fetchall()}
-            # compare through the server's own rendering of the keys to avoid type mismatches
-            present_lit = {tuple(self.literal(v) for v in k) for k in present}
-            missing = [k for k in chunk if tuple(self.literal(v) for v in k) not in present_lit]
-            cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
-            self._delete_missing(info, run, missing, txn, stats)
+            for k in chunk:
+                if cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, k)}") == 0:
+                    self._delete_missing(info, run, [k], txn, stats)
 
     def _delete_missing(self, info, run, missing, txn, stats) -> None:
-        wanted = {tuple(self.literal(v) for v in k) for k in missing}
+        wanted = list(missing)
         for change in run:
             k = self._key_of(info, change.before)
-            lk = tuple(self.literal(v) for v in k)
-            if lk in wanted:
-                wanted.discard(lk)
+            if k in wanted:
+                wanted.remove(k)
                 c = self._conflict(info, change, C.DELETE_MISSING, change.before, change.before, None, txn)
                 stats.conflicts += 1
                 stats.logged.append(c)
@@ -550,8 +636,7 @@ class Applier:
             if old != new:
                 flush()
                 if idempotent:
-                    cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}")
-                    self._replace_rows(cur, info, [change.after])
+                    self._move_row(cur, info, old, change.after)
                 else:
                     self._update_one(cur, info, change, txn, stats, idx)
                 continue
@@ -564,25 +649,36 @@ class Applier:
                 flush()
         flush()
 
+    def _move_row(self, cur, info: TableInfo, old: tuple, after: dict[str, Any]) -> None:
+        """Catch-up window: a row whose key changed. On a table in a foreign key the row is updated in place
+        (delete + insert would cascade to its children); elsewhere the old row is deleted and the new one
+        replaces whatever holds its keys."""
+        if info.foreign_keys:
+            cols = self._cols(info, after)
+            assign = ",".join(f"{quote_ident(c)}={self.literal(after.get(c))}" for c in cols)
+            if cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}"):
+                return
+        else:
+            cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}")
+        self._replace_rows(cur, info, [after])
+
     def _update_batch(self, cur, info, run, keys, txn, stats, idx) -> None:
         for i in range(0, len(run), MAX_BATCH_ROWS):
             chunk, ckeys = run[i:i + MAX_BATCH_ROWS], keys[i:i + MAX_BATCH_ROWS]
-            cur.execute(
-                f"SELECT {','.join(map(quote_ident, info.match_key))} FROM {info.qname} "
-                f"WHERE {self._where_keys_in(info, ckeys)} FOR UPDATE"
-            )
-            present = {tuple(self.literal(v) for v in r) for r in cur.fetchall()}
-            existing = [c for c, k in zip(chunk, ckeys) if tuple(self.literal(v) for v in k) in present]
-            if existing:
-                cols = self._cols(info, existing[0].after)
-                upd = ",".join(f"{quote_ident(c)}=VALUES({quote_ident(c)})" for c in cols if c not in info.match_key)
-                if not upd:
-                    upd = f"{quote_ident(cols[0])}={quote_ident(cols[0])}"
-                self._multi(cur, f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES ", cols,
-                            [c.after for c in existing], f" ON DUPLICATE KEY UPDATE {upd}")
-            for c, k in zip(chunk, ckeys):
-                if tuple(self.literal(v) for v in k) not in present:
-                    self._update_missing(cur, info, c, txn, stats, idx)
+            # Whether every row exists is asked of the server, which compares keys by the column's type and
+            # collation. The keys are distinct and unique, so as many rows as keys means all are there.
+            present = cur.execute(f"SELECT 1 FROM {info.qname} WHERE {self._where_keys_in(info, ckeys)} FOR UPDATE")
+            cur.fetchall()
+            if present != len(ckeys):
+                for c in chunk:  # some row is missing: one by one, each UPDATE says whether it found its row
+                    self._update_one(cur, info, c, txn, stats, idx)
+                continue
+            cols = self._cols(info, chunk[0].after)
+            upd = ",".join(f"{quote_ident(c)}=VALUES({quote_ident(c)})" for c in cols if c not in info.match_key)
+            if not upd:
+                upd = f"{quote_ident(cols[0])}={quote_ident(cols[0])}"
+            self._multi(cur, f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES ", cols,
+                        [c.after for c in chunk], f" ON DUPLICATE KEY UPDATE {upd}")
 
     def _update_one(self, cur, info, change, txn, stats, idx) -> None:
         cols = self._cols(info, change.after)
@@ -637,6 +733,18 @@ def _make_literal(conn):
         return slow(v)
 
     return lit
+
+
+def _group_key(key: tuple) -> tuple:
+    """A row key as loosely as any collation may compare it: letter case, accents and trailing spaces
+    ignored. Used only to keep changes of possibly the same row in order (``Applier._order``): treating two
+    keys as equal when the server would not costs batching, never correctness."""
+    return tuple(_loose(v) if type(v) is str else v for v in key)
+
+
+def _loose(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in folded if not unicodedata.combining(ch)).rstrip(" ")
 
 
 def _runs(changes: list[RowChange]) -> Iterable[list[RowChange]]:

@@ -312,7 +312,14 @@ def apply_ddl(applier, txn: Transaction, cp: Checkpoint, *, logger: logging.Logg
                     cur.execute(f"USE {quote_ident(mapped_db)}")
                 except pymysql.err.MySQLError:
                     pass
-            cur.execute(rewritten)
+            # DDL runs without foreign key checks (DROP / TRUNCATE of a parent table, tables created in any
+            # order), as schema sync does; row changes are applied with them on (apply.APPLY_SESSION_SQL)
+            cur.execute("SET SESSION foreign_key_checks=0")
+            try:
+                cur.execute(rewritten)
+            finally:
+                if conn.open:
+                    cur.execute("SET SESSION foreign_key_checks=1")
     except pymysql.err.MySQLError as e:
         code = e.args[0] if e.args else None
         if replay and code in REPLAY_TOLERATED:
