@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := mariadb-server mariadb-client pkg-config libmariadb-dev gcc python3-dev
+DEB_PACKAGES := mariadb-server mariadb-client pkg-config libmariadb-dev gcc python3-dev sysbench
 PYTEST_ARGS ?=
 
 .PHONY: test deps venv demo demo-stop pair-start pair-stop bench clean
