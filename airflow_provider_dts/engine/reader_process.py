@@ -51,6 +51,18 @@ _FIX = ("Fix: make this package importable by the Python that runs the sync, or 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
+def child_environment(environ) -> dict[str, str]:
+    """The reader child's environment: this process's, without any variable that carries credentials (the
+    child gets the source's settings through its stdin pipe and needs nothing else; an environment is
+    readable in /proc/<pid>/environ by the same user)."""
+    def secret(name: str) -> bool:
+        upper = name.upper()
+        return (upper.startswith("AIRFLOW_CONN_") or upper in ("DTS_SOURCE", "DTS_DESTINATION")
+                or any(w in upper for w in ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL")))
+
+    return {k: v for k, v in environ.items() if not secret(k)}
+
+
 class ReaderProcess:
     """A ``BinlogReader`` running in a child process; yields the same ``Transaction`` objects."""
 
@@ -72,7 +84,7 @@ class ReaderProcess:
         return [sys.executable, "-m", __name__]
 
     def _spawn(self) -> subprocess.Popen:
-        env = dict(os.environ)
+        env = child_environment(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         command = self.command()
         try:

@@ -55,7 +55,9 @@ class ConnectionSettings:
             "host": self.host,
             "port": int(self.port),
             "user": self.user,
-            "password": self.password,
+            # UTF-8, as the mariadb/mysql clients send it (PyMySQL would encode a str as latin-1: a correct
+            # non-ASCII password was refused, one outside latin-1 raised UnicodeEncodeError)
+            "password": self.password.encode("utf-8"),
             "charset": self.charset,
             "connect_timeout": self.connect_timeout,
             "init_command": SESSION_INIT,
