@@ -63,7 +63,14 @@ PRECHECK_ITEMS = (
     "time_zone",
 )
 
-_TASK_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TASK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # always fullmatch: "$" accepts a trailing "\n"
+_CONTROL_SCHEMA_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
+# The servers' own schemas: never selected, never a mapping target, never the control schema (any letter case).
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
+
+
+def is_system_schema(name: str) -> bool:
+    return isinstance(name, str) and name.lower() in SYSTEM_SCHEMAS
 
 
 # --------------------------------------------------------------------------- identifiers
@@ -157,6 +164,7 @@ class SyncDirection:
     control_schema: str = DEFAULT_CONTROL_SCHEMA
     # Tables (source names) that the opposite direction already syncs: not initially synced here (spec).
     skip_initial_tables: tuple[str, ...] = ()
+    # Self-check while running (engine/selfcheck.py): re-check recently changed keys and roll over whole tables.
 
     # ---- construction
 
@@ -282,7 +290,7 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
     kw: dict[str, Any] = {}
 
     task_name = data.get("task_name", "")
-    if not isinstance(task_name, str) or not _TASK_NAME_RE.match(task_name):
+    if not isinstance(task_name, str) or not _TASK_NAME_RE.fullmatch(task_name):
         problems.append(
             f"{p}task_name: {task_name!r} is not a valid task name; use 1-64 letters, digits, '_', '.', '-'"
         )
@@ -301,10 +309,14 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
         problems.append(f"{p}destination_conn_id: the same connection as source_conn_id; two-way sync needs two servers")
 
     control_schema = data.get("control_schema", DEFAULT_CONTROL_SCHEMA)
-    err = check_identifier(control_schema, f"{p}control_schema")
-    if err:
-        problems.append(err)
+    if not isinstance(control_schema, str) or not _CONTROL_SCHEMA_RE.fullmatch(control_schema):
+        problems.append(f"{p}control_schema: {control_schema!r} is not allowed; use 1-64 letters, digits and '_' "
+                        f"(a plain schema name such as {DEFAULT_CONTROL_SCHEMA!r})")
+    elif is_system_schema(control_schema):
+        problems.append(f"{p}control_schema: {control_schema!r} is a system schema of the server; the provider never "
+                        f"writes there. Use a schema of its own such as {DEFAULT_CONTROL_SCHEMA!r}")
     kw["control_schema"] = control_schema
+    control_key = control_schema.lower() if isinstance(control_schema, str) else ""
 
     objects = data.get("objects")
     parsed: list[tuple[str, str | None]] = []
@@ -319,16 +331,30 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
         except ValueError as e:
             problems.append(f"{p}objects: {e}")
             continue
+        bad = False
         for nm, what in ((db, "database"), (table, "table")):
             if nm is not None:
                 err = check_identifier(nm, f"{p}objects: {what} name in {o!r}")
                 if err:
                     problems.append(err)
-        if db == control_schema:
+                    bad = True
+        if bad:
+            continue
+        if is_system_schema(db):
+            problems.append(f"{p}objects: {o!r} is in the server's system schema {db!r}, which is never synchronized "
+                            "(accounts, privileges and server state stay each server's own); select your own databases")
+            continue
+        if db.lower() == control_key:
             problems.append(f"{p}objects: {o!r} is the control schema {control_schema!r}, which is never synchronized")
+            continue
         parsed.append((db, table))
     if len(set(parsed)) != len(parsed):
         problems.append(f"{p}objects: an object is listed twice")
+    whole = {db for db, t in parsed if t is None}
+    for db, t in parsed:
+        if t is not None and db in whole:
+            problems.append(f"{p}objects: {format_object_name(db, t)!r} is inside {format_object_name(db)!r}, which is "
+                            "selected whole; list only one of them")
     kw["objects"] = tuple(format_object_name(db, t) for db, t in parsed)
 
     mapping = data.get("mapping", {}) or {}
@@ -354,8 +380,11 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
         covered = (sdb, None) in parsed or (sdb, stable) in parsed or (stable is None and any(d == sdb for d, _ in parsed))
         if not covered:
             problems.append(f"{p}mapping: {src!r} is not among the selected objects; add it to objects or remove the mapping")
-        if ddb == control_schema:
+        if ddb.lower() == control_key:
             problems.append(f"{p}mapping: {src!r} maps into the control schema {control_schema!r}; choose another name")
+        elif is_system_schema(ddb):
+            problems.append(f"{p}mapping: {src!r} maps into the server's system schema {ddb!r}, which the provider "
+                            "never writes; choose another name")
         clean_map[format_object_name(sdb, stable)] = format_object_name(ddb, dtable)
     kw["mapping"] = clean_map
 
@@ -421,10 +450,39 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
             f"{p}exclude_ddl: the reverse direction (task two) must exclude DDL; DTS synchronizes DDL in one direction only"
         )
     try:
-        return SyncDirection(**kw)
+        direction = SyncDirection(**kw)
     except TypeError as e:  # pragma: no cover - guarded by the checks above
         problems.append(f"{p}: {e}")
         return None
+    problems.extend(_destination_clashes(direction, p))
+    return direction
+
+
+def _destination_clashes(d: SyncDirection, p: str) -> list[str]:
+    """Two selected objects that would land on the same destination database or table (after mapping)."""
+    out: list[str] = []
+    whole: dict[str, str] = {}  # destination database (any case) -> the selected database filling it
+    for db, table in d.selected:
+        if table is None:
+            dest = d.map_database(db)
+            other = whole.setdefault(dest.lower(), format_object_name(db))
+            if other != format_object_name(db):
+                out.append(f"{p}mapping: {format_object_name(db)!r} and {other!r} both land in database {dest!r}; "
+                           "map them to different databases")
+    tables: dict[tuple[str, str], str] = {}
+    for db, table in d.selected:
+        if table is None or (db, None) in d.selected:  # the overlap itself is reported with the objects
+            continue
+        name = format_object_name(db, table)
+        ddb, dt = d.map_table(db, table)
+        if ddb.lower() in whole:
+            out.append(f"{p}mapping: {name!r} lands in database {ddb!r}, which {whole[ddb.lower()]!r} fills whole; "
+                       "map it to another database")
+        other = tables.setdefault((ddb.lower(), dt.lower()), name)
+        if other != name:
+            out.append(f"{p}mapping: {name!r} and {other!r} both land on table {format_object_name(ddb, dt)!r}; "
+                       "map them to different tables")
+    return out
 
 
 # --------------------------------------------------------------------------- two-way task
@@ -459,7 +517,13 @@ class TwoWayTask:
         forward = _build_direction(fwd_in, "forward.", problems)
 
         rev_in: dict[str, Any] = dict(data.get("reverse") or {})
-        if forward is not None:
+        given = set(rev_in)
+        forward_ok = forward is not None and not problems
+        if not forward_ok:  # task one's own problems are listed; task two's derived values would repeat them
+            rev_in.setdefault("source_conn_id", "task-one-destination")
+            rev_in.setdefault("destination_conn_id", "task-one-source")
+            rev_in.setdefault("objects", ["task_one_objects"])
+        if forward_ok:
             rev_in.setdefault("source_conn_id", forward.destination_conn_id)
             rev_in.setdefault("destination_conn_id", forward.source_conn_id)
             rev_in.setdefault("objects", list(forward.destination_objects()))
@@ -467,7 +531,10 @@ class TwoWayTask:
             rev_in.setdefault("retry_minutes", forward.retry_minutes)
         rev_in.setdefault("exclude_ddl", True)
         rev_in.update(task_name=name, role="reverse", control_schema=control)
-        reverse = _build_direction(rev_in, "reverse.", problems)
+        rev_problems: list[str] = []
+        reverse = _build_direction(rev_in, "reverse.", rev_problems)
+        problems += rev_problems if forward_ok else [
+            x for x in rev_problems if any(x.startswith(f"reverse.{k}:") for k in given)]
         if problems:
             raise ConfigError(sorted(set(problems), key=problems.index))
         assert forward is not None and reverse is not None

@@ -1460,16 +1460,26 @@ def run_precheck(direction: SyncDirection, source_settings: ConnectionSettings, 
     try:
         _open(ctx.src)
         _open(ctx.dst)
+        # Nothing is written on either server before the precheck passes: the checks run first; the results
+        # are recorded in the destination's control schema when they pass, or when that schema already exists
+        # (a sync that ran before keeps its history). A failed first precheck leaves both servers untouched.
+        logger.info("precheck %s of %s: %s -> %s", run_id, direction.key, source_settings.describe(),
+                    dest_settings.describe())
+        _gather(ctx)
+        results = _run_all(ctx)
+        report = PrecheckReport(task, role, run_id, tuple(results), source_settings.describe(),
+                                dest_settings.describe())
         can_record = False
-        if ctx.dst.ok:
-            if ctx.dst.grants is not None and not ctx.dst.grants.missing(_req(CONTROL_PRIVILEGES),
-                                                                          control.schema):
-                can_record = True
-            else:
-                record_error = (f"the account on the {ctx.dst.label} may not create or write the control schema "
-                                f"{quote_ident(control.schema)} (see destination_privileges); results not recorded")
-        else:
+        if not ctx.dst.ok:
             record_error = f"the {ctx.dst.label} is unreachable; results not recorded"
+        elif report.failed and not _control_exists(ctx.dst.conn, control):
+            record_error = ("results not recorded: nothing is written on either server before the precheck passes; "
+                            "the results are in this report and the task log")
+        elif ctx.dst.grants is not None and not ctx.dst.grants.missing(_req(CONTROL_PRIVILEGES), control.schema):
+            can_record = True
+        else:
+            record_error = (f"the account on the {ctx.dst.label} may not create or write the control schema "
+                            f"{quote_ident(control.schema)} (see destination_privileges); results not recorded")
         if can_record:
             try:
                 control.ensure(ctx.dst.conn)
@@ -1480,18 +1490,7 @@ def run_precheck(direction: SyncDirection, source_settings: ConnectionSettings, 
                                 previous["state"])
                 else:
                     control.set_state(ctx.dst.conn, task, role, State.PRECHECKING,
-                                      f"precheck {run_id} running", config_json=direction.to_json())
-            except pymysql.err.MySQLError as e:
-                can_record = False
-                record_error = f"cannot write the control schema on the {ctx.dst.label}: {e}"
-        logger.info("precheck %s of %s: %s -> %s", run_id, direction.key, source_settings.describe(),
-                    dest_settings.describe())
-        _gather(ctx)
-        results = _run_all(ctx)
-        report = PrecheckReport(task, role, run_id, tuple(results), source_settings.describe(),
-                                dest_settings.describe())
-        if can_record:
-            try:
+                                      f"precheck {run_id} done", config_json=direction.to_json())
                 control.record_precheck(ctx.dst.conn, task, role, run_id, results)
                 _finish_state(ctx.dst.conn, control, report, previous)
                 recorded = True
@@ -1504,6 +1503,13 @@ def run_precheck(direction: SyncDirection, source_settings: ConnectionSettings, 
     finally:
         _close(ctx.src)
         _close(ctx.dst)
+
+
+def _control_exists(conn, control: ControlSchema) -> bool:
+    try:
+        return control.exists(conn) and control.version(conn) > 0
+    except pymysql.err.MySQLError:
+        return False
 
 
 def _finish_state(conn, control: ControlSchema, report: PrecheckReport, previous: dict | None) -> None:

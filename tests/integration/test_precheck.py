@@ -64,6 +64,12 @@ def statuses(report):
     return {r.name: r.status for r in report.results}
 
 
+def sql_rows(server, stmt):
+    with server.root_connect() as conn, conn.cursor() as cur:
+        cur.execute(stmt)
+        return cur.fetchall()
+
+
 def control_rows(server, task_name, role="forward"):
     with server.settings().connect() as conn:
         return CONTROL.precheck_results(conn, task_name, role), CONTROL.get_state(conn, task_name, role)
@@ -127,7 +133,7 @@ def _only_fail(report, item):
 def test_binlog_off(clean_pair, make_server, task_name):
     bad = make_server("--skip-log-bin", server_id=11)
     make_shop(bad)
-    before = footprint(clean_pair.b)
+    before = footprint(clean_pair.b, exclude=(), binlog=True)
     report = run_precheck(direction(task_name), bad.settings(name="src_nolog"), clean_pair.b.settings())
     r = _only_fail(report, "source_binlog_enabled")
     assert "log_bin=OFF" in r.reason and f"127.0.0.1:{bad.port}" in r.reason
@@ -137,11 +143,11 @@ def test_binlog_off(clean_pair, make_server, task_name):
         report.raise_for_failures()
     assert "source_binlog_enabled: the binary log is off" in str(exc.value) and "Fix: start the server with --log-bin" \
         in str(exc.value)
-    # nothing written to the destination but the precheck's own rows
-    assert footprint(clean_pair.b) == before
-    rows, state = control_rows(clean_pair.b, task_name)
-    assert state["state"] == State.PRECHECK_FAILED and "source_binlog_enabled" in state["message"]
-    assert {r["item"] for r in rows} == set(PRECHECK_ITEMS)
+    # a failed first precheck writes nothing on either server (not even the control schema); every item is in
+    # the report
+    assert footprint(clean_pair.b, exclude=(), binlog=True) == before
+    assert not report.recorded and "nothing is written on either server" in report.record_error
+    assert {r.name for r in report.results} == set(PRECHECK_ITEMS)
 
 
 def test_statement_format_on_the_reverse_directions_source(clean_pair, make_server, task_name):
@@ -154,8 +160,9 @@ def test_statement_format_on_the_reverse_directions_source(clean_pair, make_serv
     assert "binlog_format=STATEMENT" in r.reason and f"127.0.0.1:{bad.port}" in r.reason
     assert "--binlog-format=ROW" in r.fix and "SET GLOBAL binlog_format='ROW' affects only new sessions" in r.fix
     assert report.result("source_binlog_row_metadata").status == PASS
-    rows, state = control_rows(clean_pair.a, task_name, "reverse")  # recorded at the reverse direction's home
-    assert state["state"] == State.PRECHECK_FAILED and {r["item"] for r in rows} == set(PRECHECK_ITEMS)
+    # the reverse direction's home (A) has no control schema yet: a failed first precheck leaves it untouched
+    assert not report.recorded and {r.name for r in report.results} == set(PRECHECK_ITEMS)
+    assert sql_rows(clean_pair.a, "SHOW DATABASES LIKE 'dts_meta'") == ()
 
 
 def test_row_metadata_minimal_compression_retention_and_server_differences(clean_pair, make_server, task_name):
@@ -477,7 +484,7 @@ def test_a_live_direction_keeps_its_state_even_when_a_rerun_fails(clean_pair, ta
     with pair.b.settings().connect() as conn:
         CONTROL.ensure(conn)
         CONTROL.set_state(conn, task_name, "forward", State.SYNCHRONIZING, "synchronizing from binlog.000001:4")
-    d = direction(task_name, objects=["shop", "shop.gone"])
+    d = direction(task_name, objects=["shop.orders", "shop.gone"])
     report = run_precheck(d, pair.a.settings(), pair.b.settings())
     assert [f.name for f in report.failed] == ["objects_exist"] and report.recorded
     rows, state = control_rows(pair.b, task_name)
