@@ -571,6 +571,8 @@ class _Context:
     dest_tables: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     dest_schemata: dict[str, tuple[str, str]] = field(default_factory=dict)
     initialized: Any = None  # Checkpoint when the direction is initialized
+    # destination tables an earlier, interrupted initialization of this direction created (table_progress)
+    own_tables: set[tuple[str, str]] = field(default_factory=set)
     # reverse direction: selections task one (forward, whose home is our source) already syncs
     forward_overlap: tuple[str, ...] = ()
 
@@ -957,7 +959,7 @@ def check_destination_name_clash(ctx: _Context) -> CheckResult:
     if not d.initial_schema_sync and not d.initial_full_data_sync:
         return CheckResult(name, PASS, "initial schema and full data synchronization are off: existing tables at "
                                        f"the {ctx.dst.label} are used as they are.")
-    clashes, skipped = [], 0
+    clashes, skipped, own = [], 0, 0
     if ctx.forward_overlap:
         d = replace(d, skip_initial_tables=tuple(dict.fromkeys(d.skip_initial_tables + ctx.forward_overlap)))
     for db, table in _selected_tables(ctx):
@@ -966,6 +968,9 @@ def check_destination_name_clash(ctx: _Context) -> CheckResult:
             if skips_initial(d, db, table):
                 skipped += 1
                 continue
+            if target in ctx.own_tables:  # created by this task's earlier, interrupted run: it resumes there
+                own += 1
+                continue
             label = _obj(*target)
             if target != (db, table):
                 label += f" (from {_obj(db, table)})"
@@ -973,6 +978,9 @@ def check_destination_name_clash(ctx: _Context) -> CheckResult:
     if not clashes:
         extra = (f" ({skipped} table(s) that task one (the forward direction) synchronizes are not initially "
                  "synced here)") if skipped else ""
+        if own:
+            extra += (f" ({own} table(s) were created by this task's earlier, interrupted run; the initialization "
+                      "resumes there)")
         return CheckResult(name, PASS, f"no selected table or view has a same-name object at the "
                                        f"{ctx.dst.label} after name mapping{extra}.")
     reason = f"the {ctx.dst.label} already has object(s) with the target name(s): {_names(clashes)}."
@@ -1363,6 +1371,7 @@ def _gather(ctx: _Context) -> None:
             except pymysql.err.MySQLError:
                 pass
         ctx.initialized = read_initialized(ctx.dst.conn, ctx.control, d)
+        ctx.own_tables = read_own_tables(ctx.dst.conn, ctx.control, d)
     if ctx.src.ok and d.role == "reverse":
         ctx.forward_overlap = forward_overlap(ctx.src.conn, ctx.control, d)
 
@@ -1382,6 +1391,20 @@ def forward_overlap(conn, control: ControlSchema, reverse: SyncDirection) -> tup
     except (pymysql.err.MySQLError, ValueError):
         return ()
     return _overlap(forward, reverse)
+
+
+def read_own_tables(conn, control: ControlSchema, direction: SyncDirection) -> set[tuple[str, str]]:
+    """Destination tables this direction's own schema sync or copy created or started to fill, in an earlier
+    run that was interrupted (``table_progress`` rows of this task and direction)."""
+    try:
+        if not control.exists(conn):
+            return set()
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT dest_db, dest_table FROM {control.table('table_progress')} "
+                        "WHERE task_name=%s AND direction=%s", (direction.task_name, direction.role))
+            return {(str(a), str(b)) for a, b in cur.fetchall()}
+    except pymysql.err.MySQLError:
+        return set()
 
 
 def read_initialized(conn, control: ControlSchema, direction: SyncDirection):

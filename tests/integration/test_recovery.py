@@ -1,0 +1,56 @@
+"""Issue 10, recovery paths: a full copy killed mid-way resumes when the same task is simply run again (no
+setting changed), and the precheck says why the half-copied tables are not a name clash."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from helpers import q
+
+from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.precheck import PASS, run_precheck
+from airflow_provider_dts.engine.schema_sync import sync_schema
+from airflow_provider_dts.engine.snapshot import FullSyncError, full_data_sync
+
+
+def test_a_killed_copy_resumes_on_a_plain_rerun(clean_pair, task_name):
+    pair = clean_pair
+    with pair.a.root_connect() as a:
+        q(a, "CREATE DATABASE rec")
+        q(a, "CREATE TABLE rec.big (id INT PRIMARY KEY, v VARCHAR(100))")
+        q(a, "INSERT INTO rec.big SELECT seq, REPEAT('x', 80) FROM rec.seq_1_to_3000")
+        q(a, "CREATE TABLE rec.small (id INT PRIMARY KEY)")
+        q(a, "INSERT INTO rec.small VALUES (1), (2)")
+    d = SyncDirection.from_dict({"task_name": task_name, "role": "forward", "source_conn_id": "dts_source",
+                                 "destination_conn_id": "dts_destination", "objects": ["rec"]})
+    src, dst = pair.a.settings(), pair.b.settings()
+
+    def initialize(**kw):
+        report = run_precheck(d, src, dst)
+        assert report.passed, [r.line() for r in report.failed]
+        sync_schema(d, src, dst)
+        return report, full_data_sync(d, src, dst, **kw)
+
+    stop, chunks = threading.Event(), []
+
+    def on_chunk(table, rows_done):
+        chunks.append(rows_done)
+        if len(chunks) == 3:
+            stop.set()  # the copy dies after three committed chunks
+
+    with pytest.raises(FullSyncError):
+        initialize(chunk_bytes=4000, on_chunk=on_chunk, stop=stop)
+    with pair.b.root_connect() as b:
+        copied = q(b, "SELECT COUNT(*) FROM rec.big")[0][0]
+    assert 0 < copied < 3000
+
+    # the same task run again, no setting changed: the precheck passes and says why, the copy resumes
+    report, result = initialize()
+    clash = report.result("destination_name_clash")
+    assert clash.status == PASS and "earlier, interrupted run" in clash.reason
+    assert result.resumed and result.rows == 3002
+    with pair.a.root_connect() as a, pair.b.root_connect() as b:
+        for t in ("big", "small"):
+            assert q(a, f"SELECT * FROM rec.{t} ORDER BY id") == q(b, f"SELECT * FROM rec.{t} ORDER BY id")
+            assert q(a, f"CHECKSUM TABLE rec.{t}")[0][1] == q(b, f"CHECKSUM TABLE rec.{t}")[0][1]
