@@ -54,3 +54,57 @@ def test_a_killed_copy_resumes_on_a_plain_rerun(clean_pair, task_name):
         for t in ("big", "small"):
             assert q(a, f"SELECT * FROM rec.{t} ORDER BY id") == q(b, f"SELECT * FROM rec.{t} ORDER BY id")
             assert q(a, f"CHECKSUM TABLE rec.{t}")[0][1] == q(b, f"CHECKSUM TABLE rec.{t}")[0][1]
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "airflow_provider_dts.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_reinitialize_from_the_documented_command(clean_pair, task_name):
+    """The command says what it will overwrite, does nothing without --yes, refuses while the direction runs,
+    and afterwards the initial sync runs again and makes a drifted destination equal."""
+    from test_incremental import Sync
+
+    pair = clean_pair
+    with pair.a.root_connect() as a:
+        q(a, "CREATE DATABASE rec")
+        q(a, "CREATE TABLE rec.t (id INT PRIMARY KEY, v INT)")
+        q(a, "INSERT INTO rec.t SELECT seq, seq FROM rec.seq_1_to_500")
+    d = SyncDirection.from_dict({"task_name": task_name, "role": "forward", "source_conn_id": "dts_source",
+                                 "destination_conn_id": "dts_destination", "objects": ["rec"]})
+    src, dst = pair.a.settings(), pair.b.settings()
+    assert run_precheck(d, src, dst).passed  # stores the direction's settings at its home
+    sync_schema(d, src, dst)
+    full_data_sync(d, src, dst)
+    with pair.b.root_connect() as b:  # the destination drifts behind the sync's back
+        q(b, "SET sql_log_bin=0")
+        q(b, "DELETE FROM rec.t WHERE id <= 100")
+        q(b, "INSERT INTO rec.t VALUES (9999, 1)")
+
+    with Sync(d, pair.a, pair.b):
+        busy = _cli("reinitialize", "--task-name", task_name, "--direction", "task_one", "--yes")
+    assert busy.returncode == 1 and "is running" in busy.stderr and "stop it first" in busy.stderr
+
+    dry = _cli("reinitialize", "--task-name", task_name, "--direction", "task_one")
+    assert dry.returncode == 2, dry.stderr
+    assert "empty and copy again from the source: rec.t" in dry.stdout and "nothing was changed" in dry.stdout
+    with pair.b.root_connect() as b:
+        assert q(b, "SELECT COUNT(*) FROM rec.t")[0][0] == 401
+
+    done = _cli("reinitialize", "--task-name", task_name, "--direction", "task_one", "--yes")
+    assert done.returncode == 0, done.stderr
+    with pair.b.root_connect() as b:
+        assert q(b, "SELECT COUNT(*) FROM rec.t")[0][0] == 0
+        assert q(b, f"SELECT COUNT(*) FROM dts_meta.checkpoint WHERE task_name='{task_name}'")[0][0] == 0
+
+    assert run_precheck(d, src, dst).passed
+    sync_schema(d, src, dst)
+    result = full_data_sync(d, src, dst)
+    assert not result.already_initialized and result.rows == 500
+    with pair.a.root_connect() as a, pair.b.root_connect() as b:
+        assert q(a, "SELECT * FROM rec.t ORDER BY id") == q(b, "SELECT * FROM rec.t ORDER BY id")
+        assert q(a, "CHECKSUM TABLE rec.t")[0][1] == q(b, "CHECKSUM TABLE rec.t")[0][1]
