@@ -127,6 +127,14 @@ def judge(status: DirectionStatus, max_lag_seconds: float,
             return "wait", (f"state {status.state} was recorded at {at:%Y-%m-%d %H:%M:%S} UTC, before this wait "
                             "began; waiting for the direction to be restarted")
         return "fail", f"direction {status.task_name}/{status.role} is {status.state}: {status.message or 'no message'}"
+    if status.state == State.STOPPED:
+        since, at = _naive_utc(failures_since), _naive_utc(status.updated_at)
+        if since is not None and at is not None and at >= since:
+            # stopped while we wait (stop request, max_runtime): it will not become Synchronizing by itself
+            return "fail", (f"direction {status.task_name}/{status.role} stopped at {at:%Y-%m-%d %H:%M:%S} UTC, after "
+                            f"this wait began ({status.message or 'no message'}), so it will not become "
+                            f"{State.SYNCHRONIZING} by itself. Fix: restart it (clear its incremental task), then "
+                            "clear this task")
     if status.state != State.SYNCHRONIZING:
         return "wait", f"state is {status.state}, waiting for {State.SYNCHRONIZING}"
     if max_state_age_seconds is not None and status.age_seconds is not None and status.age_seconds > max_state_age_seconds:

@@ -87,6 +87,23 @@ def test_failure_left_by_an_earlier_run_is_waited_out(pair, task_name):
     assert s.poke(ctx).is_done
 
 
+def test_a_direction_stopped_while_waiting_fails_the_wait(pair, task_name):
+    """Task one stopped (stop request, max_runtime) after the wait began: it will not become Synchronizing by
+    itself, so the wait fails with the reason instead of hanging until its timeout (issue 10)."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    set_state(pair, task_name, State.STOPPED, "stopped at binlog.000001:4 (an earlier run)")
+    time.sleep(0.05)
+    ctx = {"ti": SimpleNamespace(start_date=dt.datetime.now(dt.timezone.utc))}
+    s = sensor(task_name, ignore_failures_before_start=True)
+    assert s.poke(ctx) is False  # stopped before the wait: the restart overwrites it
+    set_state(pair, task_name, State.STOPPED, "stopped after max_runtime")
+    with pytest.raises(AirflowFailException) as e:
+        s.poke(ctx)
+    assert "stopped after max_runtime" in str(e.value) and "clear its incremental task" in str(e.value)
+
+
 def test_stale_synchronizing_row_is_not_trusted(pair, task_name):
     set_state(pair, task_name, State.SYNCHRONIZING, lag_seconds=0.0)
     with pair.b.root_connect() as conn, conn.cursor() as cur:
