@@ -35,9 +35,11 @@ def parse_max_runtime(value: Any) -> float | None:
         seconds = float(value)
     except (TypeError, ValueError):
         raise ConfigError([f"max_runtime: {value!r} is not a number of seconds; leave it empty to run until stopped"])
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigError([f"max_runtime: {value!r} is not a finite number of seconds >= 0; give seconds > 0, "
-                           "or leave it empty to run until stopped"])
+    if not math.isfinite(seconds):
+        raise ConfigError([f"max_runtime: {value!r} is not a finite number of seconds; give seconds > 0, or leave "
+                           "it empty to run until stopped"])
+    if seconds < 0:
+        raise ConfigError([f"max_runtime: {value!r} is negative; give seconds > 0, or leave it empty"])
     return seconds or None
 
 
