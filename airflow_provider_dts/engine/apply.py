@@ -713,6 +713,8 @@ class Applier:
 
 def _make_literal(conn):
     """PyMySQL's literal() with the common types first (the applier renders every value of every row)."""
+    from airflow_provider_dts.engine.values import CharsetBytes
+
     esc, slow = conn.escape_string, conn.literal
     datetime, date, Decimal = _dt.datetime, _dt.date, decimal.Decimal
 
@@ -730,6 +732,8 @@ def _make_literal(conn):
             return format(v, "f")
         if t is date:
             return "'" + v.isoformat() + "'"
+        if t is CharsetBytes:  # text kept as the column's bytes: ``_gbk X'..'`` (values.CharsetBytes)
+            return v.literal()
         return slow(v)
 
     return lit

@@ -25,12 +25,15 @@ import json
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.event import (
+    BeginLoadQueryEvent,
+    ExecuteLoadQueryEvent,
     FormatDescriptionEvent,
     GtidEvent,
     HeartbeatLogEvent,
@@ -54,6 +57,7 @@ from airflow_provider_dts.engine import rowdecode
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.values import CharsetBytes
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,31 @@ _TIMESTAMP_TYPES = {FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIMESTAMP2}
 _DATE_TYPES = {FIELD_TYPE.DATE, FIELD_TYPE.NEWDATE}
 _DATETIME_TYPES = {FIELD_TYPE.DATETIME, FIELD_TYPE.DATETIME2}
 _EPOCH = _dt.datetime(1970, 1, 1)
-_STATEMENT_DML = re.compile(r"^\s*(/\*.*?\*/\s*)*(INSERT|UPDATE|DELETE|REPLACE|LOAD\s+DATA)\b", re.I | re.S)
+# Statement-based changes (a session with binlog_format=STATEMENT/MIXED): the binlog holds the statement, not
+# its rows. The first word says what kind of statement it is (after comments and opening parentheses).
+_FIRST_WORD = re.compile(r"^(?:\s+|/\*.*?\*/|--[^\n]*\n|#[^\n]*\n|\()*([A-Za-z]+)", re.S)
+# plain row changes: may pass when provably only about unselected databases
+# (``BinlogReader._why_statement_may_touch_selected``)
+_STATEMENT_DML = {"INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD"}
+# binlogged only because a stored function they call wrote rows (SELECT f(), DO f(), SET @x=f() are all
+# logged as SELECT f()): a function may write any table, so never provably harmless. (Not SET: account
+# statements such as SET PASSWORD are logged as themselves.)
+_STATEMENT_CALLS = {"SELECT", "DO", "CALL", "WITH", "VALUES"}
+CATALOG_TTL = 10.0  # seconds the source's stored functions and triggers are cached for the statement check
+_STATEMENT_SAFE_IN_TXN = re.compile(r"^\s*(SAVEPOINT|ROLLBACK\s+TO|RELEASE\s+SAVEPOINT)\b", re.I)
+
+
+def statement_kind(query: str) -> str | None:
+    """``"dml"`` for a statement-logged row change (INSERT/UPDATE/DELETE/REPLACE/LOAD DATA), ``"call"`` for a
+    statement that is in the binlog because a stored function it called wrote something, ``None`` for
+    anything else (transaction control, DDL, account statements)."""
+    m = _FIRST_WORD.match(query)
+    word = m.group(1).upper() if m else ""
+    if word in _STATEMENT_DML:
+        return "dml"
+    if word in _STATEMENT_CALLS:
+        return "call"
+    return None
 
 
 class StreamResync(Exception):
@@ -173,7 +201,10 @@ def normalize_value(value: Any, column: Any, none_source: str | None) -> Any:
         return format_timedelta(value)
     if isinstance(value, (set, frozenset)):
         order = list(column.set_values or [])
-        return ",".join(sorted(value, key=lambda x: order.index(x) if x in order else len(order)))
+        members = sorted(value, key=lambda x: order.index(x) if x in order else len(order))
+        if any(isinstance(m, CharsetBytes) for m in members):  # members kept as bytes (``_decode_members``)
+            return CharsetBytes(b",".join(bytes(m) for m in members), members[0].charset)
+        return ",".join(members)
     if ctype == FIELD_TYPE.BIT and isinstance(value, str):
         return int(value, 2) if value else 0
     if ctype == FIELD_TYPE.JSON and not isinstance(value, (str, bytes)):
@@ -253,9 +284,47 @@ def _read_time2_exact(self, column):
     return value
 
 
+def _read_string_exact(self, size, column):
+    """Text by the column's character set as the server converts it (the library decodes MySQL's latin1 as
+    Python's cp1252, which fails on 0x81 0x8D 0x8F 0x90 0x9D; see ``values.text_decoder``)."""
+    raw = self.packet.read_length_coded_pascal_string(size)
+    return rowdecode.column_text_decoder(column)(raw) if raw else ""
+
+
+def _read_type_values_raw(self, length):
+    """ENUM/SET member names as bytes (the library decodes them as UTF-8 and turns anything else into "");
+    ``_decode_members`` decodes them by the column's character set once the table map is read."""
+    result = []
+    read_until = self.packet.read_bytes + length
+    while self.packet.read_bytes < read_until:
+        count = self.packet.read_length_coded_binary()
+        result.append([_RawMember(self.packet.read_variable_length_string()) for _ in range(count)])
+    return result
+
+
+class _RawMember(bytes):
+    """An ENUM/SET member name not yet decoded."""
+
+
+def _decode_members(columns) -> None:
+    for col in columns:
+        for attr in ("enum_values", "set_values"):
+            members = getattr(col, attr, None)
+            if not members or not any(isinstance(m, _RawMember) for m in members):
+                continue
+            dec = rowdecode.column_text_decoder(col)
+            out = [dec(bytes(m)) if isinstance(m, _RawMember) else m for m in members]
+            if any(isinstance(m, CharsetBytes) for m in out):  # one form per column (SET joins them)
+                out = [CharsetBytes(bytes(m), rowdecode.column_charset(col)) if isinstance(m, _RawMember) else m
+                       for m in members]
+            setattr(col, attr, out)
+
+
 RowsEvent._RowsEvent__read_date = _read_date_exact
 RowsEvent._RowsEvent__read_time2 = _read_time2_exact
 RowsEvent._RowsEvent__read_datetime2 = _read_datetime2_exact
+RowsEvent._RowsEvent__read_string = _read_string_exact
+TableMapEvent._read_type_values = _read_type_values_raw
 
 
 # The library re-parses every TableMapEvent (column metadata, names, charsets): with small transactions that
@@ -268,11 +337,14 @@ _orig_table_map_init = TableMapEvent.__init__
 def _cached_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs):
     data = getattr(getattr(from_packet, "packet", None), "_data", None)
     if data is None or from_packet.read_bytes != 0:
-        return _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+        _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+        _decode_members(getattr(self, "columns", None) or ())
+        return None
     key = bytes(data[20:20 + event_size])
     table = _TABLE_MAP_CACHE.get(key)
     if table is None:
         _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+        _decode_members(getattr(self, "columns", None) or ())
         if self._processed and getattr(self, "table_obj", None) is not None:
             if len(_TABLE_MAP_CACHE) > 4096:
                 _TABLE_MAP_CACHE.clear()
@@ -301,6 +373,33 @@ TableMapEvent.__init__ = _cached_table_map_init
 
 # Common column types are decoded by the engine's own per-table plan; the rest by the library (rowdecode.py).
 rowdecode.install()
+
+
+def _load_query_text(ev: ExecuteLoadQueryEvent) -> str | None:
+    """The LOAD DATA statement of an Execute_load_query event (the library reads only its fixed fields), or
+    None when it could not be read."""
+    return getattr(ev, "_dts_query", None)
+
+
+_orig_execute_load_init = ExecuteLoadQueryEvent.__init__
+
+
+def _execute_load_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs):
+    """Also read the status variables, default database and statement (laid out as in a Query event after
+    the 13 + 13 bytes of post-header)."""
+    _orig_execute_load_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+    self.schema, self._dts_query = b"", None
+    try:
+        self.packet.read(self.status_vars_length)
+        self.schema = self.packet.read(self.schema_length)
+        self.packet.advance(1)
+        n = event_size - 26 - self.status_vars_length - self.schema_length - 1
+        self._dts_query = self.packet.read(n).decode("utf-8", "replace") if n > 0 else ""
+    except Exception:  # noqa: BLE001 - the statement stays unreadable: the check is conservative then
+        pass
+
+
+ExecuteLoadQueryEvent.__init__ = _execute_load_init
 
 
 # --------------------------------------------------------------------------- reader
@@ -337,6 +436,7 @@ class BinlogReader:
         self.allowed_kinds = {k.lower() for k in direction.dml_types}
         self._stream: BinLogStreamReader | None = None
         self._table_cache: dict[tuple[str, str], tuple[bool, str, str]] = {}
+        self._catalog: tuple[float, list, list] | None = None  # (read at, functions, triggers) of the source
         self.events_seen = 0
 
     # ------------------------------------------------------------------ helpers
@@ -370,7 +470,8 @@ class BinlogReader:
             only_events=[
                 QueryEvent, XidEvent, RotateEvent, FormatDescriptionEvent, GtidEvent, MariadbGtidEvent,
                 HeartbeatLogEvent, TableMapEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent,
-                PartialUpdateRowsEvent, XAPrepareEvent, NotImplementedEvent,
+                PartialUpdateRowsEvent, XAPrepareEvent, NotImplementedEvent, BeginLoadQueryEvent,
+                ExecuteLoadQueryEvent,
             ],
         )
 
@@ -435,6 +536,21 @@ class BinlogReader:
                     else:
                         standalone = True  # a single statement (or MySQL: BEGIN) follows
                     continue
+                if isinstance(ev, BeginLoadQueryEvent):
+                    continue  # the file's bytes of a statement-based LOAD DATA: Execute_load_query decides
+                if isinstance(ev, ExecuteLoadQueryEvent):
+                    q = _load_query_text(ev)
+                    self._check_statement(q or "LOAD DATA ...", ev.schema, (current_file, end_pos), boundary,
+                                          reason=None if q else "the statement of this LOAD DATA is unreadable")
+                    q = q or "LOAD DATA ..."
+                    if open_txn is not None:
+                        continue
+                    schema = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, bytes) else (ev.schema or "")
+                    txn = Transaction(boundary, (current_file, end_pos), gtid, float(ev.timestamp), ddl=(schema, q))
+                    standalone, gtid = False, None
+                    boundary = self.start = txn.end_position
+                    yield txn
+                    continue
                 if isinstance(ev, QueryEvent):
                     q = ev.query.strip() if isinstance(ev.query, str) else ev.query.decode("utf-8", "replace")
                     qu = q.upper()
@@ -452,18 +568,16 @@ class BinlogReader:
                         yield txn
                         continue
                     if open_txn is not None:
-                        # SAVEPOINT and the like inside a transaction: the rows carry the data. A DML
-                        # statement here means statement-based logging, whose changes would be lost.
-                        if _STATEMENT_DML.match(q) and self._mentions_selected(q, ev.schema):
-                            raise SyncFailed(
-                                f"the source binlog holds a statement-based change at {current_file}:{end_pos} "
-                                f"({q[:120]!r}); its rows cannot be read. Fix: use binlog_format=ROW for every "
-                                "session writing the selected objects (SET GLOBAL binlog_format=ROW; reconnect "
-                                "clients), then re-initialize the direction"
-                            )
+                        # SAVEPOINT and the like inside a transaction: the rows carry the data. A statement
+                        # that changes rows here means statement-based logging, whose changes would be lost.
+                        if not _STATEMENT_SAFE_IN_TXN.match(q):
+                            self._check_statement(q, ev.schema, (current_file, end_pos), boundary)
                         if qu.startswith("XA "):
                             open_txn["xa"] = True
                         continue
+                    # a standalone statement: DDL (applied or skipped by ddl.py), or a statement-logged change
+                    # of a non-transactional table
+                    self._check_statement(q, ev.schema, (current_file, end_pos), boundary)
                     schema = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, bytes) else (ev.schema or "")
                     txn = Transaction(boundary, (current_file, end_pos), gtid, float(ev.timestamp), ddl=(schema, q))
                     standalone, gtid = False, None
@@ -520,12 +634,79 @@ class BinlogReader:
         finally:
             self.close()
 
-    def _mentions_selected(self, query: str, schema: Any) -> bool:
+    def _check_statement(self, query: str, schema: Any, at: tuple[str, int], txn_start: tuple[str, int],
+                         reason: str | None = None) -> None:
+        """Fail the direction on a statement-logged change that may touch a selected object (never skip it)."""
+        kind = statement_kind(query)
+        if kind is None and reason is None:
+            return
         default = schema.decode("utf-8", "replace") if isinstance(schema, bytes) else (schema or "")
-        if self.direction.selects_database(default):
-            return True
-        low = query.lower()
-        return any(db.lower() in low for db in self.direction.selected_databases)
+        why = reason or self._why_statement_may_touch_selected(query, default, kind)
+        if why is None:
+            log.info("statement-based change at %s only about unselected databases: %s", format_position(at),
+                     query[:200])
+            return
+        raise SyncFailed(
+            f"the source binlog holds a statement-based change at {format_position(at)} (transaction from "
+            f"{format_position(txn_start)}): {query[:200]!r} - {why}. Its rows are not in the binlog, so they "
+            "cannot be synchronized; the direction stops before it (nothing of that transaction is applied). Fix: "
+            "use binlog_format=ROW for every session writing the selected objects (SET GLOBAL binlog_format=ROW; "
+            "reconnect clients; never SET SESSION binlog_format=STATEMENT/MIXED), make the destination equal for "
+            "the rows that statement changed (or re-initialize the direction), then restart it"
+        )
+
+    def _why_statement_may_touch_selected(self, query: str, default: str, kind: str) -> str | None:
+        """None when the statement provably changes only unselected databases, else the reason it may not."""
+        from airflow_provider_dts.engine.ddl import tokenize  # ddl imports this module
+
+        if kind == "call":
+            return ("it is in the binlog because a stored function it calls wrote rows, and a function may "
+                    "write any table")
+        selected = {db.lower() for db in self.direction.selected_databases}
+        if default and default.lower() in selected:
+            return f"its default database {default} is selected"
+        toks = tokenize(query)
+        names = {t.ident.lower() for t in toks if t.ident is not None}
+        hit = sorted(names & selected)
+        if hit:
+            return f"it names the selected database {hit[0]}"
+        for i, t in enumerate(toks[:-1]):
+            qualified_or_quoted = t.kind == "bq" or (i > 0 and toks[i - 1].text == ".")
+            if t.ident is not None and toks[i + 1].text == "(" and qualified_or_quoted:
+                return f"it calls {t.ident}(), which may be a stored function writing any table"
+        try:
+            found = self._catalog_reason(names, default, toks)
+        except Exception as e:  # noqa: BLE001 - cannot prove it harmless
+            return f"its stored functions and triggers could not be checked on the source ({e})"
+        return found
+
+    def _catalog_reason(self, names: set[str], default: str, toks) -> str | None:
+        """Stored functions the statement may call, triggers on the databases it names (the rows either writes
+        are not in the binlog under statement-based logging)."""
+        called = {t.ident.lower() for i, t in enumerate(toks[:-1]) if t.ident is not None and toks[i + 1].text == "("}
+        schemas = set(names) | ({default.lower()} if default else set())
+        now = time.monotonic()
+        if self._catalog is None or now - self._catalog[0] > CATALOG_TTL:
+            conn = self.source.connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES "
+                                "WHERE ROUTINE_TYPE='FUNCTION'")
+                    functions = [(str(db), str(name)) for db, name in cur.fetchall()]
+                    cur.execute("SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE "
+                                "FROM information_schema.TRIGGERS")
+                    triggers = [(str(db), str(trig), str(table)) for db, trig, table in cur.fetchall()]
+            finally:
+                conn.close()
+            self._catalog = (now, functions, triggers)
+        _, functions, triggers = self._catalog
+        for db, name in functions:
+            if name.lower() in called:
+                return f"it calls {name}(), a stored function (in {db}) that may write any table"
+        for db, trig, table in triggers:
+            if db.lower() in schemas:
+                return f"the trigger {db}.{trig} on {table} may write any table"
+        return None
 
     @staticmethod
     def _new_txn(boundary, gtid, ts) -> dict[str, Any]:

@@ -7,7 +7,8 @@ of the sync's CPU. This module replaces ``RowsEvent._read_column_data`` with a v
 - builds, once per table map (the ``Table`` object, which ``binlog.py`` already reuses across identical
   maps), a plan: one small decoder function per column for the common types (integers, FLOAT, DOUBLE,
   DECIMAL, CHAR/VARCHAR/BINARY/VARBINARY, TEXT/BLOB, DATE, DATETIME(n), TIMESTAMP(n), TIME(n), YEAR);
-- decodes those columns straight from the event's bytes with ``struct.unpack_from``;
+- decodes those columns straight from the event's bytes with ``struct.unpack_from``; text by the column's
+  character set exactly as the server does (``values.text_decoder``: MySQL's latin1 is not Python's);
 - hands every other column (BIT, ENUM, SET, JSON, GEOMETRY, old-format temporal types, invalid dates) to the
   library's own reader at the same byte position, so their values are exactly the library's (with the
   engine's fixes in ``binlog.py``).
@@ -19,7 +20,6 @@ byte: ``tests/integration/test_rowdecode.py`` decodes every MySQL type both ways
 
 from __future__ import annotations
 
-import codecs
 import datetime as _dt
 import decimal
 import struct
@@ -29,6 +29,8 @@ from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.constants import BINLOG
 from pymysqlreplication.constants.NONE_SOURCE import NULL as _NONE_NULL
 from pymysqlreplication.row_event import RowsEvent
+
+from airflow_provider_dts.engine.values import text_decoder
 
 _original_read_column_data = RowsEvent._read_column_data
 _SLOW = object()  # a decoder's answer: "let the library read this value"
@@ -54,9 +56,8 @@ def _int24(signed: bool) -> Decoder:
     return dec
 
 
-def _string(prefix: int, encoding: str | None, event_errors: Callable[[], str]) -> Decoder:
-    """Length-prefixed bytes, decoded like the library's ``__read_string`` (bytes when the charset is
-    unknown to Python, e.g. ``binary``)."""
+def _string(prefix: int, decode: Callable[[bytes], Any]) -> Decoder:
+    """Length-prefixed bytes, turned into a value by ``decode`` (``column_text_decoder``); empty is ``""``."""
     if prefix == 1:
         def length(data, pos):
             return data[pos]
@@ -67,10 +68,7 @@ def _string(prefix: int, encoding: str | None, event_errors: Callable[[], str]) 
     def dec(data, pos):
         n = length(data, pos)
         start = pos + prefix
-        raw = data[start:start + n]
-        if encoding is None:  # the library's b"".decode(<unknown codec>) gives "" (no codec lookup)
-            return (raw if n else ""), start + n
-        return raw.decode(encoding, event_errors()), start + n
+        return (decode(data[start:start + n]) if n else ""), start + n
 
     return dec
 
@@ -223,17 +221,34 @@ def _date(data, pos):
     return _SLOW, pos  # zero dates and zero-in-date values: the library's reader (binlog.py)
 
 
-def _encoding(event: RowsEvent, column) -> str | None:
+_PYTHON_TO_MYSQL = {"utf8": "utf8mb4", "cp1252": "latin1", "koi8_r": "koi8r", "koi8_u": "koi8u"}
+
+
+def column_charset(column) -> str:
+    """The MySQL character set of a string column. The library's ``character_set_name`` is a Python codec
+    name (``cp1252`` for latin1); the collation name (from the table map's collation id) is the server's."""
+    coll = getattr(column, "collation_name", None)
+    if coll:
+        return "binary" if coll == "binary" else coll.split("_", 1)[0].lower()
     name = column.character_set_name
-    encoding = event.charset_to_encoding(name) if name is not None else "utf-8"
-    try:
-        codecs.lookup(encoding)
-    except LookupError:  # the library then keeps the bytes
-        return None
-    return encoding
+    return _PYTHON_TO_MYSQL.get(name, name) if name else "utf8mb4"
 
 
-def _plan_column(event: RowsEvent, column, errors: Callable[[], str]) -> Decoder | None:
+def column_text_decoder(column) -> Callable[[bytes], Any]:
+    """The text decoder of a CHAR/VARCHAR/TEXT column (``values.text_decoder``: ``str`` only where the server
+    converts it back to the very same bytes, else ``CharsetBytes``), cached on the column. Used by the fast
+    path and by the library's own string reader (``binlog.py``), so both give the same values."""
+    dec = getattr(column, "_dts_text_decoder", None)
+    if dec is None:
+        dec = text_decoder(column_charset(column))
+        try:
+            column._dts_text_decoder = dec
+        except AttributeError:  # pragma: no cover - a column that takes no attributes
+            pass
+    return dec
+
+
+def _plan_column(event: RowsEvent, column) -> Decoder | None:
     t, unsigned = column.type, column.unsigned
     if t == FIELD_TYPE.TINY:
         return _fixed("<B" if unsigned else "<b")
@@ -250,9 +265,9 @@ def _plan_column(event: RowsEvent, column, errors: Callable[[], str]) -> Decoder
     if t == FIELD_TYPE.DOUBLE:
         return _fixed("<d")
     if t in (FIELD_TYPE.VARCHAR, FIELD_TYPE.STRING):
-        return _string(2 if column.max_length > 255 else 1, _encoding(event, column), errors)
+        return _string(2 if column.max_length > 255 else 1, column_text_decoder(column))
     if t == FIELD_TYPE.BLOB:
-        return _string(column.length_size, _encoding(event, column), errors)
+        return _string(column.length_size, column_text_decoder(column))
     if t == FIELD_TYPE.NEWDECIMAL:
         return _newdecimal(column.precision, column.decimals)
     if t == FIELD_TYPE.DATETIME2:
@@ -272,11 +287,8 @@ class _Plan:
     __slots__ = ("names", "decoders", "all_present")  # all_present: the bits of every column set
 
     def __init__(self, event: RowsEvent, columns) -> None:
-        def errors() -> str:
-            return "ignore" if event._ignore_decode_errors else "strict"
-
         self.names = [c.name for c in columns]
-        self.decoders = [_plan_column(event, c, errors) for c in columns]
+        self.decoders = [_plan_column(event, c) for c in columns]
         self.all_present = (1 << len(columns)) - 1
 
 

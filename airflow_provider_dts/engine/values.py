@@ -146,6 +146,83 @@ _ESCAPES = {
 _ESCAPE_TABLE = str.maketrans(_ESCAPES)
 
 
+# ----------------------------------------------------------------------------------------- text in any charset
+#
+# A text value read from the binlog arrives as the column's own bytes. It is kept as ``str`` only when the
+# server converts that exact string back to the same bytes (the applier writes ``str`` over a utf8mb4
+# connection, the server converts it to the column's character set), otherwise as ``CharsetBytes``: the bytes
+# plus the character set, written as an introducer literal ``_gbk X'..'`` (no conversion; the column's
+# collation decides comparisons, so key lookups still use the index and keep _ci/_bin semantics).
+#
+# Python codecs checked against MariaDB 10.11's own conversion tables (tests/integration/test_charsets.py
+# ``test_python_codecs_agree_with_the_server``): for these character sets every byte string Python decodes
+# is converted back by the server to the same bytes. MySQL's latin1 is cp1252 plus five C1 controls (0x81
+# 0x8D 0x8F 0x90 0x9D), which Python's cp1252 refuses: it has its own table. Other character sets (cp1251,
+# sjis, utf16, ...) are not checked: their values stay bytes, which is exact too.
+
+_EXACT_CODECS = {"utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "ascii": "ascii", "cp1250": "cp1250",
+                 "gbk": "gbk", "big5": "big5"}
+# big5 characters the server reads differently from Python (A2CE: U+FFFD vs U+5345; A15A, A1C3, A1C5, A1FE,
+# A240, A2CC likewise): a value containing these bytes (even across a character boundary) stays bytes.
+_BIG5_UNSURE = (b"\xa1\x5a", b"\xa1\xc3", b"\xa1\xc5", b"\xa1\xfe", b"\xa2\x40", b"\xa2\xcc", b"\xa2\xce")
+_LATIN1_C1 = {b: bytes([b]).decode("cp1252", "strict") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b)
+              for b in range(0x80, 0xA0)}
+_MYSQL_LATIN1 = str.maketrans({chr(b): c for b, c in _LATIN1_C1.items()})
+
+
+class CharsetBytes(bytes):
+    """A text value as the column's bytes, with the column's character set (``charset``)."""
+
+    charset: str
+
+    def __new__(cls, raw: bytes, charset: str) -> "CharsetBytes":
+        self = super().__new__(cls, raw)
+        self.charset = charset
+        return self
+
+    def __reduce__(self):  # pickled (reader process -> applier) as bytes + charset
+        return CharsetBytes, (bytes(self), self.charset)
+
+    def __repr__(self) -> str:
+        return f"CharsetBytes({bytes(self)!r}, {self.charset!r})"
+
+    def literal(self) -> str:
+        """``_latin1 X'E9'``: the bytes as they are, in the column's character set."""
+        return f"{charset_introducer(self.charset)} X'{self.hex().upper()}'"
+
+
+def text_decoder(charset: str | None):
+    """``raw bytes -> value`` for a text column of ``charset`` (see above): ``str`` when the server turns it
+    back into exactly these bytes, else ``CharsetBytes``; ``bytes`` for the ``binary`` character set."""
+    cs = (charset or "utf8mb4").lower()
+    if cs == "binary":
+        return bytes
+    if cs == "latin1":
+        table = _MYSQL_LATIN1
+
+        def latin1(raw):
+            return raw.decode("latin-1").translate(table)
+
+        return latin1
+    codec = _EXACT_CODECS.get(cs)
+    if codec is None:
+        def keep(raw):
+            return CharsetBytes(raw, cs) if raw else ""
+
+        return keep
+    unsure = _BIG5_UNSURE if cs == "big5" else ()
+
+    def dec(raw):
+        try:
+            if unsure and any(u in raw for u in unsure):
+                return CharsetBytes(raw, cs)
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            return CharsetBytes(raw, cs)
+
+    return dec
+
+
 def quote_string(text: str) -> str:
     """A single-quoted MySQL string literal with backslash escaping (utf8mb4 characters kept)."""
     return "'" + text.translate(_ESCAPE_TABLE) + "'"
@@ -203,6 +280,8 @@ def sql_literal(value: Any, column_kind: str | None = None) -> str:
     """Exact SQL literal text for ``value`` (see module doc). Raises ValueError for unstorable values."""
     if value is None:
         return "NULL"
+    if isinstance(value, CharsetBytes):
+        return value.literal()
     kind = column_kind
     if kind == "json":
         return quote_string(json_text(value))
@@ -287,10 +366,21 @@ def literal_sql(col: ColumnInfo, ref: str | None = None) -> str:
         return f"IFNULL(CONCAT('X''',HEX({c}),''''),'NULL')"
     if kind in ("temporal", "timestamp"):
         return f"QUOTE({c})"
-    # text, enum, set, json: as utf8mb4 text (converted from the column's character set)
-    if (col.charset or "utf8mb4").lower() in ("utf8mb4",) or kind == "json":
+    # text, enum, set, json. utf8mb4 (and JSON) as quoted text; any other character set as its own bytes in
+    # an introducer literal ``_latin1 X'..'``: no conversion at all (CONVERT to utf8mb4 loses bytes that have
+    # no Unicode mapping, e.g. gbk FEFE, big5 F9D6), and the column's collation still decides comparisons.
+    cs = (col.charset or "utf8mb4").lower()
+    if cs == "utf8mb4" or kind == "json":
         return f"QUOTE({c})"
-    return f"QUOTE(CONVERT({c} USING utf8mb4))"
+    return f"IFNULL(CONCAT('{charset_introducer(cs)} X''',HEX({c}),''''),'NULL')"
+
+
+def charset_introducer(charset: str) -> str:
+    """``_latin1`` for a character set name (only letters and digits: the name comes from the server's
+    catalog or the binlog's collation ids, never from user text)."""
+    if not re.fullmatch(r"[A-Za-z0-9]+", charset or ""):
+        raise ValueError(f"not a character set name: {charset!r}")
+    return "_" + charset.lower()
 
 
 def row_literal_sql(columns: Iterable[ColumnInfo]) -> str:
