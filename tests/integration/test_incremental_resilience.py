@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+import pymysql
 import pytest
 from test_incremental import Sync, create_both, make_direction, sql, state_row, table_rows, wait_until
 
@@ -33,6 +34,7 @@ class Writer:
         self.server, self.side, self.base, self.pause = server, side, key_base, pause
         self.stop = threading.Event()
         self.txns = 0
+        self.deadlocks = 0
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -51,32 +53,44 @@ class Writer:
                 i = 0
                 while not self.stop.is_set():
                     i += 1
-                    cur.execute("START TRANSACTION")
-                    acct = self.base + i
-                    cur.execute("INSERT INTO shop.acct VALUES (%s, %s, %s, %s)", (acct, self.side, i, f"n{i}"))
-                    live.append(acct)
-                    for _ in range(rnd.randint(1, 3)):
-                        ledger += 1
-                        cur.execute("INSERT INTO shop.ledger VALUES (%s, %s, %s)", (ledger, acct, rnd.randint(-9, 9)))
-                    if len(live) > 3:
-                        target = rnd.choice(live[:-1])
-                        cur.execute("UPDATE shop.acct SET balance = balance + 1, note = %s WHERE id = %s",
-                                    (f"u{i}", target))
-                    if len(live) > 10 and rnd.random() < 0.3:
-                        victim = live.pop(rnd.randrange(len(live) - 1))
-                        cur.execute("DELETE FROM shop.acct WHERE id = %s", (victim,))
-                        cur.execute("DELETE FROM shop.ledger WHERE acct = %s", (victim,))
-                    cur.execute("UPDATE shop.counter SET n = n + 1 WHERE name = %s", (self.side,))
-                    if rnd.random() < 0.1:
+                    try:
+                        self._transaction(cur, rnd, i, live, ledger)
+                    except pymysql.err.OperationalError as e:
+                        # a deadlock with the applier's transaction (1213: the server rolled ours back) or a lock
+                        # wait timeout (1205): like any application, roll back and go on
+                        if not (e.args and e.args[0] in (1205, 1213)):
+                            raise
                         cur.execute("ROLLBACK")
-                    else:
-                        cur.execute("COMMIT")
-                        self.txns += 1
+                        self.deadlocks += 1
+                    ledger += 3
                     time.sleep(self.pause)
         except BaseException as e:  # noqa: BLE001
             self.error = e
         finally:
             conn.close()
+
+    def _transaction(self, cur, rnd: random.Random, i: int, live: list[int], ledger: int) -> None:
+        """One transaction: ledger ids ledger+1 .. ledger+3 at most (the caller moves on by 3 either way)."""
+        cur.execute("START TRANSACTION")
+        acct = self.base + i
+        cur.execute("INSERT INTO shop.acct VALUES (%s, %s, %s, %s)", (acct, self.side, i, f"n{i}"))
+        live.append(acct)
+        for _ in range(rnd.randint(1, 3)):
+            ledger += 1
+            cur.execute("INSERT INTO shop.ledger VALUES (%s, %s, %s)", (ledger, acct, rnd.randint(-9, 9)))
+        if len(live) > 3:
+            target = rnd.choice(live[:-1])
+            cur.execute("UPDATE shop.acct SET balance = balance + 1, note = %s WHERE id = %s", (f"u{i}", target))
+        if len(live) > 10 and rnd.random() < 0.3:
+            victim = live.pop(rnd.randrange(len(live) - 1))
+            cur.execute("DELETE FROM shop.acct WHERE id = %s", (victim,))
+            cur.execute("DELETE FROM shop.ledger WHERE acct = %s", (victim,))
+        cur.execute("UPDATE shop.counter SET n = n + 1 WHERE name = %s", (self.side,))
+        if rnd.random() < 0.1:
+            cur.execute("ROLLBACK")
+        else:
+            cur.execute("COMMIT")
+            self.txns += 1
 
     def finish(self) -> int:
         self.stop.set()
