@@ -13,6 +13,9 @@ one existence check plus one multi-row upsert. Everything else is applied row by
 Strict mode (after the catch-up window) detects the spec's conflicts (see ``conflicts``). In the catch-up
 window after a snapshot (transactions ending at or before ``catchup_file/pos``) changes apply idempotently:
 insert -> replace, update of a missing row -> replace, delete of a missing row -> nothing, no conflicts.
+A table added to an initialized direction (``engine.modify``) has its own catch-up position (its copy's
+snapshot, ``table_progress.catchup_file/pos``): its changes in transactions ending at or before it apply
+idempotently too.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 # The session of every applier. ``@dts_applying`` marks it for guarded triggers (they do nothing in it).
 # Foreign key checks stay ON, as on a native replica: cascades (ON DELETE / ON UPDATE CASCADE, SET NULL) are
 # not in the binlog, so the destination must perform them itself (see ``Applier._order`` for the order).
+# Changes the source session wrote with foreign_key_checks=0 are applied with them off, as a native replica
+# does (``Applier._apply_items``).
 APPLY_SESSION_SQL = (
     "SET SESSION foreign_key_checks=1, "
     "sql_mode='STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', "
@@ -50,6 +55,7 @@ MAX_BATCH_ROWS = 1000
 MAX_STATEMENT_BYTES = 1 << 20
 
 ER_DUP_ENTRY = 1062
+ER_NET_PACKET_TOO_LARGE = 1153
 ER_NO_SUCH_TABLE = 1146
 ER_BAD_FIELD = 1054
 ER_ROW_IS_REFERENCED = (1217, 1451)  # cannot delete or update a parent row
@@ -164,8 +170,10 @@ class Applier:
         self.conn: pymysql.connections.Connection | None = None
         self.tables: dict[tuple[str, str], TableInfo] = {}
         self._copied: dict[tuple[str, str], bool] = {}
+        self._table_catchup: dict[tuple[str, str], tuple[str, int]] = {}  # added tables (engine.modify)
         self._known_differences: set[tuple] = set()
         self.policy = direction.conflict_policy
+        self.max_statement = MAX_STATEMENT_BYTES
         self.flag_skip_replication = True
 
     # ------------------------------------------------------------------ connection and lease
@@ -180,6 +188,14 @@ class Applier:
                 # MariaDB fast path: readers asking for it never receive what this session writes. The
                 # checkpoint row written in every transaction stays the loop protection that counts.
                 cur.execute("SET SESSION skip_replication=1")
+            try:
+                self._table_catchup = self._load_table_catchup(cur)
+            except BaseException:
+                conn.close()
+                raise
+            cur.execute("SELECT @@max_allowed_packet")
+            # statements stay well under the destination's limit; only a single larger row can exceed it
+            self.max_statement = max(512, min(MAX_STATEMENT_BYTES, int(cur.fetchone()[0]) // 2))
         conn.commit()
         self.conn = conn
         self.literal = _make_literal(conn)
@@ -242,13 +258,16 @@ class Applier:
                     if not txn.changes:
                         continue
                     in_window = bool(catchup) and position_le(txn.end_position, catchup)
+                    added = self._table_catchup
                     for c in txn.changes:
                         c._idx = idx
                         c._idem = in_window and self._copied_here(c)
+                        if added and not c._idem:  # a table added later: its own catch-up window
+                            tc = added.get((c.source_db, c.source_table))
+                            c._idem = tc is not None and position_le(txn.end_position, tc)
                     items.extend(txn.changes)
                 self._refresh_stale(cur, items)
-                for run in _runs(self._order(cur, items)):
-                    self._apply_run(cur, run, run[0]._idem, None, stats, None)
+                self._apply_items(cur, txns, items, stats)
                 new_cp = self._advanced(cp, txns, stats)
                 self.control.write_checkpoint(cur, self.direction.task_name, self.direction.role, new_cp)
                 for c in stats.logged:
@@ -264,6 +283,38 @@ class Applier:
             raise
         _copy_checkpoint(new_cp, cp)
         return stats
+
+    def _load_table_catchup(self, cur) -> dict[tuple[str, str], tuple[str, int]]:
+        """Catch-up positions of tables added to the initialized direction (``engine.modify``), once per
+        connect. A selected added table whose copy is not finished stops the direction: applying changes to a
+        partly copied table would leave it different for good."""
+        d = self.direction
+        try:
+            cur.execute(f"SELECT source_db, source_table, status, catchup_file, catchup_pos FROM "
+                        f"{self.control.table('table_progress')} WHERE task_name=%s AND direction=%s "
+                        "AND catchup_file IS NOT NULL", (d.task_name, d.role))
+        except pymysql.err.MySQLError as e:
+            if e.args and e.args[0] in (ER_BAD_FIELD, ER_NO_SUCH_TABLE):
+                return {}  # control schema not created or older than version 4: no table was added
+            raise
+        out = {}
+        for db, table, status, file, pos in cur.fetchall():
+            db, table, status, file = (v.decode() if isinstance(v, (bytes, bytearray)) else v
+                                       for v in (db, table, status, file))
+            if not d.selects_table(db, table):
+                continue
+            if status != "done":
+                raise SyncFailed(
+                    f"{d.key}: table {db}.{table} was added to the sync and its copy is not finished (status "
+                    f"{status}). Fix: run the full data sync again (trigger the DAG with the same settings); it "
+                    "resumes the copy, then the incremental sync can start")
+            out[(db, table)] = (file, int(pos))
+        return out
+
+    def in_added_catchup(self, end_position: tuple[str, int]) -> bool:
+        """Whether a transaction ends within the catch-up window of some table added to the direction (DDL
+        there may already be in the added table's copied schema: ``ddl.apply_ddl`` tolerates it then)."""
+        return any(position_le(end_position, tc) for tc in self._table_catchup.values())
 
     def _copied_here(self, c: RowChange) -> bool:
         """Whether this direction's own full data sync copied the change's table (its catch-up window then
@@ -336,6 +387,36 @@ class Applier:
         if cp.ddl_pending is not None and txns and txns[-1].ddl is None:
             new.ddl_pending = cp.ddl_pending
         return new
+
+    def _apply_items(self, cur, txns: list[Transaction], items: list[RowChange], stats: GroupStats) -> None:
+        """Apply a group's changes, those the source wrote with foreign_key_checks=0 with them off here too.
+
+        A source session with foreign key checks off (a dump being restored, a bulk loader, a child inserted
+        before its parent) was not refused and did no cascade there: applied with checks on here it would be
+        refused or would cascade. So, as native replication does, each stretch of changes is applied with the
+        source session's setting (``Transaction.fk_checks_off``), in binlog order, batched within a stretch,
+        inside the one destination transaction. The session is back to checks on afterwards, even on error.
+        """
+        segments = _fk_segments(txns, items)
+        if len(segments) == 1 and segments[0][0]:  # the usual case: every change with checks on
+            for run in _runs(self._order(cur, items)):
+                self._apply_run(cur, run, run[0]._idem, None, stats, None)
+            return
+        try:
+            for checks_on, changes in segments:
+                cur.execute(f"SET SESSION foreign_key_checks={1 if checks_on else 0}")
+                for run in _runs(self._order(cur, changes)):
+                    self._apply_run(cur, run, run[0]._idem, None, stats, None)
+        except BaseException:
+            try:
+                cur.execute("SET SESSION foreign_key_checks=1")
+            except BaseException:  # noqa: BLE001 - a session whose setting is unknown is never used again
+                try:
+                    self.conn.close()
+                except Exception:  # noqa: BLE001 - already closed
+                    pass
+            raise
+        cur.execute("SET SESSION foreign_key_checks=1")
 
     # ------------------------------------------------------------------ ordering for batching
 
@@ -413,6 +494,20 @@ class Applier:
                    idx: int) -> None:
         try:
             self._apply_run_checked(cur, run, idempotent, txn, stats, idx)
+        except pymysql.err.OperationalError as e:
+            if not (e.args and e.args[0] == ER_NET_PACKET_TOO_LARGE):
+                raise
+            first = run[0]
+            images = [c.after if c.after is not None else c.before for c in run]
+            info = self.table(cur, first.db, first.table)
+            biggest = max(len(next(iter(self._values_sql(self._cols(info, i), [i])))) for i in images)
+            raise SyncFailed(
+                f"a row of {qualified(first.db, first.table)} from {format_position(self._txns[first._idx].end_position)} "
+                f"is about {biggest} bytes as SQL, more than the destination's max_allowed_packet allows "
+                f"([{e.args[0]}] {e.args[1] if len(e.args) > 1 else e}). Fix: raise max_allowed_packet on the "
+                f"destination above {2 * biggest} bytes (SET GLOBAL max_allowed_packet=...; in its config file too), "
+                "then restart the direction: it resumes before this transaction"
+            ) from None
         except pymysql.err.IntegrityError as e:
             code = e.args[0] if e.args else None
             if code not in ER_ROW_IS_REFERENCED + ER_NO_REFERENCED_ROW:
@@ -489,7 +584,7 @@ class Applier:
         for v in self._values_sql(cols, rows):
             parts.append(v)
             size += len(v) + 1
-            if len(parts) >= MAX_BATCH_ROWS or size >= MAX_STATEMENT_BYTES:
+            if len(parts) >= MAX_BATCH_ROWS or size >= self.max_statement:
                 cur.execute(head + ",".join(parts) + tail)
                 parts, size = [], 0
         if parts:
@@ -762,6 +857,22 @@ def _runs(changes: list[RowChange]) -> Iterable[list[RowChange]]:
         run.append(c)
     if run:
         yield run
+
+
+def _fk_segments(txns: list[Transaction], items: list[RowChange]) -> list[tuple[bool, list[RowChange]]]:
+    """A group's changes (``items``, in binlog order) as consecutive (foreign key checks on?, changes) stretches;
+    one stretch when no transaction of the group has changes written with checks off."""
+    if not any(t.fk_checks_off for t in txns):
+        return [(True, items)]
+    off = {id(c) for t in txns for start, end in t.fk_checks_off for c in t.changes[start:end]}
+    out: list[tuple[bool, list[RowChange]]] = []
+    for c in items:
+        checks_on = id(c) not in off
+        if out and out[-1][0] == checks_on:
+            out[-1][1].append(c)
+        else:
+            out.append((checks_on, [c]))
+    return out
 
 
 def _copy_checkpoint(src: Checkpoint, dst: Checkpoint) -> None:

@@ -12,7 +12,9 @@ with positions taken only at transaction boundaries (after XID / COMMIT / a stan
   is dropped whole (its rows are never decoded);
 - detects that the library reconnected by itself in the middle of a transaction (a RotateEvent inside an
   open transaction) and raises ``StreamResync`` so the caller reopens at the last boundary;
-- fails loudly on compressed binlog events instead of losing them.
+- fails loudly on compressed binlog events instead of losing them;
+- records which changes the source session wrote with foreign_key_checks=0 (``Transaction.fk_checks_off``,
+  from each rows event's flags) so the applier writes them the same way.
 
 Values are normalised so they can be written back exactly (see ``normalize_value``).
 """
@@ -67,6 +69,10 @@ log = logging.getLogger(__name__)
 COMPRESSED_EVENT_TYPES = {0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB, 0x28}
 
 HEARTBEAT_SECONDS = 1.0
+
+# Rows event flag: the source session wrote these rows with foreign_key_checks=0 (so it did no cascades either).
+# The same bit in MySQL and MariaDB (log_event.h); the library reads the flags of every rows event header.
+NO_FOREIGN_KEY_CHECKS_F = 0x0002
 
 _TIMESTAMP_TYPES = {FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIMESTAMP2}
 _DATE_TYPES = {FIELD_TYPE.DATE, FIELD_TYPE.NEWDATE}
@@ -152,6 +158,10 @@ class Transaction:
     marked: bool = False  # written by the opposite direction's applier: drop whole
     ddl: tuple[str, str] | None = None  # (default schema, statement) of a standalone statement
     heartbeat_at: _dt.datetime | None = None  # our own heartbeat row's time (naive UTC), when seen
+    # Ranges [start, end) of ``changes`` the source wrote with foreign_key_checks=0 (rows events flagged
+    # NO_FOREIGN_KEY_CHECKS_F); empty when every change was written with checks on. A session may switch the
+    # setting inside a transaction, so it is per change, kept as ranges: nothing per change to pickle.
+    fk_checks_off: tuple[tuple[int, int], ...] = ()
 
     @property
     def row_count(self) -> int:
@@ -159,7 +169,7 @@ class Transaction:
 
     def __reduce__(self):
         return Transaction, (self.start_position, self.end_position, self.gtid, self.commit_timestamp, self.changes,
-                             self.marked, self.ddl, self.heartbeat_at)
+                             self.marked, self.ddl, self.heartbeat_at, self.fk_checks_off)
 
 
 # --------------------------------------------------------------------------- values
@@ -722,9 +732,17 @@ class BinlogReader:
                 if vals.get("task_name") == self.direction.task_name and vals.get("direction") == self.direction.role:
                     txn.heartbeat_at = vals.get("beat_at")
         changes = txn.changes
+        off: list[tuple[int, int]] = []
         for kind, ev, ddb, dt in t["events"]:
             pk = tuple(ev.primary_key) if isinstance(ev.primary_key, (list, tuple)) else (
                 (ev.primary_key,) if ev.primary_key else ())
+            start = len(changes)
             for before, after in _decode_rows(ev):
                 changes.append(RowChange(kind, ev.schema, ev.table, ddb, dt, before, after, pk))
+            if getattr(ev, "flags", 0) & NO_FOREIGN_KEY_CHECKS_F and len(changes) > start:
+                if off and off[-1][1] == start:
+                    off[-1] = (off[-1][0], len(changes))
+                else:
+                    off.append((start, len(changes)))
+        txn.fk_checks_off = tuple(off)
         return txn

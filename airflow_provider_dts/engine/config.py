@@ -36,6 +36,9 @@ ROLES = ("forward", "reverse")
 DEFAULT_CONTROL_SCHEMA = "dts_meta"
 DEFAULT_RETRY_MINUTES = 720
 MAX_RETRY_MINUTES = 7 * 24 * 60
+# Self-check (engine/selfcheck.py): load budget of the rolling whole-table comparison, rows read per second.
+DEFAULT_SELF_CHECK_ROWS_PER_SECOND = 1000
+MAX_SELF_CHECK_ROWS_PER_SECOND = 1_000_000
 
 # Every precheck item by name; `ignore_precheck_items` may name any of these.
 PRECHECK_ITEMS = (
@@ -161,10 +164,18 @@ class SyncDirection:
     retry_minutes: int = DEFAULT_RETRY_MINUTES
     ignore_precheck_items: tuple[str, ...] = ()
     sync_triggers: bool = False
+    # Rewrite the selected tables' triggers on both servers so they do nothing in the sync's own sessions
+    # (``@dts_applying``; see engine/triggers.py). The reverse direction takes task one's value by default.
+    guard_triggers: bool = False
     control_schema: str = DEFAULT_CONTROL_SCHEMA
     # Tables (source names) that the opposite direction already syncs: not initially synced here (spec).
     skip_initial_tables: tuple[str, ...] = ()
     # Self-check while running (engine/selfcheck.py): re-check recently changed keys and roll over whole tables.
+    self_check: bool = True
+    self_check_rows_per_second: int = DEFAULT_SELF_CHECK_ROWS_PER_SECOND
+    # Repair confirmed differences (destination := source). Task one (forward) only, so that the two
+    # directions never repair one row in opposite ways.
+    self_check_auto_repair: bool = False
 
     # ---- construction
 
@@ -422,8 +433,29 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
         ("initial_schema_sync", True),
         ("initial_full_data_sync", True),
         ("sync_triggers", False),
+        ("guard_triggers", False),
+        ("self_check", True),
+        ("self_check_auto_repair", False),
     ):
         kw[name] = _as_bool(data.get(name, default), f"{p}{name}", problems)
+
+    rps = data.get("self_check_rows_per_second", DEFAULT_SELF_CHECK_ROWS_PER_SECOND)
+    if isinstance(rps, str) and rps.strip().isdigit():
+        rps = int(rps)
+    if isinstance(rps, bool) or not isinstance(rps, int) or not 1 <= rps <= MAX_SELF_CHECK_ROWS_PER_SECOND:
+        problems.append(
+            f"{p}self_check_rows_per_second: {rps!r} is not allowed; use a whole number of rows per second from 1 "
+            f"to {MAX_SELF_CHECK_ROWS_PER_SECOND} (the load the self-check's rolling table comparison may add)"
+        )
+        rps = DEFAULT_SELF_CHECK_ROWS_PER_SECOND
+    kw["self_check_rows_per_second"] = rps
+    if kw["self_check_auto_repair"] and kw["role"] == "reverse":
+        problems.append(
+            f"{p}self_check_auto_repair: only task one (forward) repairs, making its destination equal to its "
+            "source, so the two directions never repair one row in opposite ways; turn it off for task two"
+        )
+    if kw["self_check_auto_repair"] and not kw["self_check"]:
+        problems.append(f"{p}self_check_auto_repair: needs self_check on; turn self_check on or auto repair off")
 
     retry = data.get("retry_minutes", DEFAULT_RETRY_MINUTES)
     if isinstance(retry, bool) or not isinstance(retry, int) or not 1 <= retry <= MAX_RETRY_MINUTES:
@@ -529,6 +561,9 @@ class TwoWayTask:
             rev_in.setdefault("objects", list(forward.destination_objects()))
             rev_in.setdefault("mapping", forward.inverse_mapping())
             rev_in.setdefault("retry_minutes", forward.retry_minutes)
+            rev_in.setdefault("guard_triggers", forward.guard_triggers)
+            rev_in.setdefault("self_check", forward.self_check)
+            rev_in.setdefault("self_check_rows_per_second", forward.self_check_rows_per_second)
         rev_in.setdefault("exclude_ddl", True)
         rev_in.update(task_name=name, role="reverse", control_schema=control)
         rev_problems: list[str] = []

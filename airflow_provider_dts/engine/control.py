@@ -177,6 +177,52 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         ],
     ),
+    (
+        3,
+        [
+            # the self-check (engine/selfcheck.py): confirmed differences, per direction and in detail
+            """ALTER TABLE {s}.sync_state
+                ADD COLUMN divergences BIGINT UNSIGNED NOT NULL DEFAULT 0,
+                ADD COLUMN last_divergence TEXT NULL,
+                ADD COLUMN last_divergence_at DATETIME(6) NULL,
+                ADD COLUMN self_check_message TEXT NULL,
+                ADD COLUMN self_check_at DATETIME(6) NULL""",
+            """CREATE TABLE IF NOT EXISTS {s}.divergence (
+                id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                task_name VARCHAR(64) NOT NULL,
+                direction VARCHAR(16) NOT NULL,
+                source_db VARCHAR(64) NOT NULL,
+                source_table VARCHAR(64) NOT NULL,
+                dest_db VARCHAR(64) NOT NULL,
+                dest_table VARCHAR(64) NOT NULL,
+                kind VARCHAR(16) NOT NULL,
+                key_json TEXT NOT NULL,
+                key_hash CHAR(32) NOT NULL,
+                columns_json TEXT NULL,
+                source_image LONGTEXT NULL,
+                dest_image LONGTEXT NULL,
+                found_by VARCHAR(16) NOT NULL,
+                detected_at DATETIME(6) NOT NULL,
+                last_seen_at DATETIME(6) NOT NULL,
+                repaired_at DATETIME(6) NULL,
+                resolved_at DATETIME(6) NULL,
+                KEY task_key (task_name, direction, key_hash),
+                KEY task_time (task_name, direction, detected_at)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        ],
+    ),
+    (
+        4,
+        [
+            # objects added to an initialized sync (engine/modify.py): each added table's copy snapshot position
+            # (its catch-up window: changes in transactions ending at or before it apply idempotently), and the
+            # settings the direction was last initialized or modified with (the precheck overwrites config_json)
+            """ALTER TABLE {s}.table_progress
+                ADD COLUMN catchup_file VARCHAR(255) NULL,
+                ADD COLUMN catchup_pos BIGINT UNSIGNED NULL""",
+            """ALTER TABLE {s}.sync_state ADD COLUMN synced_config MEDIUMTEXT NULL""",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

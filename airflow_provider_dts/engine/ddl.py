@@ -295,6 +295,8 @@ def apply_ddl(applier, txn: Transaction, cp: Checkpoint, *, logger: logging.Logg
     end = list(txn.end_position)
     pending = json.loads(cp.ddl_pending) if cp.ddl_pending else None
     replay = bool(pending and pending.get("position") == end)
+    # within the catch-up window of a table added to the sync, the DDL may already be in its copied schema
+    replay = replay or getattr(applier, "in_added_catchup", lambda _p: False)(txn.end_position)
     # 1. record the intent
     marker = Checkpoint(**cp.__dict__)
     marker.ddl_pending = json.dumps({"position": end, "statement": rewritten})

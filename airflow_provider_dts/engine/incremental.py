@@ -33,6 +33,7 @@ from typing import Any
 import pymysql
 
 from airflow_provider_dts.engine import ddl as ddl_mod
+from airflow_provider_dts.engine import reinit
 from airflow_provider_dts.engine.apply import Applier
 from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync, Transaction, format_position
 from airflow_provider_dts.engine.config import SyncDirection
@@ -40,6 +41,7 @@ from airflow_provider_dts.engine.conflicts import ConflictFailure
 from airflow_provider_dts.engine.control import Checkpoint, ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError, ServerError, SyncFailed
 from airflow_provider_dts.engine.reader_process import ReaderProcess
+from airflow_provider_dts.engine.startfloor import record_reverse_floor_on
 from airflow_provider_dts.engine.servers import (
     ConnectionSettings,
     binlog_files,
@@ -179,7 +181,7 @@ class _DirectionRun:
                         return self._fail(
                             f"the source cannot send its binlog from {format_position(self.cp.position)}: "
                             f"{e.args[1] if len(e.args) > 1 else e}. The binlog was probably purged. Fix: "
-                            "re-initialize the direction (reset its checkpoint and run the full data sync again)"
+                            f"re-initialize the direction: {reinit.how_to(self.d)}"
                         )
                     if not _retryable(e):
                         if isinstance(e, DtsError):
@@ -208,7 +210,8 @@ class _DirectionRun:
                         if resyncs > 5:
                             return self._fail(
                                 f"the binlog stream cannot be read from {format_position(pos)}: {e} (5 attempts). "
-                                "The position may not be a transaction boundary. Fix: re-initialize the direction"
+                                f"The position may not be a transaction boundary. Fix: re-initialize the direction: "
+                                f"{reinit.how_to(self.d)}"
                             )
                         self._sleep(0.5 * resyncs)
                     else:
@@ -270,6 +273,9 @@ class _DirectionRun:
                 waited = True
             self._check_stop()
         self._lease_ever = True
+        if self.d.guard_triggers:  # idempotent: also guards triggers created while the sync was stopped
+            from airflow_provider_dts.engine.triggers import guard_triggers
+            guard_triggers(self.d, self.source, self.dest, logger=self.log)
         src = self.source.connect()
         try:
             info = server_info(src)
@@ -282,20 +288,24 @@ class _DirectionRun:
                         f"{self.d.control_schema}.checkpoint. Fix: run the full data sync first (it records "
                         "the start position), or set initial_full_data_sync off to start at the current position"
                     )
-                file, pos = binlog_position(src, info)
+                if cp is not None and cp.snapshot_file is not None:  # a recorded start floor (engine.startfloor)
+                    file, pos, where = cp.snapshot_file, int(cp.snapshot_pos), "the recorded start floor"
+                else:
+                    record_reverse_floor_on(self.d, src, ctl, logger=self.log)  # task one, before it applies
+                    file, pos = binlog_position(src, info)
+                    where = "the source's current position"
                 cp = cp or Checkpoint()
                 cp.binlog_file, cp.binlog_pos = file, pos
                 with conn.cursor() as cur:
                     self.control.write_checkpoint(cur, self.d.task_name, self.d.role, cp)
                 conn.commit()
-                self.log.info("direction %s: no checkpoint; starting at the source's current position %s:%s",
-                              self.d.key, file, pos)
+                self.log.info("direction %s: no checkpoint; starting at %s %s:%s", self.d.key, where, file, pos)
             names = [f for f, _ in binlog_files(src)]
             if cp.binlog_file not in names:
                 raise SyncFailed(
                     f"the source binlog {cp.binlog_file} (checkpoint {cp.binlog_file}:{cp.binlog_pos}) has been "
                     f"purged from {self.source.describe()}; changes since then are lost to this direction. "
-                    "Fix: re-initialize the direction (reset its checkpoint and run the full data sync again), "
+                    f"Fix: re-initialize the direction: {reinit.how_to(self.d)}; "
                     "and keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days)"
                 )
         finally:
@@ -322,6 +332,13 @@ class _DirectionRun:
         self._hb_thread = threading.Thread(target=self._heartbeat, name=f"dts-heartbeat-{self.d.key}", daemon=True)
         self._reader_thread.start()
         self._hb_thread.start()
+        self._selfcheck = None
+        if self.d.self_check:  # the self-check thread (engine/selfcheck.py): its own connections
+            from airflow_provider_dts.engine.selfcheck import SelfCheck
+
+            self._selfcheck = SelfCheck(self.d, self.source, self.dest, position_fn=lambda: self.cp.position,
+                                        lag_fn=lambda: self.lag, logger=self.log)
+            self._selfcheck.start()
 
     def _stop_threads(self) -> None:
         ev = getattr(self, "_threads_stop", None)
@@ -337,6 +354,9 @@ class _DirectionRun:
             pass
         for t in (self._reader_thread, self._hb_thread):
             t.join(timeout=3)
+        if getattr(self, "_selfcheck", None) is not None:
+            self._selfcheck.stop()
+            self._selfcheck = None
         self._threads_stop = None
 
     def _put(self, item) -> bool:
@@ -472,6 +492,8 @@ class _DirectionRun:
             self.cp.conflicts = int(self.cp.conflicts or 0) + 1
             raise
         self._rows_since += stats.inserted + stats.updated + stats.deleted
+        if getattr(self, "_selfcheck", None) is not None:
+            self._selfcheck.note(group)
 
     def _ddl(self, txn: Transaction) -> None:
         ddl_mod.apply_ddl(self.applier, txn, self.cp, logger=self.log)

@@ -1063,6 +1063,8 @@ def check_triggers(ctx: _Context) -> CheckResult:
                 if (db, table) in targets:
                     found.append(f"{_obj(db, trg)} on {_obj(db, table)} (destination)")
                     drops.append(f"DROP TRIGGER {_obj(db, trg)};")
+    if found and d.guard_triggers:
+        return _guarded_triggers_result(ctx, found, dbs)
     if found:
         fixes = []
         if drops:
@@ -1072,7 +1074,8 @@ def check_triggers(ctx: _Context) -> CheckResult:
             fixes.append("set sync_triggers off so that the schema sync does not create the source's triggers at "
                          "the destination")
         fixes.append("keep each trigger on one server only (the initial schema sync does not copy triggers "
-                     "unless sync_triggers is on)")
+                     "unless sync_triggers is on), or set guard_triggers on so that the triggers do nothing in "
+                     "the sync's own sessions (README: Triggers on both servers)")
         return CheckResult(
             name, WARN, f"trigger(s) on selected tables: {_names(found)}. If a trigger writes another selected "
                         "table, the data becomes inconsistent: its writes are replicated and fired again by the "
@@ -1091,6 +1094,31 @@ def check_triggers(ctx: _Context) -> CheckResult:
         )
     return CheckResult(name, PASS, f"no trigger on the selected tables on the {ctx.src.label} or the "
                                    f"{ctx.dst.label}.")
+
+
+def _guarded_triggers_result(ctx: _Context, found: list[str], dbs: list[str]) -> CheckResult:
+    """guard_triggers on: the triggers are fine on both servers once guarded; say what will be done."""
+    name = "triggers"
+    d = ctx.direction
+    dst_dbs = sorted({d.map_table(db, t)[0] for db, t in _selected_tables(ctx)} |
+                     {d.map_database(db) for db, t in d.selected if t is None})
+    lacking = []
+    for side, side_dbs in ((ctx.src, dbs), (ctx.dst, dst_dbs)):
+        g = side.grants
+        missing = [db for db in side_dbs if side.ok and g is not None and not g.has("TRIGGER", db)]
+        if missing:
+            lacking.append(f"on the {side.label}: " + " ".join(
+                f"GRANT TRIGGER ON {_obj(db)}.* TO {account_sql(side.info.current_user)};" for db in missing))
+    what = (f"trigger(s) on selected tables: {_names(found)}. guard_triggers is on: before the first copy or "
+            "apply, every trigger of the selected tables on both servers is rewritten to IF @dts_applying IS "
+            "NULL THEN <body>; END IF (same name, table, timing, order, definer and sql_mode), so it fires for "
+            "the users' writes only and never for the rows the sync writes")
+    if lacking:
+        return CheckResult(name, WARN, what + ", but the sync account cannot rewrite triggers everywhere.",
+                           "; ".join(lacking) + " (a definer other than the sync account also needs SUPER or "
+                           "SET_USER_ID; with the binlog on, SUPER or log_bin_trust_function_creators=1)")
+    return CheckResult(name, PASS, what + ". Remove the guards with remove_trigger_guards (README: Triggers on "
+                                          "both servers).")
 
 
 def check_storage_engines(ctx: _Context) -> CheckResult:
@@ -1275,7 +1303,8 @@ ITEM_DOCS: dict[str, str] = {
     "destination_name_clash": "FAIL (PrecheckAndIntercept) or WARN (Ignore) if a selected table already exists at "
                               "the destination after name mapping; passes once the direction is initialized.",
     "primary_keys": "FAIL for tables without a PRIMARY KEY or a NOT NULL UNIQUE key. Add a primary key.",
-    "triggers": "WARN for triggers on selected tables (on either server): keep each trigger on one side.",
+    "triggers": "WARN for triggers on selected tables (on either server): keep each trigger on one side, or set "
+                "guard_triggers on (then PASS: the triggers are guarded on both servers; WARN without TRIGGER).",
     "storage_engines": "WARN for non-transactional tables (MyISAM, MEMORY, Aria). ALTER TABLE ... ENGINE=InnoDB.",
     "charset_collation": "WARN if the servers' or databases' character sets or collations differ.",
     "sql_mode": "WARN if sql_mode differs between the servers.",

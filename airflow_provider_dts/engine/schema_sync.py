@@ -12,6 +12,9 @@ For each selected object, with object name mapping applied:
 * functions and procedures, DEFINER dropped, created with their own ``sql_mode`` and character set;
 * triggers only when ``direction.sync_triggers`` is set (the spec's trigger limit), and then only after the
   full data copy (``create_triggers``), so that copied rows do not fire them.
+* with ``direction.guard_triggers`` on, every trigger of the selected tables on both servers is guarded so
+  that it does nothing in the sync's sessions (``engine/triggers.py``), and triggers created here are
+  created guarded.
 
 Existing destination tables: ``PrecheckAndIntercept`` never touches one and refuses to start when one
 exists that this sync did not create (nothing is created then); ``Ignore`` keeps them and creates the rest.
@@ -22,6 +25,10 @@ Re-running after a partial failure ends in the same state: before each CREATE TA
 created in an earlier, interrupted run is recognised as its own.
 
 Tables listed in ``direction.skip_initial_tables`` (the opposite direction fills them) are skipped.
+
+An initialized direction run again (same task, other settings: ``engine.modify``) creates only the objects
+added since it was initialized or last modified; a change that cannot be applied in place raises
+``ModifyRefused`` before anything is written.
 
 Name mapping inside view bodies covers every qualified name (the server writes view bodies fully
 qualified). Inside function, procedure and trigger bodies, qualified names ``db.table`` are mapped; an
@@ -45,7 +52,11 @@ from airflow_provider_dts.engine.config import (
 )
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.errors import DtsError
+from airflow_provider_dts.engine.modify import begin as begin_modification
+from airflow_provider_dts.engine.modify import plan_modification
+from airflow_provider_dts.engine.startfloor import record_reverse_floor_on
 from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
+from airflow_provider_dts.engine.triggers import guard_create_sql, guard_triggers
 from airflow_provider_dts.engine.values import READER_SQL_MODE
 
 DDL_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
@@ -329,8 +340,10 @@ class SchemaSyncResult:
     views_created: list[str] = field(default_factory=list)
     routines_created: list[str] = field(default_factory=list)
     triggers_created: list[str] = field(default_factory=list)
+    triggers_guarded: list[str] = field(default_factory=list)
     kept_other: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    modification: list[str] = field(default_factory=list)  # an initialized sync re-run: what changed (modify.py)
 
     def summary(self) -> dict[str, Any]:
         return {k: list(v) for k, v in self.__dict__.items()}
@@ -419,7 +432,19 @@ def sync_schema(direction: SyncDirection, source: ConnectionSettings, destinatio
         with src.cursor() as cur, dst.cursor() as dcur:
             cur.execute(f"SET SESSION sql_quote_show_create=1, sql_mode='{READER_SQL_MODE}'")
             dcur.execute(f"SET SESSION sql_mode='{DDL_SQL_MODE}'")
+        # An initialized direction: create only what is new (engine/modify.py); refused changes raise here,
+        # before anything is written.
+        mod = plan_modification(direction, src, dst, logger=logger)
+        if mod is not None:
+            result.modification.append(mod.describe())
+            logger.info("schema sync: %s is already initialized; %s", direction.key, mod.describe())
+            if mod.added_direction() is None:
+                return result
+        record_reverse_floor_on(direction, src, dst, logger=logger)  # task one: before it writes on B
         control.ensure(dst)
+        if mod is not None:
+            begin_modification(mod, dst)
+            direction = mod.added_direction()
         objs = list_source_objects(src, direction)
         result.skipped = list(objs.skipped)
         for s in objs.skipped:
@@ -573,6 +598,8 @@ def sync_schema(direction: SyncDirection, source: ConnectionSettings, destinatio
         if create_triggers_now:
             result.triggers_created = create_triggers(direction, source, destination, logger=logger,
                                                       _objects=objs, _conns=(src, dst))
+    if direction.guard_triggers:  # before the copy and the appliers write anything (engine/triggers.py)
+        result.triggers_guarded = guard_triggers(direction, source, destination, logger=logger)
     return result
 
 
@@ -604,6 +631,8 @@ def create_triggers(direction: SyncDirection, source: ConnectionSettings, destin
             scur.execute(f"SHOW CREATE TRIGGER {qualified(src_db, trig)}")
             row = [_text(x) for x in scur.fetchone()]
             sql = rewrite_create_trigger(row[2], src_db, dst_db, databases, mapper)
+            if direction.guard_triggers:  # created guarded: it never fires in the sync's own sessions
+                sql = guard_create_sql(sql)
             try:
                 dcur.execute("SET SESSION sql_mode=%s", (row[1],))
                 dcur.execute(_charset_sql(row[3], row[4]))

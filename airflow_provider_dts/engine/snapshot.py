@@ -9,11 +9,16 @@ Snapshot and its binlog position
     RELOAD privilege.
 
 Positions (the shared contract with incremental sync)
-    ``checkpoint.snapshot_file/pos``: the first snapshot's position, written when it is taken.
+    ``checkpoint.snapshot_file/pos``: the first snapshot's position, written when it is taken. For task two
+    it is usually set already: task one records there the start floor taken before it wrote on task two's
+    source (``engine.startfloor``); it is kept, so task two replays everything written since.
     ``checkpoint.catchup_file/pos``: the latest snapshot's position (a resumed copy takes a new snapshot).
     ``checkpoint.binlog_file/pos`` = the first snapshot's position, set only once every table is copied:
     that is the moment the direction counts as initialized. Incremental sync replays from there,
     idempotently until it passes the catch-up position.
+    Objects added to an initialized direction (``engine.modify``): only the added tables are copied, from a new
+    snapshot S; the checkpoint is left as it is and each added table's ``table_progress.catchup_file/pos`` = S
+    (its changes in transactions ending at or before S apply idempotently when incremental sync resumes).
 
 Copy
     Tables are copied ``parallel`` at a time (default 2, a two-core budget): each pipeline is a reader
@@ -58,8 +63,13 @@ import pymysql
 from airflow_provider_dts.engine.config import SyncDirection, format_object_name
 from airflow_provider_dts.engine.control import Checkpoint, ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError
+from airflow_provider_dts.engine.modify import begin as begin_modification
+from airflow_provider_dts.engine.modify import finish as modification_done
+from airflow_provider_dts.engine.modify import identities as modify_identities
+from airflow_provider_dts.engine.modify import plan_modification, record_initialized
 from airflow_provider_dts.engine.schema_sync import TableRef, create_triggers, list_source_objects
 from airflow_provider_dts.engine.servers import ConnectionSettings, ServerInfo, qualified, quote_ident, server_info
+from airflow_provider_dts.engine.startfloor import record_reverse_floor
 from airflow_provider_dts.engine.values import (
     READER_SQL_MODE,
     WRITER_SQL_MODE,
@@ -147,9 +157,11 @@ class FullSyncResult:
     table_rows: dict[str, int] = field(default_factory=dict)
     triggers_created: list[str] = field(default_factory=list)
     method: str = ""
+    modification: str | None = None  # an initialized sync re-run: what changed (engine/modify.py)
 
     def summary(self) -> dict[str, Any]:
         return {
+            "modification": self.modification,
             "tables": self.tables,
             "rows": self.rows,
             "seconds": round(self.seconds, 3),
@@ -497,7 +509,8 @@ class _Writer:
         self.on_chunk = on_chunk
         self.dst._dts_infile = ""  # LOAD DATA LOCAL: refuse every file until we name ours
         self.cur = dst.cursor()
-        self.cur.execute(f"SET SESSION sql_mode='{WRITER_SQL_MODE}', FOREIGN_KEY_CHECKS=0, max_error_count=65535")
+        self.cur.execute(f"SET SESSION sql_mode='{WRITER_SQL_MODE}', FOREIGN_KEY_CHECKS=0, max_error_count=65535, "
+                         "@dts_applying=1")  # guarded triggers do nothing in this session (engine/triggers.py)
         self.tmpdir: str | None = None
         self.infile: str | None = None
         self.in_txn = False
@@ -678,7 +691,9 @@ def full_data_sync(direction: SyncDirection, source: ConnectionSettings, destina
     """Copy every selected table's rows to the destination from one consistent snapshot (module doc).
 
     Returns a ``FullSyncResult``; ``already_initialized`` when the direction's checkpoint already has its
-    incremental start position (nothing is done then). Raises ``FullSyncError`` (state InitializeFailed).
+    incremental start position: then only tables added to the direction since are copied (``engine.modify``;
+    ``modification`` says what changed), and a change that cannot be applied in place raises ``ModifyRefused``
+    before anything is written. Raises ``FullSyncError`` (state InitializeFailed).
     ``max_rows_per_second`` limits the load on both servers. ``stop`` ends the copy after the current
     chunk (progress kept; the next run resumes). ``method``: ``load_data`` (LOAD DATA LOCAL INFILE, about
     twice as fast), ``insert`` (multi-row INSERT), or ``auto`` (LOAD DATA when the destination allows
@@ -693,6 +708,11 @@ def full_data_sync(direction: SyncDirection, source: ConnectionSettings, destina
     started = time.monotonic()
     result = FullSyncResult()
     task, role = direction.task_name, direction.role
+    # An initialized direction re-run: copy only the tables added to it (engine/modify.py); refused changes
+    # raise here, before anything is written.
+    with source.connect() as src, destination.connect() as dst:
+        mod = plan_modification(direction, src, dst, logger=logger)
+    record_reverse_floor(direction, source, destination, logger=logger)  # task one: before it writes on B
     with destination.connect() as dst:
         with dst.cursor() as cur:  # literals below use backslash escapes: never NO_BACKSLASH_ESCAPES here
             cur.execute(f"SET SESSION sql_mode='{WRITER_SQL_MODE}'")
@@ -702,15 +722,31 @@ def full_data_sync(direction: SyncDirection, source: ConnectionSettings, destina
             result.already_initialized = True
             result.snapshot_file, result.snapshot_pos = cp.snapshot_file, cp.snapshot_pos
             result.catchup_file, result.catchup_pos = cp.catchup_file, cp.catchup_pos
-            logger.info("full data sync: %s is already initialized (incremental start %s:%s); nothing to do",
-                        direction.key, cp.binlog_file, cp.binlog_pos)
-            return result
-        control.set_state(dst, task, role, State.INITIALIZING, "full data sync running")
+            result.modification = mod.describe() if mod is not None else None
+            if mod is None or not mod.added_tables:
+                if mod is not None:
+                    with dst.cursor() as cur:
+                        cur.execute("START TRANSACTION")
+                        modification_done(mod, cur)
+                        cur.execute("COMMIT")
+                logger.info("full data sync: %s is already initialized (incremental start %s:%s); %s; nothing to "
+                            "copy", direction.key, cp.binlog_file, cp.binlog_pos,
+                            mod.describe() if mod is not None else "no change")
+                return result
+            begin_modification(mod, dst)
+            logger.info("full data sync: %s is already initialized (incremental start %s:%s); %s; copying the added "
+                        "tables %s from a new snapshot", direction.key, cp.binlog_file, cp.binlog_pos, mod.describe(),
+                        ", ".join(r.label for r in mod.added_tables))
+        control.set_state(dst, task, role, State.INITIALIZING,
+                          "full data sync running" if mod is None else
+                          f"copying tables added to the sync: {', '.join(r.label for r in mod.added_tables)}")
         try:
             _run(direction, source, destination, dst, control, cp, result, logger, progress_interval,
-                 progress_callback, chunk_bytes, max_rows_per_second, on_chunk, stop, method, max(1, int(parallel)))
+                 progress_callback, chunk_bytes, max_rows_per_second, on_chunk, stop, method, max(1, int(parallel)),
+                 mod)
             if direction.sync_triggers:  # after the copy, so copied rows never fire them
-                result.triggers_created = create_triggers(direction, source, destination, logger=logger)
+                result.triggers_created = create_triggers(direction if mod is None else mod.added_direction(),
+                                                          source, destination, logger=logger)
         except BaseException as e:
             message = str(e) if isinstance(e, DtsError) else f"full data sync failed: {type(e).__name__}: {e}"
             stopped = stop.is_set() and isinstance(e, FullSyncError) and "stopped on request" in message
@@ -732,7 +768,9 @@ def full_data_sync(direction: SyncDirection, source: ConnectionSettings, destina
 
 
 def _run(direction, source, destination, dst, control, cp, result, logger, progress_interval, progress_callback,
-         chunk_bytes, max_rows_per_second, on_chunk, stop, method, parallel) -> None:
+         chunk_bytes, max_rows_per_second, on_chunk, stop, method, parallel, mod=None) -> None:
+    """Copy the tables (all selected ones; with ``mod``, only the tables added to an initialized direction:
+    its checkpoint is kept and each table's snapshot position becomes its catch-up position)."""
     task, role = direction.task_name, direction.role
     if method == "auto":
         with dst.cursor() as cur:
@@ -746,7 +784,7 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
         result.skipped = list(objs.skipped)
         progress_rows = _load_progress(dst, control, direction)
         plans: list[TablePlan] = []
-        for ref in objs.tables:
+        for ref in (objs.tables if mod is None else mod.added_tables):
             columns = [c for c in _source_columns(src, ref) if not c.generated]
             _check_destination_columns(dst, ref, columns)
             key = choose_key(src, ref.src_db, ref.src_table, columns)
@@ -796,16 +834,19 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
             logger.info("full data sync: snapshot of %s taken at binlog %s:%d (%s; %d reader(s))", source.describe(),
                         file, pos, "no lock" if info.has_binlog_snapshot_status else
                         "read lock held only while it started", len(src_conns))
-            new_cp = cp or Checkpoint()
-            if new_cp.snapshot_file is None:
-                new_cp.snapshot_file, new_cp.snapshot_pos = file, pos
-            new_cp.catchup_file, new_cp.catchup_pos = file, pos
-            new_cp.binlog_file = new_cp.binlog_pos = None
-            with dst.cursor() as dcur:
-                dcur.execute("START TRANSACTION")
-                control.write_checkpoint(dcur, task, role, new_cp)
-                dcur.execute("COMMIT")
-            result.snapshot_file, result.snapshot_pos = new_cp.snapshot_file, new_cp.snapshot_pos
+            if mod is not None:
+                _mark_catchup(dst, control, direction, todo, file, pos)
+            else:  # (an added table's copy keeps the checkpoint as it is)
+                new_cp = cp or Checkpoint()
+                if new_cp.snapshot_file is None:
+                    new_cp.snapshot_file, new_cp.snapshot_pos = file, pos
+                new_cp.catchup_file, new_cp.catchup_pos = file, pos
+                new_cp.binlog_file = new_cp.binlog_pos = None
+                with dst.cursor() as dcur:
+                    dcur.execute("START TRANSACTION")
+                    control.write_checkpoint(dcur, task, role, new_cp)
+                    dcur.execute("COMMIT")
+                result.snapshot_file, result.snapshot_pos = new_cp.snapshot_file, new_cp.snapshot_pos
             result.catchup_file, result.catchup_pos = file, pos
 
             with dst.cursor() as dcur:
@@ -824,12 +865,31 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
             for c in src_conns[1:]:
                 c.close()
 
+        if mod is not None:  # every added table copied: the new settings are the running ones
+            with dst.cursor() as dcur:
+                dcur.execute("START TRANSACTION")
+                modification_done(mod, dcur)
+                control.set_state(dcur, task, role, State.INITIALIZING,
+                                  f"added tables copied ({sum(p.rows_done for p in plans)} rows in {len(plans)} "
+                                  f"tables, snapshot {file}:{pos}); incremental sync resumes at {cp.binlog_file}:"
+                                  f"{cp.binlog_pos}")
+                dcur.execute("COMMIT")
+            result.tables = len(plans)
+            result.rows = sum(p.rows_done for p in plans)
+            result.table_rows = {p.label: p.rows_done for p in plans}
+            logger.info("full data sync: %d added table(s), %d rows copied at %s:%s; incremental sync resumes at "
+                        "%s:%s (the added tables apply idempotently up to %s:%s)", result.tables, result.rows, file,
+                        pos, cp.binlog_file, cp.binlog_pos, file, pos)
+            return
+
         # Every table copied: the direction is initialized (incremental starts at the first snapshot).
+        ids = modify_identities(src, dst)
         with dst.cursor() as dcur:
             dcur.execute("START TRANSACTION")
             final = control.read_checkpoint(dst, task, role) or new_cp
             final.binlog_file, final.binlog_pos = final.snapshot_file, final.snapshot_pos
             control.write_checkpoint(dcur, task, role, final)
+            record_initialized(dcur, control, direction, ids)  # the baseline of later modifications
             control.set_state(dcur, task, role, State.INITIALIZING,
                               f"full data sync complete: {sum(p.rows_done for p in plans)} rows in {len(plans)} "
                               f"tables; incremental sync starts at {final.binlog_file}:{final.binlog_pos}")
@@ -839,6 +899,20 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
         result.table_rows = {p.label: p.rows_done for p in plans}
         logger.info("full data sync: %d tables, %d rows copied; incremental sync starts at %s:%s (catch-up %s:%s)",
                     result.tables, result.rows, result.snapshot_file, result.snapshot_pos, file, pos)
+
+
+def _mark_catchup(dst, control: ControlSchema, direction: SyncDirection, todo: list[TablePlan], file: str,
+                  pos: int) -> None:
+    """Added tables: their snapshot position is their catch-up position (changes in transactions ending at or
+    before it apply idempotently: the copy holds them). Committed before any row is copied."""
+    with dst.cursor() as dcur:
+        dcur.execute("START TRANSACTION")
+        for p in todo:
+            dcur.execute(
+                f"UPDATE {control.table('table_progress')} SET catchup_file=%s, catchup_pos=%s, "
+                f"updated_at=UTC_TIMESTAMP(6) WHERE task_name=%s AND direction=%s AND source_db=%s AND source_table=%s",
+                (file, pos, direction.task_name, direction.role, p.ref.src_db, p.ref.src_table))
+        dcur.execute("COMMIT")
 
 
 def _copy(direction, destination, control, todo, src_conns, logger, progress_interval, progress_callback, chunk_bytes,

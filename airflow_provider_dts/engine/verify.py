@@ -18,14 +18,19 @@ them like any write of the sync and nothing echoes.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import pymysql
+
+from airflow_provider_dts.engine.apply import load_table_info
 from airflow_provider_dts.engine.catalog import is_generated_extra
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, to_json
+from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
 
 log = logging.getLogger(__name__)
@@ -131,22 +136,13 @@ def selected_tables(conn, direction: SyncDirection) -> list[tuple[str, str]]:
 
 
 def key_columns(conn, db: str, table: str) -> tuple[str, ...]:
-    """Primary key columns, else the first unique key whose columns are all NOT NULL."""
+    """The key rows are matched by: the applier's rule (``apply.load_table_info`` -> ``TableInfo.match_key``:
+    the primary key, else the first unique key whose columns are all NOT NULL); () when there is none."""
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s "
-            "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA=s.TABLE_SCHEMA AND c.TABLE_NAME=s.TABLE_NAME "
-            "AND c.COLUMN_NAME=s.COLUMN_NAME WHERE s.TABLE_SCHEMA=%s AND s.TABLE_NAME=%s AND s.NON_UNIQUE=0 "
-            "ORDER BY s.INDEX_NAME='PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX",
-            (db, table),
-        )
-        indexes: dict[str, list[tuple[str, str]]] = {}
-        for name, col, nullable in cur.fetchall():
-            indexes.setdefault(name, []).append((col, nullable))
-    for name, cols in indexes.items():
-        if name == "PRIMARY" or all(n == "NO" for _, n in cols):
-            return tuple(c for c, _ in cols)
-    return ()
+        try:
+            return tuple(load_table_info(cur, db, table).match_key)
+        except SyncFailed:  # no such table
+            return ()
 
 
 def table_columns(conn, db: str, table: str) -> dict[str, str]:
@@ -369,6 +365,7 @@ class Verifier:
         where_key = " AND ".join(f"{quote_ident(c)} <=> %s" for c in key)
         col_list = ", ".join(quote_ident(c) for c in columns)
         with good.cursor() as gcur, bad.cursor() as bcur:
+            bcur.execute("SET @dts_applying = 1")  # a sync write: guarded triggers do nothing (engine/triggers.py)
             bcur.execute("START TRANSACTION")
             try:
                 # The mark: the opposite reader drops transactions touching <control>.checkpoint.
@@ -429,3 +426,26 @@ def verify_direction(direction: SyncDirection, source: ConnectionSettings, desti
             record_report(conn, control, direction, report, run_id)
     return report
 
+
+def stored_direction(conn, task_name: str, control_schema: str = "dts_meta", role: str = "forward"
+                     ) -> SyncDirection | None:
+    """The configuration of the sync ``task_name`` stored on this server (the direction's home: its destination),
+    or None when this server holds none: the settings it was last initialized or modified with
+    (``sync_state.synced_config``, engine/modify.py), else the ones of its last precheck (``config_json``)."""
+    control = ControlSchema(control_schema)
+    if not control.exists(conn):
+        return None
+    try:
+        state = control.get_state(conn, task_name, role)
+    except pymysql.err.ProgrammingError:  # no sync_state table yet
+        return None
+    if not state:
+        return None
+    synced = state.get("synced_config")
+    if synced:
+        doc = json.loads(synced.decode() if isinstance(synced, (bytes, bytearray)) else synced)
+        if isinstance(doc, dict) and isinstance(doc.get("direction"), dict):
+            return SyncDirection.from_dict(doc["direction"])
+    if not state.get("config_json"):
+        return None
+    return SyncDirection.from_json(state["config_json"])

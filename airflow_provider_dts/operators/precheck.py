@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_dts.engine.errors import PrecheckFailed
+from airflow_provider_dts.engine.errors import DtsError, PrecheckFailed
 from airflow_provider_dts.engine.precheck import FAIL, IGNORED, WARN, run_precheck
+from airflow_provider_dts.engine.startfloor import record_reverse_floor
 from airflow_provider_dts.operators.base import DtsDirectionOperator
 
 
@@ -56,4 +57,11 @@ class PrecheckOperator(DtsDirectionOperator):
                 except Exception:  # pragma: no cover - XCom backend trouble must not hide the real failure
                     self.log.warning("could not push the precheck report to XCom", exc_info=True)
             raise AirflowFailException(f"{direction.key}: {PrecheckFailed(report.failed)}")
+        # Task one passed: record task two's start floor now, before the schema sync writes on the destination
+        # (engine.startfloor; idempotent). Not before the precheck: a failed precheck writes only control-schema
+        # rows there, and a floor left by a failed run would later replay writes made before the real start.
+        try:
+            record_reverse_floor(direction, source, destination, logger=self.log)
+        except DtsError as e:  # the message names the direction, the cause and the fix
+            raise AirflowException(str(e)) from None
         return result

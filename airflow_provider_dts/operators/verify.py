@@ -6,7 +6,10 @@ from typing import Any, Sequence
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_dts.engine.verify import verify_direction
+from airflow_provider_dts.engine.config import DEFAULT_CONTROL_SCHEMA, SyncDirection
+from airflow_provider_dts.engine.errors import ConfigError
+from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.verify import stored_direction, verify_direction
 from airflow_provider_dts.operators.base import DtsDirectionOperator
 
 REPAIR_CHOICES = (None, "", "to_destination", "to_source")
@@ -22,12 +25,17 @@ class DataVerifyOperator(DtsDirectionOperator):
     :param repair: ``None`` (report only), ``"to_destination"`` (make the destination equal to the source) or
         ``"to_source"``. Repairs are written with the sync's mark, so they do not echo.
     :param fail_on_drift: fail the task when drift remains (after repair, if any).
+    :param task_name: with ``direction`` empty (``None`` or ``""``): compare the tables of this existing sync,
+        reading task one's objects, mapping and connections from its control schema (``engine.verify.
+        stored_direction``: the settings it runs with, else those of its last precheck), looked for on
+        ``destination_conn_id``, then ``source_conn_id``, instead of asking for them again.
 
     The report (per table: rows, chunks, missing / extra / different keys) is returned to XCom and stored in
     the destination's control schema, table ``verify_result``.
     """
 
-    template_fields: Sequence[str] = ("direction", "repair", "chunk_size", "recheck_delay")
+    template_fields: Sequence[str] = ("direction", "repair", "chunk_size", "recheck_delay", "task_name",
+                                      "control_schema", "source_conn_id", "destination_conn_id")
 
     def __init__(
         self,
@@ -37,14 +45,46 @@ class DataVerifyOperator(DtsDirectionOperator):
         rechecks: int = 2,
         repair: str | None = None,
         fail_on_drift: bool = True,
+        direction: Any = None,
+        task_name: str | None = None,
+        control_schema: str = DEFAULT_CONTROL_SCHEMA,
+        source_conn_id: str = "dts_source",
+        destination_conn_id: str = "dts_destination",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(direction=direction, **kwargs)
+        self.task_name = task_name
+        self.control_schema = control_schema
+        self.source_conn_id = source_conn_id
+        self.destination_conn_id = destination_conn_id
         self.chunk_size = chunk_size
         self.recheck_delay = recheck_delay
         self.rechecks = rechecks
         self.repair = repair
         self.fail_on_drift = fail_on_drift
+
+    def get_direction(self) -> SyncDirection:
+        if self.direction not in (None, "", {}):
+            return super().get_direction()
+        if not self.task_name:
+            raise ConfigError(["direction: give the direction's settings, or task_name to read them from the "
+                               "control schema of an existing sync"])
+        tried = []
+        for conn_id in dict.fromkeys((self.destination_conn_id, self.source_conn_id)):
+            settings: ConnectionSettings = self.settings_for(conn_id)
+            tried.append(f"{conn_id} ({settings.describe()})")
+            with settings.connect() as conn:
+                found = stored_direction(conn, self.task_name, self.control_schema)
+            if found is not None:
+                self.log.info("comparing the tables of sync %s as stored in %s.sync_state on %s: objects %s, "
+                              "mapping %s", self.task_name, self.control_schema, conn_id, list(found.objects),
+                              found.mapping)
+                return found
+        raise ConfigError([
+            f"task_name: no sync named {self.task_name!r} in {self.control_schema}.sync_state on "
+            f"{' or '.join(tried)}. Fix: give the task_name of a sync that has run its precheck (see the DTS sync "
+            "status page), the connection of its destination, or its objects and mapping"
+        ])
 
     def execute(self, context: Any) -> dict[str, Any]:
         if self.repair not in REPAIR_CHOICES:

@@ -4,7 +4,8 @@ Two layers:
 
 - ``collect_status(settings_list, control_schema)`` is plain Python (no Airflow): it opens each server with
   the engine's ``ConnectionSettings``, reads ``sync_state`` + ``checkpoint`` (via ``ControlSchema``), the latest
-  ``conflict_log`` rows and the failed ``precheck_result`` items, and returns a JSON-ready dict. A server that
+  ``conflict_log`` rows, the failed ``precheck_result`` items and the open ``divergence`` rows (differences the
+  running sync's self-check confirmed, with both row images), and returns a JSON-ready dict. A server that
   cannot be reached becomes an error entry; nothing raises.
 - The Airflow layer (``create_app``, ``DtsStatusPlugin``) looks up the Airflow connections named in
   ``DTS_STATUS_CONN_IDS`` (comma-separated, default ``dts_source,dts_destination``) with ``DtsMySqlHook`` and
@@ -39,6 +40,7 @@ from airflow_provider_dts.engine.servers import ConnectionSettings
 DEFAULT_CONN_IDS = "dts_source,dts_destination"
 DEFAULT_CONTROL_SCHEMA = "dts_meta"
 CONFLICT_LIMIT = 20
+DIVERGENCE_LIMIT = 50
 PRECHECK_LIMIT = 50
 REFRESH_SECONDS = 5
 # a running engine refreshes its sync_state row about every second; this much older means it is not running
@@ -81,23 +83,48 @@ def _int(v: Any) -> int:
     return int(v or 0)
 
 
-def _read_server(settings: ConnectionSettings, cs: ControlSchema) -> tuple[bool, list, list, list]:
+def _read_divergences(conn, cs: ControlSchema, server: str) -> tuple[list[dict[str, Any]], dict[tuple, int]]:
+    """Open (unresolved) divergences the self-check confirmed, latest first, and their count per direction."""
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        try:
+            cur.execute(
+                f"SELECT task_name, direction, COUNT(*) AS n FROM {cs.table('divergence')} "
+                f"WHERE resolved_at IS NULL GROUP BY task_name, direction"
+            )
+        except pymysql.err.ProgrammingError as e:  # control schema older than version 3: no self-check yet
+            if e.args and e.args[0] == 1146:
+                return [], {}
+            raise
+        counts = {(r["task_name"], r["direction"]): int(r["n"]) for r in cur.fetchall()}
+        cur.execute(
+            f"SELECT id, task_name, direction, source_db, source_table, dest_db, dest_table, kind, key_json, "
+            f"columns_json, source_image, dest_image, found_by, detected_at, last_seen_at "
+            f"FROM {cs.table('divergence')} WHERE resolved_at IS NULL ORDER BY id DESC LIMIT %s",
+            (DIVERGENCE_LIMIT,),
+        )
+        rows = [_row({"server": server, **r}) for r in cur.fetchall()]
+    return rows, counts
+
+
+def _read_server(settings: ConnectionSettings, cs: ControlSchema) -> tuple[bool, list, list, list, list]:
     conn = settings.connect(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, write_timeout=READ_TIMEOUT)
     try:
         if not cs.exists(conn):
-            return False, [], [], []
+            return False, [], [], [], []
         server = settings.name or settings.describe()
         with conn.cursor() as cur:
             cur.execute("SELECT UTC_TIMESTAMP(6)")
             server_now = cur.fetchone()[0]
             cur.execute(f"SELECT task_name, direction FROM {cs.table('sync_state')} ORDER BY task_name, direction")
             keys = list(cur.fetchall())
+        divergences, open_counts = _read_divergences(conn, cs, server)
         directions = []
         for task, direction in keys:
             st = cs.get_state(conn, task, direction)
             if st is None:  # deleted between the two reads
                 continue
             st.pop("config_json", None)  # full config: not for the page
+            st.pop("synced_config", None)  # the same (engine/modify.py)
             st.pop("owner", None)
             ins, upd, dele = _int(st.get("rows_inserted")), _int(st.get("rows_updated")), _int(st.get("rows_deleted"))
             updated = st.get("updated_at")
@@ -132,6 +159,13 @@ def _read_server(settings: ConnectionSettings, cs: ControlSchema) -> tuple[bool,
                 "updated_seconds_ago": None if age is None else round(age, 1),
                 # Synchronizing but no refresh for a while: its engine (the incremental task) is not running
                 "stale": st.get("state") == "Synchronizing" and age is not None and age > STALE_SECONDS,
+                # the self-check (engine/selfcheck.py): confirmed differences between the two servers
+                "divergences": _int(st.get("divergences")),
+                "open_divergences": open_counts.get((task, direction), 0),
+                "last_divergence": st.get("last_divergence"),
+                "last_divergence_at": st.get("last_divergence_at"),
+                "self_check_message": st.get("self_check_message"),
+                "self_check_at": st.get("self_check_at"),
             }))
         with conn.cursor(pymysql.cursors.DictCursor) as cur:
             cur.execute(
@@ -148,7 +182,7 @@ def _read_server(settings: ConnectionSettings, cs: ControlSchema) -> tuple[bool,
                 (PRECHECK_LIMIT,),
             )
             prechecks = [_row({"server": server, **r}) for r in cur.fetchall()]
-        return True, directions, conflicts, prechecks
+        return True, directions, conflicts, prechecks, divergences
     finally:
         conn.close()
 
@@ -159,7 +193,7 @@ def collect_status(settings_list: Iterable[ConnectionSettings], control_schema: 
 
     Returns ``{"control_schema", "generated_at", "servers": [{"server", "address", "ok", "error",
     "control_schema_exists", "directions"}], "directions": [...], "conflicts": [...latest first],
-    "precheck_failures": [...]}``.
+    "precheck_failures": [...], "divergences": [...open ones, latest first]}``.
     """
     settings_list = list(settings_list)
     secrets = [s.password for s in settings_list]
@@ -171,12 +205,13 @@ def collect_status(settings_list: Iterable[ConnectionSettings], control_schema: 
         "directions": [],
         "conflicts": [],
         "precheck_failures": [],
+        "divergences": [],
     }
     for settings in settings_list:
         entry: dict[str, Any] = {"server": settings.name or settings.describe(), "address": settings.describe(),
                                  "ok": True, "error": None, "control_schema_exists": None, "directions": 0}
         try:
-            exists, directions, conflicts, prechecks = _read_server(settings, cs)
+            exists, directions, conflicts, prechecks, divergences = _read_server(settings, cs)
         except Exception as e:  # one bad server must not hide the others
             entry.update(ok=False, error=_scrub(f"{type(e).__name__}: {e}", secrets))
         else:
@@ -184,15 +219,18 @@ def collect_status(settings_list: Iterable[ConnectionSettings], control_schema: 
             out["directions"].extend(directions)
             out["conflicts"].extend(conflicts)
             out["precheck_failures"].extend(prechecks)
+            out["divergences"].extend(divergences)
         out["servers"].append(entry)
     for row in out["directions"] + out["precheck_failures"]:
-        for k in ("message", "reason", "fix"):
+        for k in ("message", "reason", "fix", "last_divergence", "self_check_message"):
             if isinstance(row.get(k), str):
                 row[k] = _scrub(row[k], secrets)
     out["directions"].sort(key=lambda r: (r["task_name"], r["direction"] != "forward", r["direction"]))
     out["conflicts"].sort(key=lambda r: r.get("detected_at") or "", reverse=True)
     out["conflicts"] = out["conflicts"][:CONFLICT_LIMIT]
     out["precheck_failures"].sort(key=lambda r: r.get("checked_at") or "", reverse=True)
+    out["divergences"].sort(key=lambda r: r.get("detected_at") or "", reverse=True)
+    out["divergences"] = out["divergences"][:DIVERGENCE_LIMIT]
     return out
 
 
@@ -222,7 +260,7 @@ def _table(headers: list[str], rows: list[list[Any]], empty: str, css: str = "")
 
 
 def _state_css(d: dict[str, Any]) -> str:
-    if d.get("stale"):
+    if d.get("stale") or d.get("open_divergences"):
         return "bad"
     return {"Synchronizing": "ok", "Failed": "bad", "PrecheckFailed": "bad", "InitializeFailed": "bad",
             "Stopped": "idle", "NotStarted": "idle"}.get(str(d.get("state")), "busy")
@@ -232,6 +270,9 @@ def _state_text(d: dict[str, Any]) -> str:
     text = str(d.get("state") or "-")
     if d.get("retrying_since"):
         text += f" (retrying since {d['retrying_since']})"
+    if d.get("open_divergences"):
+        text += (f" - SERVERS DIFFER: {d['open_divergences']} row(s) found different by the self-check "
+                 "(see Divergences below)")
     if d.get("stale"):
         text += f" - no update for {d['updated_seconds_ago']:.0f} s: is its incremental task running?"
     return text
@@ -273,6 +314,22 @@ def render_html(status: dict[str, Any], refresh_seconds: int = REFRESH_SECONDS) 
           c["source_position"]] for c in status["conflicts"]],
         "No conflicts logged.",
     )
+    divergences = _table(
+        ["Detected at", "Task", "Direction", "Kind", "Table (source -> destination)", "Key", "Columns",
+         "Source row", "Destination row", "Found by", "Last seen"],
+        [["bad", v["detected_at"], v["task_name"], DIRECTION_LABELS.get(v["direction"], v["direction"]), v["kind"],
+          f"{v['source_db']}.{v['source_table']} -> {v['dest_db']}.{v['dest_table']}", v["key_json"],
+          v["columns_json"], v["source_image"], v["dest_image"], v["found_by"], v["last_seen_at"]]
+         for v in status["divergences"]],
+        "No divergence found by the self-check.",
+    )
+    self_check = _table(
+        ["Task", "Direction", "Self-check", "Divergences found", "Last divergence", "At"],
+        [["", d["task_name"], d["direction_label"], d["self_check_message"], d["divergences"],
+          d["last_divergence"], d["last_divergence_at"]] for d in status["directions"]
+         if d.get("self_check_message") or d.get("divergences")],
+        "No self-check has run yet.",
+    )
     prechecks = _table(
         ["Checked at", "Task", "Direction", "Item", "Reason", "Fix"],
         [["bad", p["checked_at"], p["task_name"], DIRECTION_LABELS.get(p["direction"], p["direction"]), p["item"],
@@ -298,6 +355,8 @@ tr.busy td:first-child {{ border-left: 4px solid #1565c0; }} tr.idle td:first-ch
 &middot; read at {e(str(status['generated_at']))} &middot; refreshes every {int(refresh_seconds)} s
 &middot; <a href="api/status">JSON</a></p>
 <h2>Directions</h2>{directions}
+<h2>Divergences (rows that differ between the servers)</h2>{divergences}
+<h2>Self-check</h2>{self_check}
 <h2>Servers</h2>{servers}
 <h2>Latest conflicts</h2>{conflicts}
 <h2>Failed precheck items</h2>{prechecks}

@@ -295,6 +295,7 @@ def test_purged_binlog_fails_and_says_reinitialize(clean_pair, task_name):
     result = Sync(d, pair.a, pair.b).start(wait=False).wait_result(20)
     assert result.outcome == "failed"
     assert "purged" in result.message and "re-initialize" in result.message
+    assert f"airflow_provider_dts.cli reinitialize --task-name {task_name} --direction task_one" in result.message
     assert table_rows(pair.b, "t") == []
 
 

@@ -1,0 +1,39 @@
+"""Pure logic: a group's changes split into stretches by the source session's foreign_key_checks."""
+
+from __future__ import annotations
+
+from airflow_provider_dts.engine.apply import _fk_segments
+from airflow_provider_dts.engine.binlog import RowChange, Transaction
+
+
+def changes(n: int, base: int) -> list[RowChange]:
+    return [RowChange("insert", "s", "t", "s", "t", None, {"id": base + i}, ("id",)) for i in range(n)]
+
+
+def ids(segments) -> list[tuple[bool, list[int]]]:
+    return [(on, [c.after["id"] for c in cs]) for on, cs in segments]
+
+
+def txn(n: int, base: int, off=()) -> Transaction:
+    return Transaction(("f.1", base), ("f.1", base + 1), None, 0.0, changes(n, base), fk_checks_off=off)
+
+
+def test_no_change_with_checks_off_is_one_stretch_of_the_same_list():
+    txns = [txn(2, 0), txn(3, 10)]
+    items = txns[0].changes + txns[1].changes
+    segs = _fk_segments(txns, items)
+    assert len(segs) == 1 and segs[0][0] is True and segs[0][1] is items
+
+
+def test_stretches_follow_binlog_order_and_merge_across_transactions():
+    txns = [txn(3, 0, off=((1, 3),)), txn(2, 10, off=((0, 1),)), txn(2, 20), txn(3, 30, off=((0, 1), (2, 3)))]
+    items = [c for t in txns for c in t.changes]
+    assert ids(_fk_segments(txns, items)) == [
+        (True, [0]), (False, [1, 2, 10]), (True, [11, 20, 21]), (False, [30]), (True, [31]), (False, [32])]
+
+
+def test_the_ranges_survive_pickling():
+    import pickle
+
+    t = pickle.loads(pickle.dumps(txn(3, 0, off=((1, 3),)), protocol=pickle.HIGHEST_PROTOCOL))
+    assert t.fk_checks_off == ((1, 3),)
