@@ -42,9 +42,18 @@ def conflicts(server, task) -> list[tuple]:
 
 
 def both_synchronizing(pair, task) -> None:
-    for server, role in ((pair.b, "forward"), (pair.a, "reverse")):
-        row = state_row(server, task, role)
-        assert row["state"] == State.SYNCHRONIZING, (role, row["state"], row["message"])
+    """Both directions Synchronizing, and no echo: once the sides are equal and nobody writes, neither
+    direction applies anything more (a looping row would be applied again and again)."""
+    def applied():
+        rows = [state_row(server, task, role) for server, role in ((pair.b, "forward"), (pair.a, "reverse"))]
+        for row in rows:
+            assert row["state"] == State.SYNCHRONIZING, (row["direction"], row["state"], row["message"])
+        return [row["transactions_applied"] for row in rows]
+
+    before = wait_until(lambda: (lambda a: time.sleep(1.5) or (a == applied() and a))(applied()), 30,
+                        "both directions idle")
+    time.sleep(2)
+    assert applied() == before, "a direction kept applying after the writes stopped (echo)"
 
 
 def two_way(pair, task, **kw):
