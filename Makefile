@@ -1,6 +1,6 @@
 # Everything a fresh Debian machine needs is installed by these targets.
 #   make test   - system packages, .venv, editable install, the whole test suite
-#   make demo   - the local MySQL pair with a sample database, Airflow, the two-way DAG
+#   make demo   - the local MySQL pair with a sample database, Airflow, the two-way DAG (RESET=1: start over)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := mariadb-server mariadb-client pkg-config libmariadb-dev gcc python3-dev sysbench
 PYTEST_ARGS ?=
 
-.PHONY: test deps venv demo demo-stop pair-start pair-stop bench clean
+.PHONY: test deps venv demo demo-stop demo-status pair-start pair-stop bench clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -40,8 +40,12 @@ pair-start: venv
 pair-stop:
 	@test -x $(PY) && $(PY) -m airflow_provider_dts.localpair stop --dir .dts-local/pair || true
 
+# make demo keeps an existing demo (servers, data, Airflow runs); make demo RESET=1 starts over
 demo: venv
-	$(PY) -m airflow_provider_dts.demo start
+	$(PY) -m airflow_provider_dts.demo start $(if $(RESET),--reset)
+
+demo-status:
+	@$(PY) -m airflow_provider_dts.demo status
 
 demo-stop:
 	@test -x $(PY) && $(PY) -m airflow_provider_dts.demo stop || true

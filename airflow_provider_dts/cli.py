@@ -9,12 +9,38 @@ Commands:
     Prints what re-initialization overwrites (engine/reinit.py) and, with ``--yes``, does it. The directions'
     settings are read from the control schema (what their last precheck stored), so nothing is asked again.
     Afterwards run the DAG again with the same task_name: the initial sync runs again for what was reset.
+
+``status [--conn-id ID ...] [--json]``
+    Every direction of every sync found in the control schemas of the given connections (default
+    dts_source and dts_destination): state, lag, position, rows applied, conflicts. Reads MySQL only.
+
+``verify --task-name NAME [--conn-id ID ...]``
+    Compares both directions' tables row by row (engine/verify.py) with the settings stored in the control
+    schema; exit 0 when equal, 3 when they differ (each difference is recorded in the control schema).
+
+``stop --task-name NAME [--direction ...]`` / ``resume --task-name NAME [--direction ...]``
+    Through Airflow's REST API: stop marks the direction's ``*_incremental`` task success (the engine stops and
+    records Stopped with its checkpoint); resume clears it (it resumes from the checkpoint). The DAG run is
+    found by task_name (configure's XCom) among the runs of the DAGs tagged ``dts``.
+
+Environment. MySQL connections: the same Airflow connections the DAG uses, e.g. ``AIRFLOW_CONN_DTS_SOURCE``,
+or AIRFLOW_HOME pointing at the Airflow whose metadata database holds them. REST (stop, resume):
+``AIRFLOW_API_URL`` (default http://localhost:8080), ``AIRFLOW_API_USER`` (default admin) and
+``AIRFLOW_API_PASSWORD``; without the password, the one ``airflow standalone`` generated in
+``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated`` is used.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
 
 from airflow_provider_dts.engine.config import DEFAULT_CONTROL_SCHEMA, SyncDirection
 from airflow_provider_dts.engine.errors import DtsError
@@ -59,6 +85,169 @@ def cmd_reinitialize(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- status and verify (MySQL only)
+
+ROLE_LABEL = {"forward": "task one", "reverse": "task two"}
+
+
+def _conn_ids(args: argparse.Namespace) -> list[str]:
+    return list(dict.fromkeys(args.conn_id or ["dts_source", "dts_destination"]))
+
+
+def _directions(args: argparse.Namespace):
+    """(conn_id, settings, task_name, role) for every direction found in the given connections' control schemas."""
+    from airflow_provider_dts.engine.running import find_syncs
+
+    found = []
+    for conn_id in _conn_ids(args):
+        settings = _settings(conn_id)
+        with settings.connect() as conn:
+            rows = find_syncs(conn, args.control_schema)
+        found += [(conn_id, settings, r["task_name"], r["direction"]) for r in rows
+                  if getattr(args, "task_name", None) in (None, r["task_name"])]
+    return found
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from airflow_provider_dts.triggers.sync_state import read_status
+
+    out = []
+    for conn_id, settings, task, role in _directions(args):
+        st = read_status(settings, args.control_schema, task, role)
+        out.append({"conn_id": conn_id, **st.to_dict()})
+        if not args.json:
+            text = st.summary().removeprefix(f"{task}/{role}: ")
+            print(f"{task}/{role} ({ROLE_LABEL.get(role, role)}, state kept on {conn_id}): {text}")
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+    elif not out:
+        print(f"no sync found in {args.control_schema} on {', '.join(_conn_ids(args))}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from airflow_provider_dts.engine.verify import stored_direction, verify_direction
+
+    checked, equal = 0, True
+    for conn_id, settings, task, role in _directions(args):
+        with settings.connect() as conn:
+            d = stored_direction(conn, task, args.control_schema, role)
+        if d is None:
+            continue
+        report = verify_direction(d, _settings(d.source_conn_id), _settings(d.destination_conn_id),
+                                  run_id=f"cli-verify-{os.getpid()}")
+        checked += 1
+        equal = equal and report.equal
+        print(f"{d.key} ({d.source_conn_id} -> {d.destination_conn_id}): {report.summary()}")
+    if not checked:
+        raise DtsError(f"no stored settings of {args.task_name!r} in {args.control_schema} on "
+                       f"{', '.join(_conn_ids(args))}. Fix: check --task-name and --conn-id")
+    return 0 if equal else 3
+
+
+# --------------------------------------------------------------------------- stop and resume (Airflow REST API)
+
+INCREMENTAL_TASKS = {"forward": "task_one_incremental", "reverse": "task_two_incremental"}
+
+
+class AirflowApi:
+    """Airflow 3 REST API (``/api/v2``) with a token from ``/auth/token``; credentials from the environment."""
+
+    def __init__(self, url: str | None = None, *, user: str | None = None, password: str | None = None) -> None:
+        self.url = (url or os.environ.get("AIRFLOW_API_URL") or "http://localhost:8080").rstrip("/")
+        self.user = user or os.environ.get("AIRFLOW_API_USER", "admin")
+        self.password = password
+        self._token: str | None = None
+
+    def _password(self) -> str:
+        if self.password is not None:
+            return self.password
+        if os.environ.get("AIRFLOW_API_PASSWORD"):
+            return os.environ["AIRFLOW_API_PASSWORD"]
+        home = os.environ.get("AIRFLOW_HOME")
+        generated = Path(home) / "simple_auth_manager_passwords.json.generated" if home else None
+        if generated and generated.exists():
+            try:
+                return json.loads(generated.read_text())[self.user]
+            except (ValueError, KeyError):
+                pass
+        raise DtsError("no Airflow API password: set AIRFLOW_API_PASSWORD (and AIRFLOW_API_USER if not admin), or "
+                       "AIRFLOW_HOME to the home of `airflow standalone`, whose generated password is used")
+
+    def call(self, method: str, path: str, body: Any = None, token: bool = True) -> Any:
+        """One REST call (``path`` from the server root, e.g. ``/api/v2/...``); JSON in and out."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            if self._token is None:
+                self._token = self.call("POST", "/auth/token", {"username": self.user, "password": self._password()},
+                                        token=False)["access_token"]
+            headers["Authorization"] = f"Bearer {self._token}"
+        req = urllib.request.Request(self.url + path, method=method, headers=headers,
+                                     data=None if body is None else json.dumps(body).encode())
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                text = r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise DtsError(f"Airflow API {method} {path} answered {e.code}: {e.read().decode(errors='replace')[:500]}")
+        except (urllib.error.URLError, OSError) as e:
+            raise DtsError(f"cannot reach the Airflow API at {self.url}: {e}. Fix: set AIRFLOW_API_URL") from None
+        return json.loads(text) if text else None
+
+    def find_run(self, task_name: str) -> tuple[str, str]:
+        """(dag_id, run_id) of the newest run of a ``dts``-tagged DAG whose configure published ``task_name``."""
+        dags = self.call("GET", "/api/v2/dags?tags=dts&limit=1000")["dags"]
+        candidates = []
+        for dag in dags:
+            q = urllib.parse.quote
+            runs = self.call("GET", f"/api/v2/dags/{q(dag['dag_id'])}/dagRuns?order_by=-run_after&limit=100")
+            for run in runs["dag_runs"]:
+                try:
+                    x = self.call("GET", f"/api/v2/dags/{q(dag['dag_id'])}/dagRuns/{q(run['dag_run_id'])}/"
+                                          "taskInstances/configure/xcomEntries/forward?deserialize=true")
+                except DtsError:
+                    continue  # configure did not publish (failed, or not run yet)
+                value = x.get("value")
+                doc = json.loads(value) if isinstance(value, str) else value
+                if isinstance(doc, dict) and doc.get("task_name") == task_name:
+                    candidates.append((run.get("run_after") or "", dag["dag_id"], run["dag_run_id"]))
+        if not candidates:
+            raise DtsError(f"no run of a dts DAG configured task_name {task_name!r} at {self.url}. Fix: check "
+                           "--task-name, or trigger the DAG with it")
+        _, dag_id, run_id = max(candidates)
+        return dag_id, run_id
+
+    def set_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Any:
+        q = urllib.parse.quote
+        return self.call("PATCH", f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(run_id)}/taskInstances/{task_id}",
+                          {"new_state": state})
+
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> Any:
+        return self.call("POST", f"/api/v2/dags/{urllib.parse.quote(dag_id)}/clearTaskInstances",
+                          {"dry_run": False, "task_ids": task_ids, "dag_run_id": run_id, "only_failed": False,
+                           "reset_dag_runs": True})
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    api = AirflowApi(args.airflow_url)
+    dag_id, run_id = api.find_run(args.task_name)
+    for role in DIRECTIONS[args.direction]:
+        task_id = INCREMENTAL_TASKS[role]
+        api.set_state(dag_id, run_id, task_id, "success")
+        print(f"{args.task_name}/{role}: marked {dag_id} {run_id} {task_id} success; the engine stops and keeps "
+              "its checkpoint")
+    print(f"resume with: python -m airflow_provider_dts.cli resume --task-name {args.task_name}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    api = AirflowApi(args.airflow_url)
+    dag_id, run_id = api.find_run(args.task_name)
+    task_ids = [INCREMENTAL_TASKS[r] for r in DIRECTIONS[args.direction]]
+    api.clear(dag_id, run_id, task_ids)
+    print(f"{args.task_name}: cleared {', '.join(task_ids)} of {dag_id} {run_id}; the engine resumes from its checkpoint")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_dts.cli", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +260,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
     p.add_argument("--yes", action="store_true", help="do it (without: only print what it would overwrite)")
     p.set_defaults(func=cmd_reinitialize)
+
+    conns = "a connection whose control schema to read (repeatable; default dts_source and dts_destination)"
+    p = sub.add_parser("status", help="every direction of every sync in the given connections' control schemas")
+    p.add_argument("--conn-id", action="append", help=conns)
+    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("verify", help="compare both sides of a sync row by row; exit 3 when they differ")
+    p.add_argument("--task-name", required=True)
+    p.add_argument("--conn-id", action="append", help=conns)
+    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+    p.set_defaults(func=cmd_verify)
+    for name, func, what in (("stop", cmd_stop, "stop a running sync (its incremental tasks) through Airflow"),
+                             ("resume", cmd_resume, "resume a stopped sync from its checkpoint through Airflow")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("--task-name", required=True)
+        p.add_argument("--direction", choices=sorted(DIRECTIONS), default="both")
+        p.add_argument("--airflow-url", help="Airflow's base URL (default $AIRFLOW_API_URL or http://localhost:8080)")
+        p.set_defaults(func=func)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -18,6 +18,7 @@ Status: the incremental tasks log a status line every 30 s; the control schema h
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pendulum
@@ -27,8 +28,10 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_dts.engine.config import (
     DEFAULT_CONTROL_SCHEMA,
     DEFAULT_RETRY_MINUTES,
+    DEFAULT_SELF_CHECK_ROWS_PER_SECOND,
     DML_TYPES,
     MAX_RETRY_MINUTES,
+    MAX_SELF_CHECK_ROWS_PER_SECOND,
     PRECHECK_ITEMS,
     ConflictPolicy,
     ExistingTableMode,
@@ -51,7 +54,8 @@ MODES = [m.value for m in ExistingTableMode]
 FORWARD_KEYS = (
     "source_conn_id", "destination_conn_id", "objects", "mapping", "dml_types", "exclude_ddl",
     "conflict_policy", "existing_table_mode", "initial_schema_sync", "initial_full_data_sync",
-    "retry_minutes", "ignore_precheck_items", "sync_triggers",
+    "retry_minutes", "ignore_precheck_items", "sync_triggers", "guard_triggers",
+    "self_check", "self_check_rows_per_second", "self_check_auto_repair",
 )
 # Task two's settings: param "reverse_<field>"; None (the default) means "derive it from task one".
 REVERSE_KEYS = (
@@ -131,32 +135,53 @@ PARAMS: dict[str, Param] = {
     "sync_triggers": Param(False, type="boolean", title="Create triggers at the destination", section=TASK_ONE,
                            description="Off by default (the spec's trigger limit: triggers at both ends "
                            "double-apply). Turn on only if you know the triggers are idempotent."),
+    "guard_triggers": Param(False, type="boolean", title="Guard triggers on both servers", section=TASK_ONE,
+                            description="Rewrite every trigger of the selected tables, on both servers, so "
+                            "that it does nothing in the sync's own sessions (IF @dts_applying IS NULL THEN "
+                            "... END IF): triggers then fire once, where the user wrote. Applies to both tasks. "
+                            "Needs TRIGGER on both servers. README: Triggers on both servers."),
+    # ---- self-check (both directions; engine/selfcheck.py)
+    "self_check": Param(True, type="boolean", title="Self-check", section=TASK_ONE,
+                        description="Each running direction re-checks recently changed rows and rolls slowly over "
+                        "whole tables; rows that stay different are reported (sync_state, status page, task log)."),
+    "self_check_rows_per_second": Param(DEFAULT_SELF_CHECK_ROWS_PER_SECOND, type="integer", minimum=1,
+                                        maximum=MAX_SELF_CHECK_ROWS_PER_SECOND,
+                                        title="Self-check load budget (rows read per second)", section=TASK_ONE,
+                                        description="How fast the rolling whole-table comparison may read, per "
+                                        "direction (both servers counted)."),
+    "self_check_auto_repair": Param(False, type="boolean", title="Self-check automatic repair", section=TASK_ONE,
+                                    description="Off: only report. On: task one makes the destination row equal "
+                                    "to the source row for every confirmed difference (written with the sync's "
+                                    "mark, so it does not echo)."),
     # ---- task two (None = derived from task one)
     "reverse_objects": Param(None, type=["null", "array"], items={"type": "string", "minLength": 1},
                              title="Objects (task two)", section=TASK_TWO,
                              description="Empty: the same objects as task one, by their destination names."),
     "reverse_mapping": Param(None, type=["null", "object"], title="Object name mapping (task two)",
                              section=TASK_TWO, description="Empty: task one's mapping inverted."),
-    "reverse_dml_types": _dml(None, TASK_TWO, "DML to synchronize (task two)", "Empty: INSERT, UPDATE, DELETE."),
-    "reverse_conflict_policy": Param(None, type=["null", "string"], enum=[None, *POLICIES],
+    # Task two's choices and toggles carry their real default (no "null" entry, a toggle shows what it does).
+    "reverse_dml_types": _dml(list(DML_TYPES), TASK_TWO, "DML to synchronize (task two)",
+                              "INSERT, UPDATE and DELETE (REPLACE arrives as these)."),
+    "reverse_conflict_policy": Param(ConflictPolicy.TASK_FAILED.value, type="string", enum=POLICIES,
                                      title="Conflict resolution policy (task two)", section=TASK_TWO,
-                                     description="Empty: TaskFailed."),
-    "reverse_existing_table_mode": Param(None, type=["null", "string"], enum=[None, *MODES],
+                                     description="TaskFailed: stop with an error before the conflicting "
+                                     "transaction. Ignore: keep the destination row. Overwrite: replace it."),
+    "reverse_existing_table_mode": Param(ExistingTableMode.PRECHECK_AND_INTERCEPT.value, type="string", enum=MODES,
                                          title="Existing destination tables (task two)", section=TASK_TWO,
-                                         description="Empty: PrecheckAndIntercept. Tables task one covers "
-                                         "never count as clashes."),
-    "reverse_initial_schema_sync": Param(None, type=["null", "boolean"], title="Initial schema sync (task two)",
+                                         description="PrecheckAndIntercept: fail the precheck on a name clash. "
+                                         "Ignore: keep existing tables and rows. Tables task one covers never "
+                                         "count as clashes."),
+    "reverse_initial_schema_sync": Param(True, type="boolean", title="Initial schema sync (task two)",
                                          section=TASK_TWO,
-                                         description="Empty: on. Only objects task one does not cover are "
-                                         "created."),
-    "reverse_initial_full_data_sync": Param(None, type=["null", "boolean"],
+                                         description="On: create the objects task one does not cover."),
+    "reverse_initial_full_data_sync": Param(True, type="boolean",
                                             title="Initial full data sync (task two)", section=TASK_TWO,
-                                            description="Empty: on. Tables task one covers are never copied "
-                                            "back."),
+                                            description="On: copy the rows of tables task one does not cover "
+                                            "(tables task one covers are never copied back)."),
     "reverse_retry_minutes": Param(None, type=["null", "integer"], minimum=1, maximum=MAX_RETRY_MINUTES,
                                    title="Connection retry window (task two, minutes)", section=TASK_TWO,
                                    description="Empty: the same as task one."),
-    "reverse_ignore_precheck_items": _ignore(None, TASK_TWO, "Precheck items to ignore (task two)"),
+    "reverse_ignore_precheck_items": _ignore([], TASK_TWO, "Precheck items to ignore (task two)"),
 }
 
 
@@ -190,49 +215,99 @@ FORWARD_XCOM = "{{ ti.xcom_pull(task_ids='configure', key='forward') }}"
 REVERSE_XCOM = "{{ ti.xcom_pull(task_ids='configure', key='reverse') }}"
 MAX_RUNTIME = "{{ params.max_runtime if params.max_runtime is not none else '' }}"
 
-with DAG(
-    dag_id=DAG_ID,
-    dag_display_name="DTS two-way MySQL sync",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["dts", "mysql", "two-way sync"],
-    doc_md=__doc__,
-    params=PARAMS,
-) as dag:
+# Every run is one sync (its own task_name, servers, objects) and runs until stopped, so runs must not queue
+# behind each other: any number run at once. A second run of a task_name already running is refused by
+# `configure` (refuse_if_running), from the control schema's lease and state, not from Airflow's runs.
+MAX_ACTIVE_SYNCS = 1024
 
-    @task(task_id="configure", multiple_outputs=True)
-    def configure(**context: Any) -> dict[str, str]:
-        """Validate the params; publish each direction's settings as JSON (XCom keys forward / reverse)."""
+
+def refuse_if_running(two_way: TwoWayTask) -> None:
+    """Fail at once, naming it, when either direction of this task_name is running (engine/running.py)."""
+    from airflow_provider_dts.engine.running import running_reason
+    from airflow_provider_dts.hooks.dts import DtsMySqlHook
+
+    busy = []
+    for d in (two_way.forward, two_way.reverse):
         try:
-            two_way = build_task(dict(context["params"]))
-        except ConfigError as e:
-            raise AirflowFailException(str(e)) from None
-        for d in (two_way.forward, two_way.reverse):
-            print(f"{d.key}: {d.source_conn_id} -> {d.destination_conn_id}, objects {list(d.objects)}, "
-                  f"DDL {'excluded' if d.exclude_ddl else 'synchronized'}, policy {d.conflict_policy.value}"
-                  + (f", not initially synced (task one covers them): {list(d.skip_initial_tables)}"
-                     if d.skip_initial_tables else ""))
-        return {"forward": two_way.forward.to_json(), "reverse": two_way.reverse.to_json()}
+            settings = DtsMySqlHook(d.destination_conn_id).get_settings()
+            with settings.connect() as conn:
+                reason = running_reason(conn, d)
+        except Exception as e:  # noqa: BLE001 - an unreachable server is the precheck's to report
+            print(f"{d.key}: cannot check whether it runs already ({type(e).__name__}: {e}); the precheck will tell")
+            continue
+        if reason:
+            busy.append(f"{d.key} ({'task one' if d.role == 'forward' else 'task two'}) on "
+                        f"{d.destination_conn_id}: {reason}")
+    if busy:
+        raise AirflowFailException(
+            f"task_name {two_way.name!r} is already running: " + "; ".join(busy) + ". Fix: pick another "
+            "task_name for a new sync, or stop the running one first (python -m airflow_provider_dts.cli stop "
+            f"--task-name {two_way.name}), then trigger again to resume it")
 
-    settings = configure()
 
-    fwd_precheck = PrecheckOperator(task_id="task_one_precheck", direction=FORWARD_XCOM)
-    fwd_schema = InitialSchemaSyncOperator(task_id="task_one_schema_sync", direction=FORWARD_XCOM)
-    fwd_full = FullDataSyncOperator(task_id="task_one_full_data_sync", direction=FORWARD_XCOM)
-    fwd_incremental = IncrementalSyncOperator(task_id="task_one_incremental", direction=FORWARD_XCOM,
-                                              max_runtime=MAX_RUNTIME)
-    wait_forward = SyncStateSensor(task_id="wait_task_one_synchronizing", direction=FORWARD_XCOM,
-                                   max_lag_seconds="{{ params.max_lag_seconds }}", deferrable=True,
-                                   poke_interval=5, timeout=6 * 3600,
-                                   # a Failed left by an earlier run is overwritten when task one restarts
-                                   ignore_failures_before_start=True)
-    rev_precheck = PrecheckOperator(task_id="task_two_precheck", direction=REVERSE_XCOM)
-    rev_schema = InitialSchemaSyncOperator(task_id="task_two_schema_sync", direction=REVERSE_XCOM)
-    rev_full = FullDataSyncOperator(task_id="task_two_full_data_sync", direction=REVERSE_XCOM)
-    rev_incremental = IncrementalSyncOperator(task_id="task_two_incremental", direction=REVERSE_XCOM,
-                                              max_runtime=MAX_RUNTIME)
+def make_dag(dag_id: str = DAG_ID, *, defaults: dict[str, Any] | None = None,
+             display_name: str = "DTS two-way MySQL sync", doc_md: str | None = __doc__,
+             tags: tuple[str, ...] = (), auto_register: bool = True) -> DAG:
+    """The two-way DAG; ``defaults`` replace params' defaults (dags/dts_syncs_from_file.py: one DAG per sync)."""
+    unknown = sorted(set(defaults or {}) - set(PARAMS))
+    if unknown:
+        raise ConfigError([f"{k}: unknown setting; allowed settings are {', '.join(sorted(PARAMS))}" for k in unknown])
+    params = dict(PARAMS)
+    for k, v in (defaults or {}).items():
+        params[k] = copy.copy(PARAMS[k])
+        params[k].value = v
+    with DAG(
+        dag_id=dag_id,
+        dag_display_name=display_name,
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=MAX_ACTIVE_SYNCS,
+        tags=["dts", "mysql", "two-way sync", *tags],
+        doc_md=doc_md,
+        params=params,
+        auto_register=auto_register,
+    ) as dag:
 
-    settings >> fwd_precheck >> fwd_schema >> fwd_full >> fwd_incremental
-    fwd_full >> wait_forward >> rev_precheck >> rev_schema >> rev_full >> rev_incremental
+        @task(task_id="configure", multiple_outputs=True)
+        def configure(**context: Any) -> dict[str, str]:
+            """Validate the params; publish each direction's settings as JSON (XCom keys forward / reverse)."""
+            try:
+                two_way = build_task(dict(context["params"]))
+            except ConfigError as e:
+                raise AirflowFailException(str(e)) from None
+            refuse_if_running(two_way)
+            for d in (two_way.forward, two_way.reverse):
+                print(f"{d.key}: {d.source_conn_id} -> {d.destination_conn_id}, objects {list(d.objects)}, "
+                      f"DDL {'excluded' if d.exclude_ddl else 'synchronized'}, policy {d.conflict_policy.value}"
+                      + (f", not initially synced (task one covers them): {list(d.skip_initial_tables)}"
+                         if d.skip_initial_tables else ""))
+            return {"forward": two_way.forward.to_json(), "reverse": two_way.reverse.to_json()}
+
+        settings = configure()
+
+        fwd_precheck = PrecheckOperator(task_id="task_one_precheck", direction=FORWARD_XCOM)
+        fwd_schema = InitialSchemaSyncOperator(task_id="task_one_schema_sync", direction=FORWARD_XCOM)
+        fwd_full = FullDataSyncOperator(task_id="task_one_full_data_sync", direction=FORWARD_XCOM)
+        fwd_incremental = IncrementalSyncOperator(task_id="task_one_incremental", direction=FORWARD_XCOM,
+                                                  max_runtime=MAX_RUNTIME)
+        wait_forward = SyncStateSensor(task_id="wait_task_one_synchronizing", direction=FORWARD_XCOM,
+                                       max_lag_seconds="{{ params.max_lag_seconds }}", deferrable=True,
+                                       poke_interval=5, timeout=6 * 3600,
+                                       # a Failed left by an earlier run is overwritten when task one restarts
+                                       ignore_failures_before_start=True)
+        rev_precheck = PrecheckOperator(task_id="task_two_precheck", direction=REVERSE_XCOM)
+        rev_schema = InitialSchemaSyncOperator(task_id="task_two_schema_sync", direction=REVERSE_XCOM)
+        rev_full = FullDataSyncOperator(task_id="task_two_full_data_sync", direction=REVERSE_XCOM)
+        rev_incremental = IncrementalSyncOperator(task_id="task_two_incremental", direction=REVERSE_XCOM,
+                                                  max_runtime=MAX_RUNTIME)
+
+        settings >> fwd_precheck >> fwd_schema >> fwd_full >> fwd_incremental
+        fwd_full >> wait_forward >> rev_precheck >> rev_schema >> rev_full >> rev_incremental
+    return dag
+
+
+# The file-declared syncs' factory (dags/dts_syncs_from_file.py) loads this file with DTS_NO_DEFAULT_DAG set, to
+# call make_dag() only: this file's own DAG must not appear a second time under the factory's file.
+if not globals().get("DTS_NO_DEFAULT_DAG"):
+    dag = make_dag()

@@ -77,6 +77,20 @@ class IncrementalSyncTrigger(BaseTrigger):
     # ------------------------------------------------------------------ run
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # under `airflow dags test` SIGTERM must stop the engine (triggers/inline.py); the event is yielded
+        # outside that block
+        from airflow_provider_dts.triggers.inline import cancel_on_sigterm
+
+        gen = self._run()
+        try:
+            async with cancel_on_sigterm(self.log):
+                event = await anext(gen, None)
+        finally:
+            await gen.aclose()
+        if event is not None:
+            yield event
+
+    async def _run(self) -> AsyncIterator[TriggerEvent]:
         try:
             direction = SyncDirection.from_json(self.direction)
         except (ConfigError, ValueError) as e:

@@ -20,6 +20,7 @@ from airflow_provider_dts.engine.config import DEFAULT_CONTROL_SCHEMA
 from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import ServerError
 from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.triggers.inline import cancel_on_sigterm, running_inline
 
 DEFAULT_MAX_LAG_SECONDS = 10.0
 # A Synchronizing row not refreshed for this long belongs to an engine that is no longer running.
@@ -115,12 +116,28 @@ def _naive_utc(value: _dt.datetime | str | None) -> _dt.datetime | None:
 
 def judge(status: DirectionStatus, max_lag_seconds: float,
           max_state_age_seconds: float | None = DEFAULT_MAX_STATE_AGE_SECONDS,
-          failures_since: _dt.datetime | str | None = None) -> tuple[str, str]:
+          failures_since: _dt.datetime | str | None = None, inline: bool = False) -> tuple[str, str]:
     """Return ("done" | "wait" | "fail", reason).
 
     With ``failures_since`` (UTC), a failure state recorded before that moment is a leftover of an earlier
     run that the direction's restart will overwrite: wait instead of failing.
+
+    With ``inline`` (the waiter runs inside ``airflow dags test``, which runs one task at a time, so no
+    incremental task of this DAG runs while it waits), a state row not written for ``max_state_age_seconds``
+    will not change by itself: fail instead of waiting up to the sensor's timeout.
     """
+    verdict, reason = _judge(status, max_lag_seconds, max_state_age_seconds, failures_since)
+    if (inline and verdict == "wait" and max_state_age_seconds is not None and status.age_seconds is not None
+            and status.age_seconds > max_state_age_seconds):
+        return "fail", (f"direction {status.task_name}/{status.role} is {status.state} and its state was last "
+                        f"written {status.age_seconds:.0f}s ago ({reason}). Under `airflow dags test` tasks run one "
+                        "at a time, so its incremental sync task does not run while this task waits. Fix: run the "
+                        "DAG under a scheduler and triggerer (`airflow standalone`, or trigger it in your Airflow)")
+    return verdict, reason
+
+
+def _judge(status: DirectionStatus, max_lag_seconds: float, max_state_age_seconds: float | None,
+           failures_since: _dt.datetime | str | None) -> tuple[str, str]:
     if status.state in FAILURE_STATES:
         since, at = _naive_utc(failures_since), _naive_utc(status.updated_at)
         if since is not None and at is not None and at < since:
@@ -186,6 +203,12 @@ class SyncStateTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # the event is yielded outside cancel_on_sigterm: the SIGTERM routing ends with the wait
+        async with cancel_on_sigterm(self.log):
+            event = await self._wait(running_inline())
+        yield event
+
+    async def _wait(self, inline: bool) -> TriggerEvent:
         from airflow_provider_dts.hooks.dts import DtsMySqlHook
 
         last_reason = None
@@ -202,13 +225,12 @@ class SyncStateTrigger(BaseTrigger):
                     last_reason = reason
                 await asyncio.sleep(self.poke_interval)
                 continue
-            verdict, reason = judge(status, self.max_lag_seconds, self.max_state_age_seconds, self.failures_since)
+            verdict, reason = judge(status, self.max_lag_seconds, self.max_state_age_seconds, self.failures_since,
+                                    inline=inline)
             if verdict == "done":
-                yield TriggerEvent({"status": "success", "reason": reason, "direction_status": status.to_dict()})
-                return
+                return TriggerEvent({"status": "success", "reason": reason, "direction_status": status.to_dict()})
             if verdict == "fail":
-                yield TriggerEvent({"status": "failed", "reason": reason, "direction_status": status.to_dict()})
-                return
+                return TriggerEvent({"status": "failed", "reason": reason, "direction_status": status.to_dict()})
             if reason != last_reason:
                 self.log.info("%s/%s: %s", self.task_name, self.role, reason)
                 last_reason = reason

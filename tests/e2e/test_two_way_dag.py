@@ -17,7 +17,6 @@ import pytest
 
 from airflow_provider_dts.demo import (
     DAG_ID,
-    AirflowStandalone,
     compare_shop,
     direction_status,
     load_sample_shop,
@@ -25,46 +24,9 @@ from airflow_provider_dts.demo import (
     user_binlog_events,
     write_orders,
 )
-from airflow_provider_dts.localpair import free_port
+from dag_helpers import both, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def airflow(clean_pair, tmp_path):
-    af = AirflowStandalone(tmp_path / "airflow", port=free_port(), env=clean_pair.env())
-    af.start()
-    try:
-        af.wait_ready(timeout=240)
-        yield af
-    finally:
-        af.stop()
-        assert not af.running(), "airflow standalone is still running after stop()"
-
-
-def diagnostics(af: AirflowStandalone, pair, task_name: str) -> str:
-    states = {r: (s.state, s.message) for r, s in direction_status(pair, task_name).items()}
-    return (f"task states: {af.task_states()}\ndirections: {states}\nimport errors: {af.import_errors()}\n"
-            f"--- standalone log tail:\n{af.log_tail(30)}\n--- task logs:\n{af.task_logs()[-15000:]}")
-
-
-def wait_until(pred, timeout, what, af, pair, task_name, fail_on_task_failure=True):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        if fail_on_task_failure:
-            bad = {t: s for t, s in af.task_states().items() if s in ("failed", "upstream_failed")}
-            if bad:
-                pytest.fail(f"tasks failed while waiting for {what}: {bad}\n{diagnostics(af, pair, task_name)}")
-        time.sleep(1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}\n{diagnostics(af, pair, task_name)}")
-
-
-def both(pair, task_name, state):
-    st = direction_status(pair, task_name)
-    return all(s.state == state for s in st.values())
 
 
 def test_two_way_sync_dag_end_to_end(clean_pair, airflow, task_name):
@@ -166,16 +128,24 @@ def test_two_way_sync_dag_end_to_end(clean_pair, airflow, task_name):
     assert states["task_one_incremental"] == "deferred" and states["task_two_incremental"] == "deferred", states
     assert len(af.run_ids()) == 1  # the same run carried on: nothing re-initialized
 
-    # both incremental tasks marked success end the run; triggering the DAG again resumes from the checkpoints
+    # both incremental tasks marked success end the run; triggering the DAG again with the same task_name resumes
+    # from the checkpoints, and adds an object (DTS's "modify objects", issue 9 cause 9): a database created on A
+    # while the sync is stopped, with rows and writes, is created and copied at B; shop is not copied again
     for tid in ("task_one_incremental", "task_two_incremental"):
         af.set_task_state(tid, "success")
     wait_until(lambda: both(pair, task_name, "Stopped"), 60, "both Stopped", af, pair, task_name)
     sql(pair.a, "INSERT INTO shop.orders (id, customer_id, item, qty, price, updated_at) "
                 "VALUES (50001, 1, 'between runs', 1, 1.00, UTC_TIMESTAMP(6))")
-    copied_before = sql(pair.b, f"SELECT COALESCE(SUM(rows_done), 0) FROM dts_meta.table_progress "
-                                f"WHERE task_name = '{task_name}'")[0][0]
+    sql(pair.a, "CREATE DATABASE crm",
+        "CREATE TABLE crm.accounts (id INT PRIMARY KEY, owner VARCHAR(40) NOT NULL, balance INT NOT NULL)",
+        "INSERT INTO crm.accounts VALUES (1, 'ann', 10), (2, 'bob', 20), (3, 'cy', 30)",
+        "UPDATE crm.accounts SET balance = 11 WHERE id = 1", "DELETE FROM crm.accounts WHERE id = 3")
+    shop_progress_before = shop_progress(pair, task_name)
+    assert ("forward", "orders", "shop", "orders", "done", 300) in [r[:6] for r in shop_progress_before]
+    conflicts_before = conflict_count(pair, task_name)
     wait_until(lambda: af.cli("dags", "trigger", DAG_ID, "--conf",
-                              json.dumps({"objects": ["shop"], "task_name": task_name}), check=False).returncode == 0
+                              json.dumps({"objects": ["shop", "crm"], "task_name": task_name}),
+                              check=False).returncode == 0
                and len(af.run_ids()) == 2, 60, "a second run", af, pair, task_name)
     wait_until(lambda: both(pair, task_name, "Synchronizing")
                and af.task_states(run_id=af.run_ids()[-1]).get("task_two_incremental") == "deferred", 240,
@@ -183,11 +153,27 @@ def test_two_way_sync_dag_end_to_end(clean_pair, airflow, task_name):
     wait_until(lambda: sql(pair.b, "SELECT COUNT(*) FROM shop.orders WHERE id = 50001")[0][0] == 1, 60,
                "the row written between runs", af, pair, task_name)
     assert converged(), compare_shop(pair.a, pair.b)
-    copied_after = sql(pair.b, f"SELECT COALESCE(SUM(rows_done), 0) FROM dts_meta.table_progress "
-                               f"WHERE task_name = '{task_name}'")[0][0]
-    assert copied_after == copied_before, "the second run copied tables again instead of resuming"
+    assert shop_progress(pair, task_name) == shop_progress_before, "the second run copied shop again"
+    # the added database: created and copied at B with the rows written while stopped
+    assert accounts(pair.b) == [(1, "ann", 11), (2, "bob", 20)]
+    crm_progress = [tuple(r) for server in (pair.b, pair.a) for r in sql(
+        server, "SELECT direction, source_table, status, rows_done FROM dts_meta.table_progress "
+                f"WHERE task_name = '{task_name}' AND source_db = 'crm'")]
+    assert crm_progress == [("forward", "accounts", "done", 2)], crm_progress  # copied A -> B only, once
+    # writes to it afterwards flow both ways, once
+    sql(pair.a, "INSERT INTO crm.accounts VALUES (4, 'dee', 40)", "UPDATE crm.accounts SET balance = 12 WHERE id = 1")
+    sql(pair.b, "INSERT INTO crm.accounts VALUES (5, 'eve', 50)", "UPDATE crm.accounts SET balance = 21 WHERE id = 2")
+    expected = [(1, "ann", 12), (2, "bob", 21), (4, "dee", 40), (5, "eve", 50)]
+    wait_until(lambda: accounts(pair.a) == accounts(pair.b) == expected, 60, "crm.accounts equal on both sides",
+               af, pair, task_name)
+    assert sql(pair.a, "CHECKSUM TABLE crm.accounts") == sql(pair.b, "CHECKSUM TABLE crm.accounts")
+    assert conflict_count(pair, task_name) == conflicts_before
+    time.sleep(2)
+    crm_events = (user_binlog_events(pair.a, "crm"), user_binlog_events(pair.b, "crm"))
+    time.sleep(4)
+    assert (user_binlog_events(pair.a, "crm"), user_binlog_events(pair.b, "crm")) == crm_events, "crm echoes"
+    assert accounts(pair.a) == accounts(pair.b) == expected
 
-    time.sleep(3)
     af.stop()
     assert not af.running()
     final = direction_status(pair, task_name)
@@ -197,6 +183,24 @@ def test_two_way_sync_dag_end_to_end(clean_pair, airflow, task_name):
     # security: neither server's password is anywhere the run left things (task logs, XCom and rendered
     # templates in the metadata DB, the standalone log, the control schema on both servers)
     assert_secrets_absent([pair.a.password, pair.b.password], af.home, pair, task_name)
+
+
+def accounts(server) -> list[tuple]:
+    return [tuple(r) for r in sql(server, "SELECT id, owner, balance FROM crm.accounts ORDER BY id")]
+
+
+def shop_progress(pair, task_name: str) -> list[tuple]:
+    """Both directions' copy progress of the shop tables (forward's on B, reverse's on A): a copy again changes it."""
+    cols = ("direction, source_table, dest_db, dest_table, status, rows_done, rows_estimated, last_key, started_at, "
+            "finished_at, catchup_file, catchup_pos")
+    return [tuple(r) for server in (pair.b, pair.a) for r in sql(
+        server, f"SELECT {cols} FROM dts_meta.table_progress WHERE task_name = '{task_name}' AND source_db = 'shop' "
+                "ORDER BY direction, source_table")]
+
+
+def conflict_count(pair, task_name: str) -> int:
+    return sum(sql(server, f"SELECT COUNT(*) FROM dts_meta.conflict_log WHERE task_name = '{task_name}'")[0][0]
+               for server in (pair.a, pair.b))
 
 
 def assert_secrets_absent(secrets: list[str], home, pair, task_name: str) -> None:
