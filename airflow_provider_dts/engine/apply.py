@@ -174,6 +174,7 @@ class Applier:
         self._known_differences: set[tuple] = set()
         self.policy = direction.conflict_policy
         self.max_statement = MAX_STATEMENT_BYTES
+        self._fk_on = True  # the apply session's foreign_key_checks right now (see _apply_items)
         self.flag_skip_replication = True
 
     # ------------------------------------------------------------------ connection and lease
@@ -194,8 +195,9 @@ class Applier:
                 conn.close()
                 raise
             cur.execute("SELECT @@max_allowed_packet")
-            # statements stay well under the destination's limit; only a single larger row can exceed it
-            self.max_statement = max(512, min(MAX_STATEMENT_BYTES, int(cur.fetchone()[0]) // 2))
+            # statements stay well under the destination's limit; only a single larger row can exceed it. The
+            # batches count characters (cheap); a character is at most 4 bytes in UTF-8, hence / 8 for half
+            self.max_statement = max(512, min(MAX_STATEMENT_BYTES, int(cur.fetchone()[0]) // 8))
         conn.commit()
         self.conn = conn
         self.literal = _make_literal(conn)
@@ -398,6 +400,7 @@ class Applier:
         inside the one destination transaction. The session is back to checks on afterwards, even on error.
         """
         segments = _fk_segments(txns, items)
+        self._fk_on = True
         if len(segments) == 1 and segments[0][0]:  # the usual case: every change with checks on
             for run in _runs(self._order(cur, items)):
                 self._apply_run(cur, run, run[0]._idem, None, stats, None)
@@ -405,6 +408,7 @@ class Applier:
         try:
             for checks_on, changes in segments:
                 cur.execute(f"SET SESSION foreign_key_checks={1 if checks_on else 0}")
+                self._fk_on = checks_on
                 for run in _runs(self._order(cur, changes)):
                     self._apply_run(cur, run, run[0]._idem, None, stats, None)
         except BaseException:
@@ -416,6 +420,8 @@ class Applier:
                 except Exception:  # noqa: BLE001 - already closed
                     pass
             raise
+        finally:
+            self._fk_on = True
         cur.execute("SET SESSION foreign_key_checks=1")
 
     # ------------------------------------------------------------------ ordering for batching
@@ -435,7 +441,7 @@ class Applier:
         by_table: dict[tuple, list[RowChange]] = {}
         for c in items:
             if self.table(cur, c.db, c.table).foreign_keys:
-                by_table.setdefault((None, None, c._idem), []).append(c)  # one bucket, binlog order
+                by_table.setdefault((None, None, None), []).append(c)  # one bucket, binlog order
             else:
                 by_table.setdefault((c.db, c.table, c._idem), []).append(c)
         if len(by_table) == 1 and len(items) < 3:
@@ -500,7 +506,8 @@ class Applier:
             first = run[0]
             images = [c.after if c.after is not None else c.before for c in run]
             info = self.table(cur, first.db, first.table)
-            biggest = max(len(next(iter(self._values_sql(self._cols(info, i), [i])))) for i in images)
+            biggest = max(len(next(iter(self._values_sql(self._cols(info, i), [i]))).encode("utf-8", "surrogateescape"))
+                          for i in images)
             raise SyncFailed(
                 f"a row of {qualified(first.db, first.table)} from {format_position(self._txns[first._idx].end_position)} "
                 f"is about {biggest} bytes as SQL, more than the destination's max_allowed_packet allows "
@@ -595,8 +602,13 @@ class Applier:
         for img in images:
             by_cols.setdefault(tuple(self._cols(info, img)), []).append(img)
         for cols, rows in by_cols.items():
-            if info.foreign_keys:
-                # REPLACE deletes the old row first, which would cascade to its children: update it in place
+            if info.foreign_keys and self._fk_on and info.primary_key:
+                # REPLACE deletes the old row first, which would cascade to its children: a row holding another
+                # unique value of the image (another primary key) is removed, then the row with the image's
+                # primary key is updated in place, so its children stay (an upsert alone could rewrite the
+                # primary key of a row matched by a secondary unique key, taking that row's children along)
+                for r in rows:
+                    self._delete_other_holders(cur, info, r, info.primary_key, tuple(r.get(c) for c in info.primary_key))
                 qcols = [quote_ident(c) for c in cols]
                 self._multi(cur, f"INSERT INTO {info.qname} ({','.join(qcols)}) VALUES ", list(cols), rows,
                             " ON DUPLICATE KEY UPDATE " + ",".join(f"{c}=VALUES({c})" for c in qcols))
@@ -606,6 +618,17 @@ class Applier:
                 for r in rows:  # no key: REPLACE cannot find the old row; delete one identical row first
                     cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, self._key_of(info, r))} LIMIT 1")
             self._multi(cur, head, list(cols), rows)
+
+    def _delete_other_holders(self, cur, info: TableInfo, image: dict[str, Any], key_cols: tuple[str, ...],
+                              keep: tuple) -> None:
+        """Delete the rows that hold one of ``image``'s unique values, other than the row whose ``key_cols`` are
+        ``keep`` (compared by the server)."""
+        mine = " AND ".join(f"{quote_ident(c)} <=> {self.literal(v)}" for c, v in zip(key_cols, keep))
+        for key in info.unique_keys:
+            if tuple(key) == tuple(key_cols) or any(image.get(c) is None for c in key):
+                continue
+            clash = " AND ".join(f"{quote_ident(c)}={self.literal(image[c])}" for c in key)
+            cur.execute(f"DELETE FROM {info.qname} WHERE {clash} AND NOT ({mine})")
 
     def _dest_rows(self, cur, info: TableInfo, image: dict[str, Any]) -> list[dict[str, Any]]:
         """Destination rows that clash with ``image`` on the primary key or any unique key."""
@@ -682,7 +705,14 @@ class Applier:
                         self._delete_missing(info, run, [k], txn, stats)
                 continue
             cur.execute("SAVEPOINT dts_batch")
-            n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
+            try:
+                n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
+            except pymysql.err.IntegrityError as e:
+                # the server deletes in index order, not binlog order: a child after its parent in a
+                # self-referencing table is refused (RESTRICT). One by one, in binlog order, below.
+                if not (e.args and e.args[0] in ER_ROW_IS_REFERENCED):
+                    raise
+                n = -1
             if n == len(chunk):
                 continue
             # Some row is missing at the destination. Which one only the server can say: it compares keys by
@@ -745,10 +775,10 @@ class Applier:
         flush()
 
     def _move_row(self, cur, info: TableInfo, old: tuple, after: dict[str, Any]) -> None:
-        """Catch-up window: a row whose key changed. On a table in a foreign key the row is updated in place
-        (delete + insert would cascade to its children); elsewhere the old row is deleted and the new one
-        replaces whatever holds its keys."""
-        if info.foreign_keys:
+        """Catch-up window: a row whose key changed. On a table in a foreign key, while checks are on, the row
+        is updated in place (delete + insert would cascade to its children); otherwise the old row is deleted
+        and the new one replaces whatever holds its keys."""
+        if info.foreign_keys and self._fk_on:
             cols = self._cols(info, after)
             assign = ",".join(f"{quote_ident(c)}={self.literal(after.get(c))}" for c in cols)
             if cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}"):
@@ -793,8 +823,14 @@ class Applier:
             stats.conflicts += 1
             stats.logged.append(conflict)
             if conflict.decision == C.DECISION_OVERWRITTEN:
-                cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}{limit}")
-                self._replace_rows(cur, info, [change.after])
+                if info.foreign_keys and self._fk_on and not info.match_all:
+                    # remove the other rows holding the new values, then update this row in place: its
+                    # children follow it (ON UPDATE CASCADE) instead of being deleted with it
+                    self._delete_other_holders(cur, info, change.after, info.match_key, old)
+                    cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}")
+                else:
+                    cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}{limit}")
+                    self._replace_rows(cur, info, [change.after])
             return
         if n == 0:
             self._update_missing(cur, info, change, txn, stats, idx)
@@ -860,14 +896,18 @@ def _runs(changes: list[RowChange]) -> Iterable[list[RowChange]]:
 
 
 def _fk_segments(txns: list[Transaction], items: list[RowChange]) -> list[tuple[bool, list[RowChange]]]:
-    """A group's changes (``items``, in binlog order) as consecutive (foreign key checks on?, changes) stretches;
-    one stretch when no transaction of the group has changes written with checks off."""
-    if not any(t.fk_checks_off for t in txns):
+    """A group's changes (``items``, in binlog order) as consecutive (foreign key checks on?, changes) stretches:
+    off for changes the source wrote with checks off and for catch-up (idempotent) changes; one stretch when
+    there are none."""
+    idem = any(c._idem for c in items)
+    if not idem and not any(t.fk_checks_off for t in txns):
         return [(True, items)]
     off = {id(c) for t in txns for start, end in t.fk_checks_off for c in t.changes[start:end]}
     out: list[tuple[bool, list[RowChange]]] = []
     for c in items:
-        checks_on = id(c) not in off
+        # a catch-up change replays history onto a snapshot that already holds what followed it (cascades
+        # included): with checks on its intermediate states would be refused or would cascade again
+        checks_on = id(c) not in off and not c._idem
         if out and out[-1][0] == checks_on:
             out[-1][1].append(c)
         else:

@@ -284,7 +284,13 @@ class ControlSchema:
                     if version <= current:
                         continue
                     for stmt in statements:
-                        cur.execute(stmt.format(s=self.q))
+                        try:
+                            cur.execute(stmt.format(s=self.q))
+                        except pymysql.err.MySQLError as e:
+                            # an upgrade interrupted between its statements and its schema_version row is run
+                            # again: what it already added is fine (duplicate column / key, table exists)
+                            if not (e.args and e.args[0] in (1050, 1060, 1061)):
+                                raise
                     cur.execute(
                         f"INSERT INTO {self.table('schema_version')} VALUES (%s, UTC_TIMESTAMP(6))", (version,)
                     )

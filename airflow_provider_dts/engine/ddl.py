@@ -281,6 +281,9 @@ def apply_ddl(applier, txn: Transaction, cp: Checkpoint, *, logger: logging.Logg
     schema, statement = txn.ddl
     parsed, rewritten, reason = rewrite_ddl(d, statement, schema)
     if rewritten is None or d.exclude_ddl or d.role != "forward":
+        # not applied here, but the destination may have changed too (task one applied this DDL there for the
+        # other direction, or a user did): table definitions, foreign keys included, are read again
+        applier.tables.clear()
         if rewritten is not None:
             reason = "DDL is excluded for this direction" if d.exclude_ddl or d.role != "forward" else reason
             outcome = "skipped"

@@ -5,7 +5,9 @@ What it overwrites, and nothing else (``plan`` lists it before anything is done)
 
 - the direction's destination tables that its own initial sync fills (tables the opposite direction fills
   are left alone): emptied with ``TRUNCATE TABLE``, so the next full data sync copies them again from the
-  source. ``TRUNCATE`` is DDL: the opposite direction never applies DDL, so it does not travel back;
+  source. ``TRUNCATE`` is DDL: task two never applies DDL, so task one's truncations do not travel back. Task
+  one does apply DDL, so for task two every table task one selects is left alone (task one's settings are
+  read from its home, task two's source; without them task two is not re-initialized);
 - the direction's checkpoint (deleted: the next full data sync records a new start position) and its copy
   progress (reset, so the precheck and the schema sync recognise the tables as this task's own).
 
@@ -62,6 +64,17 @@ def plan(direction: SyncDirection, source: ConnectionSettings, destination: Conn
     control = ControlSchema(direction.control_schema)
     out = ReinitPlan(direction.key, destination.describe())
     with source.connect() as src, destination.connect() as dst:
+        forward = None
+        if direction.role == "reverse":
+            from airflow_provider_dts.engine.verify import stored_direction
+
+            forward = stored_direction(src, direction.task_name, direction.control_schema, "forward")
+            if forward is None:
+                raise ReinitError(
+                    f"{direction.key}: task one's settings are not in {direction.control_schema}.sync_state on "
+                    f"{source.describe()}, so it is unknown which tables task one fills (a TRUNCATE of one of them "
+                    "on its source would be applied to its destination too). Fix: run task one's precheck once "
+                    "(trigger the DAG), or re-initialize both directions with --direction both")
         if control.exists(dst):
             cp = control.read_checkpoint(dst, direction.task_name, direction.role)
             if cp is not None and cp.position is not None:
@@ -69,7 +82,8 @@ def plan(direction: SyncDirection, source: ConnectionSettings, destination: Conn
         existing = _tables(dst)
         for ref in list_source_objects(src, direction).tables:
             name = format_object_name(ref.dst_db, ref.dst_table)
-            if skips_initial(direction, ref.src_db, ref.src_table):
+            if skips_initial(direction, ref.src_db, ref.src_table) or (
+                    forward is not None and forward.selects_table(ref.dst_db, ref.dst_table)):
                 out.kept.append(name)
             elif (ref.dst_db, ref.dst_table) in existing:
                 out.truncate.append(name)
@@ -95,10 +109,12 @@ def reinitialize(direction: SyncDirection, source: ConnectionSettings, destinati
             db, table = _split(name)
             cur.execute(f"TRUNCATE TABLE {qualified(db, table)}")
         if control.exists(dst):
+            control.ensure(dst)  # the current table_progress columns (per-table catch-up positions)
             task, role = direction.task_name, direction.role
             cur.execute(f"DELETE FROM {control.table('checkpoint')} WHERE task_name=%s AND direction=%s", (task, role))
             cur.execute(f"UPDATE {control.table('table_progress')} SET status='created', rows_done=0, last_key=NULL, "
-                        "started_at=NULL, finished_at=NULL, message='re-initialized', updated_at=UTC_TIMESTAMP(6) "
+                        "catchup_file=NULL, catchup_pos=NULL, started_at=NULL, finished_at=NULL, "
+                        "message='re-initialized', updated_at=UTC_TIMESTAMP(6) "
                         "WHERE task_name=%s AND direction=%s", (task, role))
             control.set_state(dst, task, role, State.NOT_STARTED,
                               f"re-initialized: checkpoint forgotten, {len(p.truncate)} table(s) emptied; run the "

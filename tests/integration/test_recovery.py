@@ -108,3 +108,26 @@ def test_reinitialize_from_the_documented_command(clean_pair, task_name):
     with pair.a.root_connect() as a, pair.b.root_connect() as b:
         assert q(a, "SELECT * FROM rec.t ORDER BY id") == q(b, "SELECT * FROM rec.t ORDER BY id")
         assert q(a, "CHECKSUM TABLE rec.t")[0][1] == q(b, "CHECKSUM TABLE rec.t")[0][1]
+
+
+def test_reinitializing_task_two_never_truncates_what_task_one_selects(clean_pair, task_name):
+    """A TRUNCATE on task one's source would be applied to its destination by task one's DDL sync: task two's
+    re-initialization leaves every table task one selects alone, and refuses when it cannot tell which."""
+    from airflow_provider_dts.engine.reinit import ReinitError, plan
+
+    pair = clean_pair
+    for server in (pair.a, pair.b):
+        with server.root_connect() as conn:
+            q(conn, "CREATE DATABASE rec")
+            q(conn, "CREATE TABLE rec.t (id INT PRIMARY KEY)")
+            q(conn, "INSERT INTO rec.t VALUES (1)")
+    rev = SyncDirection.from_dict({"task_name": task_name, "role": "reverse", "source_conn_id": "dts_destination",
+                                   "destination_conn_id": "dts_source", "objects": ["rec"], "exclude_ddl": True})
+    with pytest.raises(ReinitError, match="task one's settings"):
+        plan(rev, pair.b.settings(), pair.a.settings())
+    fwd = SyncDirection.from_dict({"task_name": task_name, "role": "forward", "source_conn_id": "dts_source",
+                                   "destination_conn_id": "dts_destination", "objects": ["rec"],
+                                   "existing_table_mode": "Ignore"})
+    assert run_precheck(fwd, pair.a.settings(), pair.b.settings()).passed  # stores task one's settings at B
+    p = plan(rev, pair.b.settings(), pair.a.settings())
+    assert p.truncate == [] and p.kept == ["rec.t"]
