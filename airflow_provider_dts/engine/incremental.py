@@ -123,6 +123,18 @@ class _DirectionRun:
     # ------------------------------------------------------------------ helpers
 
     def _stats(self) -> dict[str, Any]:
+        from airflow_provider_dts.engine.selfcheck import summary
+
+        # the self-check's counts and last divergences, read at the home on the control connection, only if it is
+        # open (a destination that is down is not waited for a second time)
+        try:
+            if self._ctl is None or not self._ctl.open:
+                raise ConnectionError("no open connection to the destination")
+            self_check = summary(self._ctl, self.d, self.dest.describe())
+        except Exception as e:  # noqa: BLE001 - a summary must not hide the run's outcome
+            self_check = {"enabled": bool(self.d.self_check),
+                          "unreadable": f"{type(e).__name__}: {e}; see {self.d.control_schema}.divergence and "
+                                        f"sync_state on {self.dest.describe()}"}
         cp = self.cp
         return {
             "transactions_applied": int(cp.transactions_applied or 0),
@@ -133,6 +145,7 @@ class _DirectionRun:
             "lag_seconds": self.lag,
             "binlog_file": cp.binlog_file,
             "binlog_pos": int(cp.binlog_pos) if cp.binlog_pos is not None else None,
+            "self_check": self_check,
         }
 
     def _check_stop(self) -> None:

@@ -21,8 +21,11 @@ A confirmed difference is recorded at the direction's home (its destination cont
 repaired with verify.py's mark-protected repair (destination := source).
 
 Rows are matched by the applier's row key (``apply.load_table_info`` -> ``TableInfo.match_key``); generated
-columns are never compared (``catalog.is_generated_extra``). The checker runs in its own thread with its own
-connections and never raises into the direction: a failure is logged and retried.
+columns are never compared (``catalog.is_generated_extra``). Key values are exact: a recently changed key comes from
+the binlog image (a FLOAT widened to the double the server compares with), and the rolling pass reads FLOAT key
+columns through ``verify.exact_expr`` (the same double) instead of the server's 6-digit rendering, which finds no
+row. The checker runs in its own thread with its own connections and never raises into the direction: a failure is
+logged and retried.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -44,7 +48,16 @@ from airflow_provider_dts.engine.config import ROLES, SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, to_json
 from airflow_provider_dts.engine.errors import ServerError
 from airflow_provider_dts.engine.servers import ConnectionSettings, binlog_position, qualified, quote_ident, server_info
-from airflow_provider_dts.engine.verify import RowDiff, TableReport, Verifier, selected_tables, table_columns
+from airflow_provider_dts.engine.verify import (
+    RowDiff,
+    TableReport,
+    Verifier,
+    _range_predicate,
+    _row_expr,
+    exact_expr,
+    selected_tables,
+    table_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +75,49 @@ ROLLING_DIFFS_PER_CHUNK = 100
 STATUS_INTERVAL = 5.0
 ERROR_BACKOFF = 5.0
 LOOP_SLEEP = 0.1
+SUMMARY_LAST = 5  # divergences listed in a run summary (XCom)
 
 
 def opposite_role(role: str) -> str:
     return ROLES[1] if role == ROLES[0] else ROLES[0]
+
+
+def summary(conn, direction: SyncDirection, where: str) -> dict[str, Any]:
+    """The self-check's result for a run summary (the incremental task's XCom), read from the direction's home
+    (``conn``: its destination, described by ``where``): how many divergences were confirmed, how many are open, and
+    the last ``SUMMARY_LAST`` as (table, key, kind). No row images: they can hold personal data; ``images`` says
+    where they are."""
+    control = ControlSchema(direction.control_schema)
+    who = (direction.task_name, direction.role)
+    out: dict[str, Any] = {
+        "enabled": bool(direction.self_check), "divergences": 0, "open": 0, "last": [],
+        "images": f"{control.table('divergence')} on {where} (task_name={direction.task_name!r}, "
+                  f"direction={direction.role!r}): source_image, dest_image",
+    }
+    with conn.cursor() as cur:
+        try:
+            cur.execute(f"SELECT divergences FROM {control.table('sync_state')} WHERE task_name=%s AND direction=%s",
+                        who)
+            row = cur.fetchone()
+            cur.execute(f"SELECT COUNT(*) FROM {control.table('divergence')} WHERE task_name=%s AND direction=%s "
+                        "AND resolved_at IS NULL", who)
+            out["open"] = int(cur.fetchone()[0])
+            cur.execute(f"SELECT source_db, source_table, key_json, kind, detected_at, repaired_at, resolved_at "
+                        f"FROM {control.table('divergence')} WHERE task_name=%s AND direction=%s "
+                        f"ORDER BY id DESC LIMIT {SUMMARY_LAST}", who)
+            last = cur.fetchall()
+        except pymysql.err.ProgrammingError as e:  # no control schema (yet): nothing was ever recorded
+            if e.args and e.args[0] in (1146, 1049, 1054):
+                return out
+            raise
+    out["divergences"] = int(row[0] or 0) if row else 0
+    out["last"] = [
+        {"table": f"{db}.{table}", "key": json.loads(key), "kind": kind,
+         "detected_at": detected.isoformat(sep=" ") if detected else None,
+         "now": "repaired" if repaired else ("equal again" if resolved else "open")}
+        for db, table, key, kind, detected, repaired, resolved in last
+    ]
+    return out
 
 
 @dataclass
@@ -74,6 +126,7 @@ class _Table:
     dest: tuple[str, str]
     key: tuple[str, ...]
     columns: tuple[str, ...]
+    key_exprs: tuple[str, ...] = ()  # how to select each key column so that ``col <=> value`` finds the row
 
 
 @dataclass
@@ -255,7 +308,8 @@ class SelfCheck:
             dst_cols = table_columns(self._dst, ddb, dtable)
             columns = tuple(c for c in src_cols if c in dst_cols)
             if all(k in src_cols for k in info.match_key) and columns:
-                meta = _Table((sdb, stable), (ddb, dtable), tuple(info.match_key), columns)
+                meta = _Table((sdb, stable), (ddb, dtable), tuple(info.match_key), columns,
+                              tuple(exact_expr(k, src_cols[k]) for k in info.match_key))
         self.tables[(sdb, stable)] = meta
         return meta
 
@@ -534,16 +588,30 @@ class SelfCheck:
         equal, n_src, n_dst = v._chunk_equal(self._src, self._dst, t.source, t.dest, t.key, t.columns, lo, hi)
         read = n_src + n_dst
         if not equal:
-            diffs = v._row_diffs(self._src, self._dst, t.source, t.dest, t.key, t.columns, lo, hi)
+            diffs = self._differing_keys(t, lo, hi)
             read += n_src + n_dst
-            for diff in diffs[:ROLLING_DIFFS_PER_CHUNK]:
-                self._add(t, tuple(diff.key), "rolling", now)
+            for key in diffs[:ROLLING_DIFFS_PER_CHUNK]:
+                self._add(t, key, "rolling", now)
             self.stats["rolling_candidates"] += len(diffs)
         self._budget_at = max(self._budget_at, now) + read / self.rps
         if hi is None:
             self._next_table(now)
         else:
             self._pass_lo = hi
+
+    def _differing_keys(self, t: _Table, lo: tuple | None, hi: tuple | None) -> list[tuple]:
+        """Keys of the chunk's rows that are missing, extra or different, read exactly (``_Table.key_exprs``)."""
+        where, args = _range_predicate(t.key, lo, hi)
+        sel = ", ".join(t.key_exprs or tuple(quote_ident(c) for c in t.key))
+        n = len(t.key)
+        rows = []
+        for conn, (db, table) in ((self._src, t.source), (self._dst, t.dest)):
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT {sel}, MD5({_row_expr(t.columns)}) FROM {qualified(db, table)} WHERE {where}",
+                            args)
+                rows.append({tuple(r[:n]): r[n] for r in cur.fetchall()})
+        a, b = rows
+        return [k for k in list(a) + [k for k in b if k not in a] if a.get(k) != b.get(k)]
 
     def _next_table(self, now: float) -> None:
         self._pass_index += 1

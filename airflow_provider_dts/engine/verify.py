@@ -160,6 +160,14 @@ def table_columns(conn, db: str, table: str) -> dict[str, str]:
         }
 
 
+def exact_expr(column: str, data_type: str) -> str:
+    """A select expression giving a column's value exactly. The server renders a FLOAT with 6 digits (1e-38,
+    0.123457): ``k = 1e-38`` finds no row and writing 0.123457 back stores another value. ``col + 0e0`` is the
+    widened double (9.999999350456404e-39, as in the binlog image), which does both right."""
+    q = quote_ident(column)
+    return f"({q} + 0e0)" if data_type == "float" else q
+
+
 # --------------------------------------------------------------------------- SQL pieces
 
 
@@ -358,7 +366,8 @@ class Verifier:
         else:
             good, bad, good_t, bad_t = dst, src, (ddb, dtable), (sdb, stable)
         key = report.key_columns
-        columns = tuple(table_columns(good, *good_t))
+        types = table_columns(good, *good_t)
+        columns = tuple(types)
         control = ControlSchema(self.direction.control_schema)
         control.ensure(bad)
         fixed = 0
@@ -375,7 +384,8 @@ class Verifier:
                     (self.direction.task_name, REPAIR_MARK_DIRECTION),
                 )
                 for diff in report.diffs:
-                    gcur.execute(f"SELECT {col_list} FROM {qualified(*good_t)} WHERE {where_key}", diff.key)
+                    gcur.execute(f"SELECT {', '.join(exact_expr(c, t) for c, t in types.items())} "
+                                 f"FROM {qualified(*good_t)} WHERE {where_key}", diff.key)
                     row = gcur.fetchone()
                     bcur.execute(f"DELETE FROM {qualified(*bad_t)} WHERE {where_key}", diff.key)
                     if row is not None:

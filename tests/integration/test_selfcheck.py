@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import struct
 import threading
 import time
 
@@ -61,7 +62,7 @@ def checksum(server, table: str = "shop.acct") -> int:
 def test_broken_rows_are_reported_by_both_running_directions(clean_pair, task_name):
     pair = clean_pair
     setup_accounts(pair)
-    with Sync(make_direction(task_name, **FAST), pair.a, pair.b), \
+    with Sync(make_direction(task_name, **FAST), pair.a, pair.b) as fwd_sync, \
             Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a):
         sql(pair.a, "UPDATE shop.acct SET owner='moved on a' WHERE id=1")  # a normal change still flows
         sql(pair.b, "UPDATE shop.acct SET owner='moved on b' WHERE id=2")
@@ -110,6 +111,17 @@ def test_broken_rows_are_reported_by_both_running_directions(clean_pair, task_na
         # reporting changed nothing: a keeps its rows, b keeps the broken ones (no repair, no echo)
         assert table_rows(pair.a, "acct") == a_before
         assert str(sql(pair.b, "SELECT balance FROM shop.acct WHERE id=5")[0][0]) == "999.99"
+
+    # the run's summary (the incremental task's XCom) carries task one's self-check result: counts and the last
+    # (table, key, kind), never the row images (they can hold personal data), and where the images are
+    sc = fwd_sync.result.stats["self_check"]
+    assert (sc["enabled"], sc["divergences"], sc["open"]) == (True, 3, 3), sc
+    assert sorted((d["table"], d["key"]["id"], d["kind"], d["now"]) for d in sc["last"]) == [
+        ("shop.acct", 5, "different", "open"), ("shop.acct", 6, "missing", "open"),
+        ("shop.acct", 1000, "extra", "open")]
+    assert "`dts_meta`.`divergence`" in sc["images"] and task_name in sc["images"], sc["images"]
+    as_xcom = json.dumps(fwd_sync.result.stats)  # XCom-serializable, and no personal data from the rows
+    assert "999.99" not in as_xcom and "ghost row" not in as_xcom and "owner 5" not in as_xcom
 
 
 def test_rows_changing_under_load_on_both_sides_are_not_reported(clean_pair, task_name, monkeypatch):
@@ -226,3 +238,75 @@ def test_a_change_held_up_at_the_destination_is_not_reported(clean_pair, task_na
             timeout=30, what="the in-flight difference dismissed")
         assert "0 divergence(s) found" in msg
     assert sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}'") == [(0,)]
+
+
+def float32(x: float) -> float:
+    """What a FLOAT column stores for ``x``, widened to a double (as the binlog image carries it)."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def test_rows_keyed_on_float_are_looked_up_by_their_exact_value(clean_pair, task_name):
+    """The server renders a FLOAT with 6 digits (0.1234567 as 0.123457) and ``k <=> 0.123457`` finds no row: a
+    FLOAT-keyed row broken behind the sync's back must still be found, confirmed and recorded with its exact key."""
+    pair = clean_pair
+    keys = ("1e-38", "0.1234567", "16777217", "3.4e38", "-2.5")
+    create_both(pair, "CREATE TABLE shop.readings (k FLOAT NOT NULL PRIMARY KEY, v INT NOT NULL)")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.readings VALUES " + ", ".join(f"({k}, {i})" for i, k in enumerate(keys)))
+    with Sync(make_direction(task_name, **FAST), pair.a, pair.b) as sync, \
+            Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a):
+        # normal changes of FLOAT-keyed rows flow and are re-checked by their binlog keys: nothing is reported
+        sql(pair.a, "UPDATE shop.readings SET v=v+100 WHERE v IN (2, 3, 4)")
+        wait_until(lambda: table_rows(pair.a, "readings") == table_rows(pair.b, "readings"), what="changes synced")
+        # changes the sync never sees, to rows it never changed: only the rolling pass can find them, and it reads
+        # the keys back from the servers
+        sql(pair.b, "SET SESSION sql_log_bin=0",
+            "UPDATE shop.readings SET v=-1 WHERE v=1",  # key 0.1234567: different
+            "DELETE FROM shop.readings WHERE v=0",  # key 1e-38: missing at b
+            "INSERT INTO shop.readings VALUES (0.7654321, 7)")  # only at b
+        found = wait_until(lambda: len(r := open_divergences(pair.b, task_name, "forward")) == 3 and r,
+                           timeout=60, what="the three broken FLOAT-keyed rows reported")
+        by_kind = {d["kind"]: d for d in found}
+        assert all(d["found_by"] == "rolling" for d in found), found
+        assert by_kind["different"]["key"] == {"k": float32(0.1234567)}  # the exact value, not 0.123457
+        assert by_kind["different"]["columns"] == ["v"]
+        assert (by_kind["different"]["source"]["v"], by_kind["different"]["dest"]["v"]) == (1, -1)
+        assert by_kind["missing"]["key"] == {"k": float32(1e-38)}
+        assert by_kind["missing"]["source"]["v"] == 0 and by_kind["missing"]["dest"] is None
+        assert by_kind["extra"]["key"] == {"k": float32(0.7654321)}
+        assert by_kind["extra"]["source"] is None and by_kind["extra"]["dest"]["v"] == 7
+        assert sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}' "
+                           "AND direction='forward'") == [(3,)]  # the changed rows were re-checked, not reported
+        # the recorded key finds the row on the source, as the applier's keys do
+        assert sql(pair.a, f"SELECT v FROM shop.readings WHERE k = {by_kind['different']['key']['k']!r}") == [(1,)]
+        assert checksum(pair.a, "shop.readings") != checksum(pair.b, "shop.readings")
+    sc = sync.result.stats["self_check"]
+    assert (sc["divergences"], sc["open"]) == (3, 3), sc
+    assert sorted((d["key"]["k"], d["kind"]) for d in sc["last"]) == [
+        (float32(1e-38), "missing"), (float32(0.1234567), "different"), (float32(0.7654321), "extra")]
+
+
+def test_auto_repair_of_float_keyed_rows_keeps_the_exact_values(clean_pair, task_name):
+    """The repair copies the source row: a FLOAT read back as the server renders it (0.123457) would be written
+    as another value, and the repaired row would have another key."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.readings (k FLOAT NOT NULL PRIMARY KEY, f FLOAT, v INT NOT NULL)")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.readings VALUES (0.1234567, 0.7654321, 1), (1e-38, NULL, 2), (-2.5, 3.3333333, 3)")
+    with Sync(make_direction(task_name, self_check_auto_repair=True, **FAST), pair.a, pair.b), \
+            Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a):
+        a_before = checksum(pair.a, "shop.readings")
+        sql(pair.b, "SET SESSION sql_log_bin=0", "UPDATE shop.readings SET v=-1 WHERE v=1",
+            "DELETE FROM shop.readings WHERE v=2")
+        wait_until(lambda: checksum(pair.b, "shop.readings") == a_before, timeout=60, what="b repaired to equal a")
+        # the repaired row has its exact key and values again (found by the binlog's doubles)
+        assert sql(pair.b, f"SELECT v FROM shop.readings WHERE k = {float32(0.1234567)!r} "
+                           f"AND f = {float32(0.7654321)!r}") == [(1,)]
+        assert sql(pair.b, f"SELECT v FROM shop.readings WHERE k = {float32(1e-38)!r} AND f IS NULL") == [(2,)]
+        repaired = sql(pair.b, f"SELECT kind FROM dts_meta.divergence WHERE task_name='{task_name}' AND "
+                               "direction='forward' AND repaired_at IS NOT NULL ORDER BY kind")
+        assert [r[0] for r in repaired] == ["different", "missing"]
+        time.sleep(3)  # no echo, no second repair
+        assert checksum(pair.a, "shop.readings") == a_before == checksum(pair.b, "shop.readings")
+        assert sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}' "
+                           "AND resolved_at IS NULL") == [(0,)]
