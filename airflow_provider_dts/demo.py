@@ -460,16 +460,17 @@ def compare_shop(a: LocalServer, b: LocalServer, tables: Iterable[str] = SHOP_TA
 def user_binlog_events(server: LocalServer, db: str = "shop") -> int:
     """Row-event table maps on ``db`` in the server's binlogs: grows with every transaction written to it.
     Once writes stop it must stop growing (an echo would keep it growing)."""
-    conn = server.root_connect()
+    conn = server.root_connect(use_unicode=False)  # event texts can hold any bytes (statements in any charset)
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW BINARY LOGS")
-            files = [r[0] for r in cur.fetchall()]
+            files = [r[0].decode() for r in cur.fetchall()]
             count = 0
+            needle = f"({db}.".encode()
             for f in files:
                 cur.execute(f"SHOW BINLOG EVENTS IN '{f}'")
                 for row in cur.fetchall():
-                    if row[2] == "Table_map" and f"({db}." in str(row[5]):
+                    if row[2] == b"Table_map" and needle in (row[5] or b""):
                         count += 1
             return count
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,11 +19,14 @@ def sql(server, stmt, args=None):
 
 
 def run_verify_dag(conf):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
-    try:
-        import dts_verify
-    finally:
-        sys.path.pop(0)
+    # a fresh DAG object each time: an earlier test's dag.test(run_conf=...) of the same module must not leak
+    # its params (objects) into this run
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dts_verify_fresh", Path(__file__).resolve().parents[2] / "dags" /
+                                                  "dts_verify.py")
+    dts_verify = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dts_verify)
     dr = dts_verify.dag.test(run_conf=conf)
     return dr, {ti.task_id: ti for ti in dr.get_task_instances()}
 
