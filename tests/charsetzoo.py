@@ -5,6 +5,9 @@ tests/integration/test_charsets.py and tests/e2e/test_charsets_statements_dag.py
 
 from __future__ import annotations
 
+import time
+
+import pymysql
 from helpers import wait_until
 
 DB = "zoo"
@@ -144,11 +147,15 @@ def assert_zoo_equal(a, b, timeout: float = 30, db: str = DB) -> None:
 
 def write_changes(server, db: str = DB, prefix: bytes = b"") -> None:
     """Inserts, updates (values, ENUM/SET, a key changed to its case twin) and deletes on every zoo table, on
-    rows whose keys start with ``prefix``."""
+    rows whose keys start with ``prefix`` and on no other row: with a prefix per server, the two servers of a
+    two-way sync never write the same row (the spec's rule for two-way sync; a row written on both while the
+    other side's change is in flight is a real conflict, and the sides may end different)."""
     DB = db  # noqa: N806 - the statements below name the zoo database
+    assert not set(prefix) & set(b"%_\\"), prefix  # used in LIKE below
     stmts = []
     for name, _ddl, cols, rows in zoo_tables(db, prefix):
         cs = table_charset(name)
+        mine = f" WHERE k LIKE {lit(prefix + b'%', cs)}" if prefix else ""
         stmts.append(insert_sql(db, name, cols, rows))
         first = rows[0]
         # value updates, in the column's own bytes
@@ -158,7 +165,7 @@ def write_changes(server, db: str = DB, prefix: bytes = b"") -> None:
                          f"WHERE k={lit(r[0], cs)}")
         # a batched multi-row update (one statement, many rows), and one transaction of single-row updates of
         # every row (applied as one batch: the applier must find each row by its key, whatever its bytes)
-        stmts.append(f"UPDATE {DB}.{name} SET s=e")
+        stmts.append(f"UPDATE {DB}.{name} SET s=e{mine}")
         stmts += ["START TRANSACTION", *(f"UPDATE {DB}.{name} SET c=NULL WHERE k={lit(r[0], cs)}" for r in rows),
                   "COMMIT"]
         # delete one awkward row and re-key another
@@ -168,4 +175,32 @@ def write_changes(server, db: str = DB, prefix: bytes = b"") -> None:
             # rename the lower-case twin to a third case, leaving the upper-case one alone
             old, new = (b"case-a", b"case-z") if name != "bin" else (b"a", b"z")
             stmts.append(f"UPDATE {DB}.{name} SET k={lit(prefix + new, cs)} WHERE k={lit(prefix + old, cs)}")
-    sql(server, *stmts)
+    _write(server, stmts)
+
+
+def _write(server, stmts: list[str], attempts: int = 20) -> None:
+    """Run ``stmts`` as a user's application would while an applier writes the same tables: a statement (or a
+    START TRANSACTION ... COMMIT block) chosen as a deadlock victim (1213) or timed out on a lock (1205) is rolled
+    back by the server, so it is run again."""
+    units: list[list[str]] = []
+    i = 0
+    while i < len(stmts):
+        j = stmts.index("COMMIT", i) + 1 if stmts[i] == "START TRANSACTION" else i + 1
+        units.append(stmts[i:j])
+        i = j
+    conn = server.root_connect()
+    try:
+        with conn.cursor() as cur:
+            for unit in units:
+                for attempt in range(attempts):
+                    try:
+                        for s in unit:
+                            cur.execute(s)
+                        break
+                    except pymysql.err.OperationalError as e:
+                        if not (e.args and e.args[0] in (1205, 1213)) or attempt == attempts - 1:
+                            raise
+                        cur.execute("ROLLBACK")
+                        time.sleep(0.05)
+    finally:
+        conn.close()

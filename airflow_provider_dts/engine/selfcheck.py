@@ -42,7 +42,7 @@ from typing import Any, Callable, Sequence
 
 import pymysql
 
-from airflow_provider_dts.engine.apply import load_table_info
+from airflow_provider_dts.engine.apply import _make_literal, load_table_info
 from airflow_provider_dts.engine.binlog import position_le
 from airflow_provider_dts.engine.config import ROLES, SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, to_json
@@ -339,10 +339,13 @@ class SelfCheck:
     # ------------------------------------------------------------------ confirmation
 
     def _read(self, conn, db: str, table: str, t: _Table, key: tuple) -> tuple | None:
-        where = " AND ".join(f"{quote_ident(c)} <=> %s" for c in t.key)
+        # the applier's literals: a key kept as the column's bytes (values.CharsetBytes, e.g. big5 A2CE) is
+        # ``_big5 X'..'``; as a plain parameter it became a utf8mb4 string that fails (1267) or finds no row
+        lit = _make_literal(conn)
+        where = " AND ".join(f"{quote_ident(c)} <=> {lit(v)}" for c, v in zip(t.key, key))
         cols = ", ".join(quote_ident(c) for c in t.columns)
         with conn.cursor() as cur:
-            cur.execute(f"SELECT {cols} FROM {qualified(db, table)} WHERE {where} LIMIT 2", key)
+            cur.execute(f"SELECT {cols} FROM {qualified(db, table)} WHERE {where} LIMIT 2")
             rows = cur.fetchall()
         return tuple(rows[0]) if rows else None
 

@@ -7,10 +7,19 @@ data sync and in binlog apply (forward and reverse), incl. MySQL latin1's five e
 from __future__ import annotations
 
 import pytest
-from charsetzoo import DB, assert_zoo_equal, create_zoo, hex_rows, write_changes
+from charsetzoo import (
+    DB,
+    assert_zoo_equal,
+    create_zoo,
+    hex_rows,
+    write_changes,
+    zoo_tables,
+)
+from helpers import wait_until
 from test_incremental import Sync, make_direction, sql
 
-from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.config import SyncDirection, TwoWayTask
+from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.schema_sync import sync_schema
 from airflow_provider_dts.engine.snapshot import full_data_sync
 from airflow_provider_dts.engine.verify import verify_direction
@@ -51,6 +60,81 @@ def test_binlog_apply_keeps_every_charset_byte_exact(clean_pair, task_name, role
         # the case twins really are distinct rows on both sides
         assert [r[0] for r in hex_rows(dst, "latin1_bin") if r[0].startswith(b"case-".hex().upper())] == \
                sorted((b"case-" + x).hex().upper() for x in (b"A", b"\xe9", b"z"))
+
+
+def test_zoo_writes_of_one_server_touch_only_its_own_rows(clean_pair):
+    """The two servers of a two-way test write disjoint rows (the spec: a row is written on one node only).
+    A whole-table ``UPDATE ... SET s=e`` used to also rewrite the other server's rows that had just arrived:
+    replayed back while that server's own later changes were still in flight, it re-inserted rows the other
+    server had already re-keyed and put stale values back (update_missing conflicts, sides different)."""
+    server = clean_pair.a
+    create_zoo(server, with_rows=True)  # rows of "the other server" (no prefix), several with s <> e
+    before = {name: hex_rows(server, name) for name, *_ in zoo_tables()}
+    write_changes(server, prefix=b"B-")
+    mine = tuple(p.hex().upper() for p in (b"B-", b"new-B-"))
+    for name, rows in before.items():
+        others = [r for r in hex_rows(server, name) if not r[0].startswith(mine)]
+        assert others == rows, name
+
+
+def test_two_way_zoo_written_on_both_servers_ends_equal(clean_pair, task_name):
+    """Both directions running (task one after its full data sync, task two from its start floor); each server
+    writes every charset and collation on its own rows; both sides end byte-equal with no conflict (the engine
+    side of tests/e2e/test_charsets_statements_dag.py)."""
+    p = clean_pair
+    create_zoo(p.a, with_rows=True)
+    task = TwoWayTask.from_dict({"name": task_name, "forward": {
+        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": [DB]}, "reverse": {}})
+    a, b = p.a.settings(name="src"), p.b.settings(name="dst")
+    sync_schema(task.forward, a, b)
+    full_data_sync(task.forward, a, b)
+    with Sync(task.forward, p.a, p.b) as forward:
+        sync_schema(task.reverse, b, a)
+        full_data_sync(task.reverse, b, a)
+        with Sync(task.reverse, p.b, p.a) as reverse:
+            assert_zoo_equal(p.a, p.b, timeout=5)
+            write_changes(p.a, prefix=b"A-")
+            write_changes(p.b, prefix=b"B-")
+            assert_zoo_equal(p.a, p.b)
+            assert forward.result is None and reverse.result is None  # both still running
+    for server, role in ((p.b, "forward"), (p.a, "reverse")):
+        with server.root_connect() as conn:
+            assert ControlSchema().conflicts(conn, task_name, role) == [], role
+    keys = [r[0] for r in hex_rows(p.a, "latin1_swedish_ci")]
+    assert (b"new-A-k1" + b"\x81\x8d\x8f\x90\x9d").hex().upper() in keys and \
+        (b"new-B-k1" + b"\x81\x8d\x8f\x90\x9d").hex().upper() in keys  # both servers' re-keys arrived
+
+
+def test_self_check_reads_rows_whose_key_is_kept_as_bytes(clean_pair, task_name, caplog):
+    """A key the engine keeps as the column's bytes (values.CharsetBytes: big5 A2CE, latin1's five extra bytes)
+    is read back by the self-check with its character set. It used to be sent as a utf8mb4 string: on big5 the
+    read failed (1267, illegal mix of collations) and, the candidate never leaving, the self-check stayed paused
+    for good; on latin1 it found no row on either side, so a difference there passed as equal."""
+    p = clean_pair
+    create_zoo(p.a, with_rows=False)
+    keys = {"big5_chinese_ci": "_big5 X'6B31A2CE'", "latin1_swedish_ci": "_latin1 X'6B31818D8F909D'"}
+    task = TwoWayTask.from_dict({"name": task_name, "forward": {
+        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": [DB]}, "reverse": {}})
+    a, b = p.a.settings(name="src"), p.b.settings(name="dst")
+    sync_schema(task.forward, a, b)
+    full_data_sync(task.forward, a, b)
+    with Sync(task.forward, p.a, p.b) as forward:
+        full_data_sync(task.reverse, b, a)
+        with Sync(task.reverse, p.b, p.a) as reverse:
+            for table, k in keys.items():
+                sql(p.a, f"INSERT INTO {DB}.{table} (k, v) VALUES ({k}, 'same')")
+            wait_until(lambda: all(sql(p.b, f"SELECT v FROM {DB}.{t} WHERE k={k}") == [("same",)]
+                                   for t, k in keys.items()), what="rows applied")
+            # a change on B that bypasses its binlog: neither direction sees it, the rows really differ
+            sql(p.b, "SET SESSION sql_log_bin=0",
+                *(f"UPDATE {DB}.{table} SET v='only on b' WHERE k={k}" for table, k in keys.items()))
+            found = wait_until(
+                lambda: len(r := sorted(sql(p.b, "SELECT source_table, kind FROM dts_meta.divergence WHERE "
+                                                 f"task_name='{task_name}' AND direction='forward'"))) >= len(keys)
+                and r, timeout=40, what="the self-check of task one found both divergences")
+            assert found == sorted((t, "different") for t in keys), found
+            assert forward.result is None and reverse.result is None
+    assert "self-check paused" not in caplog.text, caplog.text
 
 
 def _all_codes(cs: str) -> list[bytes]:
