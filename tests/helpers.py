@@ -35,3 +35,30 @@ def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "cond
                 return last
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value {last!r})")
+
+
+# The start of the small DAG files the dag.test() tests write (test_*_dag.py): imports, and run() for root SQL on
+# a server's socket. No braces: the templates may be str.format()ed.
+DAG_TEST_PREAMBLE = """
+import os
+from datetime import datetime
+
+import pymysql
+from airflow.sdk import DAG, task
+
+from airflow_provider_dts.operators.incremental import IncrementalSyncOperator
+from airflow_provider_dts.operators.initial_sync import FullDataSyncOperator, InitialSchemaSyncOperator
+from airflow_provider_dts.operators.precheck import PrecheckOperator
+
+"""
+DAG_TEST_RUN = """
+
+def run(socket, *statements):
+    conn = pymysql.connect(unix_socket=socket, user="root", password="", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for s in statements:
+                cur.execute(s)
+    finally:
+        conn.close()
+"""

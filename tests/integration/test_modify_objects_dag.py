@@ -16,35 +16,15 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
 from test_incremental import sql, table_rows
 from test_modify_objects import progress, user_objects
 from test_write_window import checkpoint, checksum, conflicts
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
 
-HEAD = '''
-import os
-from datetime import datetime
-
-import pymysql
-from airflow.sdk import DAG, task
-
-from airflow_provider_dts.operators.incremental import IncrementalSyncOperator
-from airflow_provider_dts.operators.initial_sync import FullDataSyncOperator, InitialSchemaSyncOperator
-from airflow_provider_dts.operators.precheck import PrecheckOperator
-
-FWD, REV = os.environ["DTS_MOD_FORWARD_{n}"], os.environ["DTS_MOD_REVERSE_{n}"]
-
-
-def run(socket, *statements):
-    conn = pymysql.connect(unix_socket=socket, user="root", password="", autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            for s in statements:
-                cur.execute(s)
-    finally:
-        conn.close()
-
+HEAD = DAG_TEST_PREAMBLE + '''FWD, REV = os.environ["DTS_MOD_FORWARD_{n}"], os.environ["DTS_MOD_REVERSE_{n}"]
+''' + DAG_TEST_RUN + '''
 
 with DAG(dag_id="dts_modify_objects_{n}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
 

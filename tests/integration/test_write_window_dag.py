@@ -13,34 +13,14 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
 from test_incremental import sql, table_rows
 from test_write_window import checkpoint, checksum, conflicts
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
 
-TEST_DAG = '''
-import os
-from datetime import datetime
-
-import pymysql
-from airflow.sdk import DAG, task
-
-from airflow_provider_dts.operators.incremental import IncrementalSyncOperator
-from airflow_provider_dts.operators.initial_sync import FullDataSyncOperator, InitialSchemaSyncOperator
-from airflow_provider_dts.operators.precheck import PrecheckOperator
-
-FWD, REV = os.environ["DTS_WW_FORWARD"], os.environ["DTS_WW_REVERSE"]
-
-
-def run(socket, *statements):
-    conn = pymysql.connect(unix_socket=socket, user="root", password="", autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            for s in statements:
-                cur.execute(s)
-    finally:
-        conn.close()
-
+TEST_DAG = DAG_TEST_PREAMBLE + '''FWD, REV = os.environ["DTS_WW_FORWARD"], os.environ["DTS_WW_REVERSE"]
+''' + DAG_TEST_RUN + '''
 
 with DAG(dag_id="dts_write_window_test", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
 
