@@ -30,9 +30,12 @@ venv: deps $(VENV)/.installed
 
 # --basetemp: the suite's servers live in this repo's own temp folder, so another pytest run on the
 # machine (which prunes /tmp/pytest-of-*) can never delete a running server's data directory.
+# The tests mostly wait on servers and on Airflow: PYTEST_WORKERS processes (pytest-xdist) run them at once,
+# each with its own server pair and Airflow home. PYTEST_WORKERS=0 runs them in this one process.
+PYTEST_WORKERS ?= 3
 test: venv
 	mkdir -p .dts-local
-	$(PY) -m pytest --basetemp="$(CURDIR)/.dts-local/pytest" $(PYTEST_ARGS)
+	$(PY) -m pytest --basetemp="$(CURDIR)/.dts-local/pytest" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 pair-start: venv
 	$(PY) -m airflow_provider_dts.localpair start --dir .dts-local/pair

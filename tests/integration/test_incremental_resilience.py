@@ -124,7 +124,11 @@ def runner_env(pair, direction) -> dict[str, str]:
 
 
 def reader_processes() -> list[int]:
-    """Pids of binlog reader child processes (engine/reader_process.py) alive on this machine."""
+    """Pids of binlog reader child processes (engine/reader_process.py) of this test session: alive on this
+    machine and, when the suite runs in parallel (pytest-xdist), started by this worker (children inherit its
+    PYTEST_XDIST_WORKER variable, orphans included)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    mark = f"PYTEST_XDIST_WORKER={worker}".encode() if worker else None
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -132,10 +136,15 @@ def reader_processes() -> list[int]:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmdline = f.read()
+            if b"airflow_provider_dts.engine.reader_process" not in cmdline:
+                continue
+            if mark is not None:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if mark not in f.read().split(b"\0"):
+                        continue
         except OSError:
             continue
-        if b"airflow_provider_dts.engine.reader_process" in cmdline:
-            pids.append(int(entry))
+        pids.append(int(entry))
     return pids
 
 

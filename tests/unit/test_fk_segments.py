@@ -6,8 +6,11 @@ from airflow_provider_dts.engine.apply import _fk_segments
 from airflow_provider_dts.engine.binlog import RowChange, Transaction
 
 
-def changes(n: int, base: int) -> list[RowChange]:
-    return [RowChange("insert", "s", "t", "s", "t", None, {"id": base + i}, ("id",)) for i in range(n)]
+def changes(n: int, base: int, idem: bool = False) -> list[RowChange]:
+    out = [RowChange("insert", "s", "t", "s", "t", None, {"id": base + i}, ("id",)) for i in range(n)]
+    for c in out:
+        c._idem = idem  # set by Applier._apply_group before the split
+    return out
 
 
 def ids(segments) -> list[tuple[bool, list[int]]]:
@@ -37,3 +40,11 @@ def test_the_ranges_survive_pickling():
 
     t = pickle.loads(pickle.dumps(txn(3, 0, off=((1, 3),)), protocol=pickle.HIGHEST_PROTOCOL))
     assert t.fk_checks_off == ((1, 3),)
+
+
+def test_catch_up_changes_are_applied_with_checks_off():
+    """A catch-up change replays history onto a snapshot that already holds the cascades' results."""
+    first = Transaction(("f.1", 0), ("f.1", 1), None, 0.0, changes(2, 0, idem=True))
+    second = Transaction(("f.1", 1), ("f.1", 2), None, 0.0, changes(2, 10))
+    segs = _fk_segments([first, second], first.changes + second.changes)
+    assert ids(segs) == [(False, [0, 1]), (True, [10, 11])]
