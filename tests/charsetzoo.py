@@ -10,20 +10,11 @@ import time
 import pymysql
 from helpers import wait_until
 
+from airflow_provider_dts.demo import (
+    sql,  # root SQL on a test server; its last statement's rows
+)
+
 DB = "zoo"
-
-
-def sql(server, *statements: str) -> list[tuple]:
-    conn = server.root_connect()
-    try:
-        with conn.cursor() as cur:
-            out: list[tuple] = []
-            for s in statements:
-                cur.execute(s)
-                out = list(cur.fetchall())
-            return out
-    finally:
-        conn.close()
 
 
 LATIN1_ALL = bytes(range(0x20, 0x100)).replace(b"\\", b"")  # every printable byte incl. 0x80-0x9F
