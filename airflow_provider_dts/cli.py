@@ -61,8 +61,10 @@ def _stored(task_name: str, role: str, home: ConnectionSettings, control_schema:
     with home.connect() as conn:
         d = stored_direction(conn, task_name, control_schema, role)
     if d is None:
-        raise DtsError(f"no settings of {task_name}/{role} in {control_schema}.sync_state on {home.describe()}: "
-                       "this sync never passed a precheck there. Fix: check --task-name and the connection ids")
+        raise DtsError(
+            f"no settings of {task_name}/{role} in {control_schema}.sync_state on {home.describe()}: "
+            "this sync never passed a precheck there. Fix: check --task-name and the connection ids"
+        )
     return d
 
 
@@ -103,8 +105,11 @@ def _directions(args: argparse.Namespace):
         settings = _settings(conn_id)
         with settings.connect() as conn:
             rows = find_syncs(conn, args.control_schema)
-        found += [(conn_id, settings, r["task_name"], r["direction"]) for r in rows
-                  if getattr(args, "task_name", None) in (None, r["task_name"])]
+        found += [
+            (conn_id, settings, r["task_name"], r["direction"])
+            for r in rows
+            if getattr(args, "task_name", None) in (None, r["task_name"])
+        ]
     return found
 
 
@@ -134,14 +139,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
             d = stored_direction(conn, task, args.control_schema, role)
         if d is None:
             continue
-        report = verify_direction(d, _settings(d.source_conn_id), _settings(d.destination_conn_id),
-                                  run_id=f"cli-verify-{os.getpid()}")
+        report = verify_direction(
+            d, _settings(d.source_conn_id), _settings(d.destination_conn_id), run_id=f"cli-verify-{os.getpid()}"
+        )
         checked += 1
         equal = equal and report.equal
         print(f"{d.key} ({d.source_conn_id} -> {d.destination_conn_id}): {report.summary()}")
     if not checked:
-        raise DtsError(f"no stored settings of {args.task_name!r} in {args.control_schema} on "
-                       f"{', '.join(_conn_ids(args))}. Fix: check --task-name and --conn-id")
+        raise DtsError(
+            f"no stored settings of {args.task_name!r} in {args.control_schema} on "
+            f"{', '.join(_conn_ids(args))}. Fix: check --task-name and --conn-id"
+        )
     return 0 if equal else 3
 
 
@@ -171,19 +179,23 @@ class AirflowApi:
                 return json.loads(generated.read_text())[self.user]
             except (ValueError, KeyError):
                 pass
-        raise DtsError("no Airflow API password: set AIRFLOW_API_PASSWORD (and AIRFLOW_API_USER if not admin), or "
-                       "AIRFLOW_HOME to the home of `airflow standalone`, whose generated password is used")
+        raise DtsError(
+            "no Airflow API password: set AIRFLOW_API_PASSWORD (and AIRFLOW_API_USER if not admin), or "
+            "AIRFLOW_HOME to the home of `airflow standalone`, whose generated password is used"
+        )
 
     def call(self, method: str, path: str, body: Any = None, token: bool = True) -> Any:
         """One REST call (``path`` from the server root, e.g. ``/api/v2/...``); JSON in and out."""
         headers = {"Content-Type": "application/json"}
         if token:
             if self._token is None:
-                self._token = self.call("POST", "/auth/token", {"username": self.user, "password": self._password()},
-                                        token=False)["access_token"]
+                self._token = self.call(
+                    "POST", "/auth/token", {"username": self.user, "password": self._password()}, token=False
+                )["access_token"]
             headers["Authorization"] = f"Bearer {self._token}"
-        req = urllib.request.Request(self.url + path, method=method, headers=headers,
-                                     data=None if body is None else json.dumps(body).encode())
+        req = urllib.request.Request(
+            self.url + path, method=method, headers=headers, data=None if body is None else json.dumps(body).encode()
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 text = r.read().decode()
@@ -202,8 +214,11 @@ class AirflowApi:
             runs = self.call("GET", f"/api/v2/dags/{q(dag['dag_id'])}/dagRuns?order_by=-run_after&limit=100")
             for run in runs["dag_runs"]:
                 try:
-                    x = self.call("GET", f"/api/v2/dags/{q(dag['dag_id'])}/dagRuns/{q(run['dag_run_id'])}/"
-                                          "taskInstances/configure/xcomEntries/forward?deserialize=true")
+                    x = self.call(
+                        "GET",
+                        f"/api/v2/dags/{q(dag['dag_id'])}/dagRuns/{q(run['dag_run_id'])}/"
+                        "taskInstances/configure/xcomEntries/forward?deserialize=true",
+                    )
                 except DtsError:
                     continue  # configure did not publish (failed, or not run yet)
                 value = x.get("value")
@@ -211,20 +226,31 @@ class AirflowApi:
                 if isinstance(doc, dict) and doc.get("task_name") == task_name:
                     candidates.append((run.get("run_after") or "", dag["dag_id"], run["dag_run_id"]))
         if not candidates:
-            raise DtsError(f"no run of a dts DAG configured task_name {task_name!r} at {self.url}. Fix: check "
-                           "--task-name, or trigger the DAG with it")
+            raise DtsError(
+                f"no run of a dts DAG configured task_name {task_name!r} at {self.url}. Fix: check "
+                "--task-name, or trigger the DAG with it"
+            )
         _, dag_id, run_id = max(candidates)
         return dag_id, run_id
 
     def set_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Any:
         q = urllib.parse.quote
-        return self.call("PATCH", f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(run_id)}/taskInstances/{task_id}",
-                          {"new_state": state})
+        return self.call(
+            "PATCH", f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(run_id)}/taskInstances/{task_id}", {"new_state": state}
+        )
 
     def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> Any:
-        return self.call("POST", f"/api/v2/dags/{urllib.parse.quote(dag_id)}/clearTaskInstances",
-                          {"dry_run": False, "task_ids": task_ids, "dag_run_id": run_id, "only_failed": False,
-                           "reset_dag_runs": True})
+        return self.call(
+            "POST",
+            f"/api/v2/dags/{urllib.parse.quote(dag_id)}/clearTaskInstances",
+            {
+                "dry_run": False,
+                "task_ids": task_ids,
+                "dag_run_id": run_id,
+                "only_failed": False,
+                "reset_dag_runs": True,
+            },
+        )
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -233,8 +259,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
     for role in DIRECTIONS[args.direction]:
         task_id = INCREMENTAL_TASKS[role]
         api.set_state(dag_id, run_id, task_id, "success")
-        print(f"{args.task_name}/{role}: marked {dag_id} {run_id} {task_id} success; the engine stops and keeps "
-              "its checkpoint")
+        print(
+            f"{args.task_name}/{role}: marked {dag_id} {run_id} {task_id} success; the engine stops and keeps "
+            "its checkpoint"
+        )
     print(f"resume with: python -m airflow_provider_dts.cli resume --task-name {args.task_name}")
     return 0
 
@@ -244,7 +272,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     dag_id, run_id = api.find_run(args.task_name)
     task_ids = [INCREMENTAL_TASKS[r] for r in DIRECTIONS[args.direction]]
     api.clear(dag_id, run_id, task_ids)
-    print(f"{args.task_name}: cleared {', '.join(task_ids)} of {dag_id} {run_id}; the engine resumes from its checkpoint")
+    print(
+        f"{args.task_name}: cleared {', '.join(task_ids)} of {dag_id} {run_id}; the engine resumes from its checkpoint"
+    )
     return 0
 
 
@@ -255,8 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task-name", required=True)
     p.add_argument("--direction", choices=sorted(DIRECTIONS), default="both")
     p.add_argument("--source-conn-id", default="dts_source", help="task one's source (default dts_source)")
-    p.add_argument("--destination-conn-id", default="dts_destination",
-                   help="task one's destination (default dts_destination)")
+    p.add_argument(
+        "--destination-conn-id", default="dts_destination", help="task one's destination (default dts_destination)"
+    )
     p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
     p.add_argument("--yes", action="store_true", help="do it (without: only print what it would overwrite)")
     p.set_defaults(func=cmd_reinitialize)
@@ -272,8 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conn-id", action="append", help=conns)
     p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
     p.set_defaults(func=cmd_verify)
-    for name, func, what in (("stop", cmd_stop, "stop a running sync (its incremental tasks) through Airflow"),
-                             ("resume", cmd_resume, "resume a stopped sync from its checkpoint through Airflow")):
+    for name, func, what in (
+        ("stop", cmd_stop, "stop a running sync (its incremental tasks) through Airflow"),
+        ("resume", cmd_resume, "resume a stopped sync from its checkpoint through Airflow"),
+    ):
         p = sub.add_parser(name, help=what)
         p.add_argument("--task-name", required=True)
         p.add_argument("--direction", choices=sorted(DIRECTIONS), default="both")

@@ -28,8 +28,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from airflow_provider_dts.localpair import LocalPair, LocalServer, free_port
 
@@ -67,7 +68,7 @@ def _live_group_members(pgid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp ...
+        fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp ...
         if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
             out.append(int(entry.name))
     return out
@@ -77,8 +78,15 @@ class AirflowStandalone:
     """``airflow standalone`` (scheduler, dag-processor, triggerer, api-server; SQLite; LocalExecutor)
     in its own AIRFLOW_HOME and process group. ``env`` adds variables (connections, settings)."""
 
-    def __init__(self, home: Path, *, port: int = 8080, env: dict[str, str] | None = None,
-                 dags_folder: Path = DAGS_FOLDER, python: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        port: int = 8080,
+        env: dict[str, str] | None = None,
+        dags_folder: Path = DAGS_FOLDER,
+        python: str | None = None,
+    ) -> None:
         self.home = Path(home).resolve()
         self.port = port
         self.extra_env = dict(env or {})
@@ -100,28 +108,36 @@ class AirflowStandalone:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
-        env.update({
-            "AIRFLOW_HOME": str(self.home),
-            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            # log servers on free ports, so several Airflows (tests, demo) can run on one machine
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        })
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                # log servers on free ports, so several Airflows (tests, demo) can run on one machine
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            }
+        )
         env.update(self.extra_env)
         return env
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")
-        self.proc = subprocess.Popen([str(self.bin_dir / "airflow"), "standalone"], env=self.env(), stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                     cwd=str(self.home))
+        self.proc = subprocess.Popen(
+            [str(self.bin_dir / "airflow"), "standalone"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(self.home),
+        )
         self.pid_file.write_text(str(self.proc.pid))
 
     def pid(self) -> int | None:
@@ -154,18 +170,27 @@ class AirflowStandalone:
             if not self.running():
                 raise RuntimeError(f"airflow standalone exited at start; see {self.log_file}:\n{self.log_tail()}")
             h = self.health()
-            if h and all((h.get(c) or {}).get("status") == "healthy"
-                         for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
+            if h and all(
+                (h.get(c) or {}).get("status") == "healthy"
+                for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+            ):
                 return
             time.sleep(1)
         raise RuntimeError(f"Airflow was not ready after {timeout:.0f}s; see {self.log_file}:\n{self.log_tail()}")
 
     def cli(self, *args: str, timeout: float = 180.0, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([str(self.bin_dir / "airflow"), *args], env=self.env(), capture_output=True,
-                              text=True, timeout=timeout, cwd=str(self.home))
+        proc = subprocess.run(
+            [str(self.bin_dir / "airflow"), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=str(self.home),
+        )
         if check and proc.returncode != 0:
-            raise RuntimeError(f"`airflow {' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
-                               f"{proc.stderr[-3000:]}")
+            raise RuntimeError(
+                f"`airflow {' '.join(args)}` failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+            )
         return proc
 
     def stop(self, timeout: float = 8.0) -> None:
@@ -185,9 +210,11 @@ class AirflowStandalone:
             pgid = pid if _live_group_members(pid) else None
         if pgid is not None:
             self._stop_triggerer(pgid, timeout)
-        steps = ((lambda s: os.kill(pid, s), signal.SIGINT, 2.0),
-                 (lambda s: os.killpg(pgid, s), signal.SIGTERM, 2.0),
-                 (lambda s: os.killpg(pgid, s), signal.SIGKILL, 5.0))
+        steps = (
+            (lambda s: os.kill(pid, s), signal.SIGINT, 2.0),
+            (lambda s: os.killpg(pgid, s), signal.SIGTERM, 2.0),
+            (lambda s: os.killpg(pgid, s), signal.SIGKILL, 5.0),
+        )
         for send, sig, wait in steps:
             if pgid is None:
                 break
@@ -200,8 +227,10 @@ class AirflowStandalone:
             started = time.monotonic()
             gone = self._wait_group_gone(pgid, pid, wait)
             left = "" if gone else ": " + "; ".join(_cmdline(p) for p in _live_group_members(pgid))
-            self._note(f"sent {sig.name}: process group {pgid} "
-                       f"{'stopped' if gone else 'still running'} after {time.monotonic() - started:.1f}s{left}")
+            self._note(
+                f"sent {sig.name}: process group {pgid} "
+                f"{'stopped' if gone else 'still running'} after {time.monotonic() - started:.1f}s{left}"
+            )
             if gone:
                 break
         if self.proc is not None:
@@ -225,8 +254,10 @@ class AirflowStandalone:
         while time.monotonic() < deadline and any(p in _live_group_members(pgid) for p in triggerers):
             time.sleep(0.2)
         left = [p for p in triggerers if p in _live_group_members(pgid)]
-        self._note(f"sent SIGTERM to the triggerer {triggerers}: "
-                   f"{'still running' if left else 'stopped'} after {time.monotonic() - started:.1f}s")
+        self._note(
+            f"sent SIGTERM to the triggerer {triggerers}: "
+            f"{'still running' if left else 'stopped'} after {time.monotonic() - started:.1f}s"
+        )
 
     def _note(self, text: str) -> None:
         try:
@@ -275,13 +306,15 @@ class AirflowStandalone:
         try:
             with self._db() as db:
                 if run_id is None:
-                    row = db.execute("SELECT run_id FROM dag_run WHERE dag_id=? ORDER BY id DESC LIMIT 1",
-                                     (dag_id,)).fetchone()
+                    row = db.execute(
+                        "SELECT run_id FROM dag_run WHERE dag_id=? ORDER BY id DESC LIMIT 1", (dag_id,)
+                    ).fetchone()
                     if row is None:
                         return {}
                     run_id = row[0]
-                return dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id=? AND run_id=?",
-                                       (dag_id, run_id)))
+                return dict(
+                    db.execute("SELECT task_id, state FROM task_instance WHERE dag_id=? AND run_id=?", (dag_id, run_id))
+                )
         except sqlite3.Error:
             return {}
 
@@ -305,8 +338,9 @@ class AirflowStandalone:
         if getattr(self, "_client", None) is None:
             from airflow_provider_dts.cli import AirflowApi
 
-            self._client = AirflowApi(f"http://127.0.0.1:{self.port}", user="admin",
-                                      password=self.admin_password() or "")
+            self._client = AirflowApi(
+                f"http://127.0.0.1:{self.port}", user="admin", password=self.admin_password() or ""
+            )
         return self._client
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -374,22 +408,40 @@ def load_sample_shop(server: LocalServer, *, customers: int = 200, orders: int =
             cities = ["Hangzhou", "Berlin", "Lima", "Oslo", "Pune", "Austin", None]
             cur.executemany(
                 "INSERT INTO shop.customers VALUES (%s, %s, %s, %s, '2026-01-01 00:00:00.000000' + INTERVAL %s SECOND)",
-                [(i, f"Customer {i} \u00e9\u4e2d", f"c{i}@example.com", rnd.choice(cities), i) for i in
-                 range(1, customers + 1)],
+                [
+                    (i, f"Customer {i} \u00e9\u4e2d", f"c{i}@example.com", rnd.choice(cities), i)
+                    for i in range(1, customers + 1)
+                ],
             )
             items = ["tea", "coffee", "mug", "kettle", "filter", "grinder", "\U0001f375 matcha"]
             cur.executemany(
                 "INSERT INTO shop.orders VALUES (%s, %s, %s, %s, %s, %s, '2026-02-01 00:00:00' + INTERVAL %s SECOND)",
-                [(i, rnd.randint(1, customers), rnd.choice(items), rnd.randint(1, 9),
-                  f"{rnd.randint(100, 99999) / 100:.2f}", rnd.choice(["new", "paid", "shipped"]), i)
-                 for i in range(1, orders + 1)],
+                [
+                    (
+                        i,
+                        rnd.randint(1, customers),
+                        rnd.choice(items),
+                        rnd.randint(1, 9),
+                        f"{rnd.randint(100, 99999) / 100:.2f}",
+                        rnd.choice(["new", "paid", "shipped"]),
+                        i,
+                    )
+                    for i in range(1, orders + 1)
+                ],
             )
     finally:
         conn.close()
 
 
-def write_orders(server: LocalServer, first_id: int, count: int, *, seed: int = 1,
-                 stop: Callable[[], bool] | None = None, note: bool = False) -> dict[str, int]:
+def write_orders(
+    server: LocalServer,
+    first_id: int,
+    count: int,
+    *,
+    seed: int = 1,
+    stop: Callable[[], bool] | None = None,
+    note: bool = False,
+) -> dict[str, int]:
     """A small OLTP load on ``shop.orders`` using only ids in [first_id, first_id + count): inserts, then
     updates and deletes of those rows, a few per transaction, including a rolled-back transaction."""
     rnd = random.Random(seed)
@@ -402,7 +454,7 @@ def write_orders(server: LocalServer, first_id: int, count: int, *, seed: int = 
             for start in range(0, len(ids), 5):
                 if stop is not None and stop():
                     break
-                batch = ids[start:start + 5]
+                batch = ids[start : start + 5]
                 for i in batch:
                     cur.execute(
                         "INSERT INTO shop.orders (id, customer_id, item, qty, price, status, updated_at) "
@@ -413,8 +465,11 @@ def write_orders(server: LocalServer, first_id: int, count: int, *, seed: int = 
                 conn.commit()
                 done["transactions"] += 1
                 upd = rnd.choice(batch)
-                cur.execute("UPDATE shop.orders SET qty = qty + 1, status = 'paid', updated_at = UTC_TIMESTAMP(6) "
-                            "WHERE id = %s", (upd,))
+                cur.execute(
+                    "UPDATE shop.orders SET qty = qty + 1, status = 'paid', updated_at = UTC_TIMESTAMP(6) "
+                    "WHERE id = %s",
+                    (upd,),
+                )
                 done["updated"] += cur.rowcount
                 if rnd.random() < 0.3:
                     cur.execute("DELETE FROM shop.orders WHERE id = %s", (batch[0],))
@@ -485,7 +540,7 @@ def direction_status(pair: LocalPair, task_name: str, control_schema: str = "dts
     for role, server in (("forward", pair.b), ("reverse", pair.a)):
         try:
             out[role] = read_status(server.settings(), control_schema, task_name, role)
-        except Exception as e:  # noqa: BLE001 - status display only
+        except Exception as e:
             out[role] = DirectionStatus(task_name, role, "unreachable", str(e))
     return out
 
@@ -496,8 +551,10 @@ def status_lines(pair: LocalPair, task_name: str) -> list[str]:
         label = "task one (A -> B)" if role == "forward" else "task two (B -> A)"
         lag = "-" if st.lag_seconds is None else f"{st.lag_seconds:5.1f}s"
         rows = st.rows_inserted + st.rows_updated + st.rows_deleted
-        lines.append(f"  {label:18} {st.state:15} lag {lag:>7}  rows applied {rows:6} "
-                     f"(+{st.rows_inserted} ~{st.rows_updated} -{st.rows_deleted})  conflicts {st.conflicts}")
+        lines.append(
+            f"  {label:18} {st.state:15} lag {lag:>7}  rows applied {rows:6} "
+            f"(+{st.rows_inserted} ~{st.rows_updated} -{st.rows_deleted})  conflicts {st.conflicts}"
+        )
         if st.state in ("Failed", "PrecheckFailed", "InitializeFailed") and st.message:
             lines.append(f"      {st.message}")
     return lines
@@ -554,7 +611,7 @@ def demo_start(state_dir: Path, port: int, reset: bool = False) -> int:
     if not _start_airflow(airflow):
         return 1
     task_name = "dts_two_way_sync"
-    _say(f"4/6  Triggering DAG {DAG_ID} with {{\"objects\": [\"shop\"]}} ...")
+    _say(f'4/6  Triggering DAG {DAG_ID} with {{"objects": ["shop"]}} ...')
     airflow.cli("dags", "unpause", DAG_ID)
     airflow.cli("dags", "trigger", DAG_ID, "--conf", json.dumps({"objects": ["shop"]}))
     _say("     precheck -> schema sync -> full data sync -> task one incremental; then task two")
@@ -603,8 +660,10 @@ def demo_start(state_dir: Path, port: int, reset: bool = False) -> int:
         time.sleep(1)
     _say("\n".join(status_lines(pair, task_name)))
     for t, v in (verdict or {}).items():
-        _say(f"     shop.{t:10} A {v['rows_a']:6} rows   B {v['rows_b']:6} rows   "
-             f"{'EQUAL' if v['equal'] else 'DIFFERENT'}")
+        _say(
+            f"     shop.{t:10} A {v['rows_a']:6} rows   B {v['rows_b']:6} rows   "
+            f"{'EQUAL' if v['equal'] else 'DIFFERENT'}"
+        )
     ok = bool(verdict) and all(v["equal"] for v in verdict.values())
     _say("")
     _say("Both sides are equal." if ok else "The sides differ: look at the task logs and the control schema.")
@@ -612,8 +671,10 @@ def demo_start(state_dir: Path, port: int, reset: bool = False) -> int:
     password = airflow.admin_password()
     _say(f"Airflow UI:  {airflow.url}   login: admin / {password or '(see ' + str(home) + ')'}")
     _say("Status:      make demo-status      Stop: make demo-stop      Start over: make demo RESET=1")
-    _say(f"MySQL:       mariadb -h127.0.0.1 -P{pair.a.port} -udts_admin -p (A)   -P{pair.b.port} (B); "
-         f"passwords in {pair_dir / 'pair.json'}")
+    _say(
+        f"MySQL:       mariadb -h127.0.0.1 -P{pair.a.port} -udts_admin -p (A)   -P{pair.b.port} (B); "
+        f"passwords in {pair_dir / 'pair.json'}"
+    )
     return 0 if ok else 2
 
 
@@ -625,7 +686,7 @@ def _start_airflow(airflow: AirflowStandalone) -> bool:
         airflow.wait_ready()
         airflow.wait_dag()
         return True
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         _say(f"     Airflow did not come up: {e}")
         _say("     Run `make demo-stop` to clean up.")
         return False
@@ -635,8 +696,9 @@ def _demo_resume(pair_dir: Path, airflow: AirflowStandalone) -> int:
     """Restart a kept demo: same servers and data, same Airflow home; the triggerer re-creates the deferred
     incremental syncs, which resume from their checkpoints (nothing is copied again)."""
     pair = LocalPair.load(pair_dir)
-    _say(f"1/2  Keeping the existing demo in {pair_dir.parent} (start over: make demo RESET=1); starting its "
-         "servers ...")
+    _say(
+        f"1/2  Keeping the existing demo in {pair_dir.parent} (start over: make demo RESET=1); starting its servers ..."
+    )
     for server in (pair.a, pair.b):
         if not _server_running(server):
             server.start()
@@ -658,15 +720,16 @@ def _demo_resume(pair_dir: Path, airflow: AirflowStandalone) -> int:
 def demo_status(state_dir: Path) -> int:
     pair_dir = state_dir.resolve() / "pair"
     if not (pair_dir / "pair.json").exists():
-        _say(f"No demo in {state_dir.resolve()} (`make demo` creates one; --dir or DTS_DEMO_DIR if it lives "
-             "elsewhere).")
+        _say(
+            f"No demo in {state_dir.resolve()} (`make demo` creates one; --dir or DTS_DEMO_DIR if it lives elsewhere)."
+        )
         return 1
     pair = LocalPair.load(pair_dir)
     _say("\n".join(status_lines(pair, "dts_two_way_sync")))
     try:
         for t, v in compare_shop(pair.a, pair.b).items():
             _say(f"  shop.{t:10} A {v['rows_a']} rows, B {v['rows_b']} rows: {'equal' if v['equal'] else 'different'}")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         _say(f"  cannot compare: {e}")
     return 0
 
@@ -686,13 +749,20 @@ def demo_stop(state_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_dts.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_dts.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("action", choices=("start", "status", "stop"))
     parser.add_argument("--reset", action="store_true", help="start: wipe an existing demo and start over")
     parser.add_argument("--dir", default=str(DEFAULT_STATE_DIR), help="state directory (default .dts-local)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DTS_DEMO_PORT", "8080")),
-                        help="Airflow UI/API port (default 8080)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("DTS_DEMO_PORT", "8080")),
+        help="Airflow UI/API port (default 8080)",
+    )
     args = parser.parse_args(argv)
     state_dir = Path(args.dir)
     if args.action == "start":

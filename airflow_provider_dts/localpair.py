@@ -126,12 +126,23 @@ class LocalServer:
         if self.flavour == "mariadb":
             installer = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
             cmd = [
-                installer, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
-                "--auth-root-authentication-method=normal", "--skip-test-db", f"--tmpdir={self.tmpdir}",
+                installer,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                f"--tmpdir={self.tmpdir}",
             ]
         else:
-            cmd = [self.binary, "--no-defaults", "--initialize-insecure", f"--datadir={self.datadir}", "--user=root",
-                   f"--tmpdir={self.tmpdir}"]
+            cmd = [
+                self.binary,
+                "--no-defaults",
+                "--initialize-insecure",
+                f"--datadir={self.datadir}",
+                "--user=root",
+                f"--tmpdir={self.tmpdir}",
+            ]
         for attempt in range(3):
             self.tmpdir.mkdir(parents=True, exist_ok=True)
             r = subprocess.run(cmd, capture_output=True, text=True)
@@ -145,20 +156,39 @@ class LocalServer:
     def command(self) -> list[str]:
         d = self.datadir
         cmd = [
-            self.binary, "--no-defaults", "--user=root", f"--datadir={d}", f"--port={self.port}",
-            f"--socket={self.socket_path}", "--bind-address=127.0.0.1", f"--pid-file={self.pid_file}",
-            f"--log-error={self.error_log}", f"--server-id={self.server_id}", f"--log-bin={d}/binlog",
+            self.binary,
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={d}",
+            f"--port={self.port}",
+            f"--socket={self.socket_path}",
+            "--bind-address=127.0.0.1",
+            f"--pid-file={self.pid_file}",
+            f"--log-error={self.error_log}",
+            f"--server-id={self.server_id}",
+            f"--log-bin={d}/binlog",
             f"--tmpdir={self.tmpdir}",
-            "--binlog-format=ROW", "--binlog-row-image=FULL", "--binlog-row-metadata=FULL",
-            "--innodb-buffer-pool-size=256M", "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
-            "--max-connections=300", "--local-infile=1", "--character-set-server=utf8mb4",
+            "--binlog-format=ROW",
+            "--binlog-row-image=FULL",
+            "--binlog-row-metadata=FULL",
+            "--innodb-buffer-pool-size=256M",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--sync-binlog=0",
+            "--max-connections=300",
+            "--local-infile=1",
+            "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_general_ci",
         ]
         if self.flavour == "mariadb":
             cmd += [f"--gtid-domain-id={self.server_id}", "--log-slave-updates", "--skip-name-resolve"]
         else:
-            cmd += ["--gtid-mode=ON", "--enforce-gtid-consistency=ON", "--log-replica-updates",
-                    "--mysqlx=OFF", "--skip-name-resolve"]
+            cmd += [
+                "--gtid-mode=ON",
+                "--enforce-gtid-consistency=ON",
+                "--log-replica-updates",
+                "--mysqlx=OFF",
+                "--skip-name-resolve",
+            ]
         return cmd + list(self.extra_args)
 
     def start(self, timeout: float = 60.0) -> None:
@@ -179,14 +209,13 @@ class LocalServer:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"server on port {self.port} did not answer in {timeout}s:\n{self._log_tail()}")
                 time.sleep(0.1)
-        with conn:
-            with conn.cursor() as cur:
-                if not self.password:
-                    self.password = secrets.token_urlsafe(12)
-                cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (ADMIN_USER, self.password))
-                cur.execute("CREATE USER IF NOT EXISTS %s@'localhost' IDENTIFIED BY %s", (ADMIN_USER, self.password))
-                for host in ("%", "localhost"):
-                    cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{host}' WITH GRANT OPTION")
+        with conn, conn.cursor() as cur:
+            if not self.password:
+                self.password = secrets.token_urlsafe(12)
+            cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (ADMIN_USER, self.password))
+            cur.execute("CREATE USER IF NOT EXISTS %s@'localhost' IDENTIFIED BY %s", (ADMIN_USER, self.password))
+            for host in ("%", "localhost"):
+                cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{host}' WITH GRANT OPTION")
 
     def _log_tail(self, n: int = 30) -> str:
         try:
@@ -248,8 +277,9 @@ class LocalPair:
     b: LocalServer
 
     @classmethod
-    def create(cls, base: str | Path | None = None, *, extra_a: list[str] | None = None,
-               extra_b: list[str] | None = None) -> LocalPair:
+    def create(
+        cls, base: str | Path | None = None, *, extra_a: list[str] | None = None, extra_b: list[str] | None = None
+    ) -> LocalPair:
         base_path = Path(base).resolve() if base else Path(tempfile.mkdtemp(prefix="dts-pair-"))
         base_path.mkdir(parents=True, exist_ok=True)
         a = LocalServer(base_path / "a", server_id=1, extra_args=list(extra_a or []))
@@ -268,8 +298,13 @@ class LocalPair:
 
     def save(self) -> None:
         state = {
-            name: {"datadir": str(s.datadir), "server_id": s.server_id, "port": s.port, "password": s.password,
-                   "extra_args": s.extra_args}
+            name: {
+                "datadir": str(s.datadir),
+                "server_id": s.server_id,
+                "port": s.port,
+                "password": s.password,
+                "extra_args": s.extra_args,
+            }
             for name, s in (("a", self.a), ("b", self.b))
         }
         path = self.base / "pair.json"
@@ -283,8 +318,13 @@ class LocalPair:
         servers = {}
         for name in ("a", "b"):
             s = state[name]
-            srv = LocalServer(Path(s["datadir"]), server_id=s["server_id"], port=s["port"],
-                              extra_args=s["extra_args"], password=s["password"])
+            srv = LocalServer(
+                Path(s["datadir"]),
+                server_id=s["server_id"],
+                port=s["port"],
+                extra_args=s["extra_args"],
+                password=s["password"],
+            )
             srv.binary, srv.flavour = _find_server_binary()
             servers[name] = srv
         return cls(base_path, servers["a"], servers["b"])
@@ -293,15 +333,17 @@ class LocalPair:
         out = {}
         for conn_id, s in zip(conn_ids, (self.a, self.b)):
             out[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
-                {"conn_type": "mysql", "host": "127.0.0.1", "port": s.port, "login": ADMIN_USER,
-                 "password": s.password}
+                {"conn_type": "mysql", "host": "127.0.0.1", "port": s.port, "login": ADMIN_USER, "password": s.password}
             )
         return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_dts.localpair", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_dts.localpair",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("action", choices=("start", "stop", "env"))
     parser.add_argument("--dir", default=".dts-local/pair", help="state directory of the pair")
     parser.add_argument("--extra-a", default="", help="extra server flags for server A (source)")

@@ -112,7 +112,7 @@ class Writer:
                 try:
                     if self.conn is not None:
                         self.conn.close()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
                 self.conn = None
                 time.sleep(0.2)
@@ -129,13 +129,17 @@ class Writer:
             cur.execute("INSERT INTO shop.acct VALUES (%s, %s, %s, %s)", (acct, self.side, 0, f"n{acct}"))
             rows += 1
             n_ledger = rnd.randint(1, 3)
-            cur.executemany("INSERT INTO shop.ledger VALUES (%s, %s, %s)",
-                            [(ledger + i, acct, rnd.randint(-9, 9)) for i in range(n_ledger)])
+            cur.executemany(
+                "INSERT INTO shop.ledger VALUES (%s, %s, %s)",
+                [(ledger + i, acct, rnd.randint(-9, 9)) for i in range(n_ledger)],
+            )
             rows += n_ledger
             if self.live:
                 updated = rnd.choice(self.live)
-                cur.execute("UPDATE shop.acct SET balance = balance + %s, note = %s WHERE id = %s",
-                            (rnd.randint(1, 100), f"u{self.txns}", updated))
+                cur.execute(
+                    "UPDATE shop.acct SET balance = balance + %s, note = %s WHERE id = %s",
+                    (rnd.randint(1, 100), f"u{self.txns}", updated),
+                )
                 rows += 1
             if len(self.live) > 50 and rnd.random() < 0.5:
                 deleted = self.live[rnd.randrange(len(self.live) - 10)]
@@ -259,13 +263,26 @@ class Chaos:
             sql(s, "CREATE DATABASE shop")
             for t in TABLES:
                 sql(s, t)
-        common = {"task_name": self.task, "objects": ["shop"], "initial_full_data_sync": False,
-                  "initial_schema_sync": False, "retry_minutes": 10}
+        common = {
+            "task_name": self.task,
+            "objects": ["shop"],
+            "initial_full_data_sync": False,
+            "initial_schema_sync": False,
+            "retry_minutes": 10,
+        }
         self.directions = {
-            "forward": SyncDirection.from_dict({**common, "role": "forward", "source_conn_id": "dts_source",
-                                                "destination_conn_id": "dts_destination"}),
-            "reverse": SyncDirection.from_dict({**common, "role": "reverse", "source_conn_id": "dts_destination",
-                                                "destination_conn_id": "dts_source", "exclude_ddl": True}),
+            "forward": SyncDirection.from_dict(
+                {**common, "role": "forward", "source_conn_id": "dts_source", "destination_conn_id": "dts_destination"}
+            ),
+            "reverse": SyncDirection.from_dict(
+                {
+                    **common,
+                    "role": "reverse",
+                    "source_conn_id": "dts_destination",
+                    "destination_conn_id": "dts_source",
+                    "exclude_ddl": True,
+                }
+            ),
         }
         for role in ("forward", "reverse"):
             self.procs[role] = self.new_process(role).start()
@@ -290,8 +307,10 @@ class Chaos:
         d = self.directions[role]
         env["DTS_DIRECTION"] = d.to_json()
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-        for var, server in (("DTS_SOURCE", self.server_for(role, "source")),
-                            ("DTS_DESTINATION", self.server_for(role, "destination"))):
+        for var, server in (
+            ("DTS_SOURCE", self.server_for(role, "source")),
+            ("DTS_DESTINATION", self.server_for(role, "destination")),
+        ):
             st = server.settings()
             env[var] = json.dumps({"host": st.host, "port": st.port, "user": st.user, "password": st.password})
         if kind == "trigger":
@@ -341,8 +360,11 @@ class Chaos:
         try:
             with server.root_connect(connect_timeout=3) as conn, conn.cursor() as cur:
                 out = []
-                for t, cols in (("acct", "id, owner, balance, note"), ("ledger", "id, acct, amount"),
-                                ("counter", "side, n")):
+                for t, cols in (
+                    ("acct", "id, owner, balance, note"),
+                    ("ledger", "id, acct, amount"),
+                    ("counter", "side, n"),
+                ):
                     cur.execute(f"SELECT {cols} FROM shop.{t} ORDER BY 1")
                     out.append(cur.fetchall())
                 return tuple(out)
@@ -370,8 +392,13 @@ class Chaos:
         """Decoded transactions of a server's binlogs: (marked_by_sync, [(op, table, first column value)])."""
         exe = shutil.which("mariadb-binlog") or shutil.which("mysqlbinlog")
         files = sorted(p for p in server.datadir.glob("binlog.[0-9]*"))
-        out = subprocess.run([exe, "--base64-output=decode-rows", "--verbose", *map(str, files)],
-                             capture_output=True, text=True, errors="replace", check=True).stdout
+        out = subprocess.run(
+            [exe, "--base64-output=decode-rows", "--verbose", *map(str, files)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=True,
+        ).stdout
         txns, current, marked = [], [], False
         op = None
         for line in out.splitlines():
@@ -443,11 +470,14 @@ class Chaos:
         lost, doubled, echoes = self.last_measure = self.measure()
         self.timings.append((fault, round(t1 - t0, 2), round(t2 - t1, 2), round(time.monotonic() - t2, 2)))
         written = sum(w.rows - before[s] for s, w in self.writers.items())
-        r = RoundResult(fault, count, written, lost - lost0, doubled - doubled0, echoes - echoes0,
-                        round(recover, 2), note)
+        r = RoundResult(
+            fault, count, written, lost - lost0, doubled - doubled0, echoes - echoes0, round(recover, 2), note
+        )
         self.results.append(r)
-        self.say(f"  {fault:<28} x{count:<3} rows={written:<7} lost={r.lost} doubled={r.doubled} "
-                 f"echoes={r.echoes} recover={r.recover_seconds}s {note}")
+        self.say(
+            f"  {fault:<28} x{count:<3} rows={written:<7} lost={r.lost} doubled={r.doubled} "
+            f"echoes={r.echoes} recover={r.recover_seconds}s {note}"
+        )
         return r
 
     def ensure_running(self) -> None:
@@ -465,6 +495,7 @@ class Chaos:
                 self.procs[role].kill()
                 time.sleep(self.rnd.uniform(0.0, 0.5))
                 self.procs[role] = self.new_process(role).start()
+
         self.round("SIGKILL sync process", inject, times)
 
     def restart_server(self, name: str) -> None:
@@ -472,6 +503,7 @@ class Chaos:
 
         def inject():
             server.restart()
+
         self.round(f"restart server {name}", inject, 1)
 
     def unreachable(self, name: str, seconds: float) -> None:
@@ -485,6 +517,7 @@ class Chaos:
             finally:
                 os.kill(pid, signal.SIGCONT)
             return f"({seconds:g} s)"
+
         self.round(f"server {name} unreachable", inject, 1)
 
     def lock_contention(self, times: int) -> None:
@@ -500,14 +533,17 @@ class Chaos:
                     with conn.cursor() as cur:
                         cur.execute("START TRANSACTION")
                         if i % 2 == 0:  # hold everything of A's range for longer than innodb_lock_wait_timeout
-                            cur.execute("SELECT COUNT(*) FROM shop.acct WHERE id >= %s AND id < %s FOR UPDATE",
-                                        (lo, hi))
+                            cur.execute(
+                                "SELECT COUNT(*) FROM shop.acct WHERE id >= %s AND id < %s FOR UPDATE", (lo, hi)
+                            )
                             cur.execute("SELECT n FROM shop.counter WHERE side='A' FOR UPDATE")
                             outcome["lock_wait_holds"] += 1
                             time.sleep(3.0)
                         else:  # descending order, row by row, against the applier's ascending order
-                            cur.execute("SELECT id FROM shop.acct WHERE id >= %s AND id < %s ORDER BY id DESC "
-                                        "LIMIT 30", (lo, hi))
+                            cur.execute(
+                                "SELECT id FROM shop.acct WHERE id >= %s AND id < %s ORDER BY id DESC LIMIT 30",
+                                (lo, hi),
+                            )
                             for (k,) in cur.fetchall():
                                 cur.execute("SELECT id FROM shop.acct WHERE id=%s FOR UPDATE", (k,))
                                 time.sleep(0.02)
@@ -521,9 +557,12 @@ class Chaos:
                         raise
                 finally:
                     conn.close()
-            return f"({outcome['lock_wait_holds']} long lock holds, {times - outcome['lock_wait_holds']} " \
-                   f"descending-order lockers, {outcome['deadlocks_seen_by_locker']} deadlock victim(s) on the " \
-                   f"locker side)"
+            return (
+                f"({outcome['lock_wait_holds']} long lock holds, {times - outcome['lock_wait_holds']} "
+                f"descending-order lockers, {outcome['deadlocks_seen_by_locker']} deadlock victim(s) on the "
+                f"locker side)"
+            )
+
         self.round("lock waits / deadlocks on B", inject, times)
 
     def two_appliers(self, seconds: float) -> None:
@@ -533,6 +572,7 @@ class Chaos:
             self.procs["forward"].kill()  # the first dies: the second must take over
             self.procs["forward"] = second
             return "(second applier waited for the lease, then took over)"
+
         self.round("two appliers, one direction", inject, 1)
 
     def trigger_restart(self, times: int) -> None:
@@ -546,6 +586,7 @@ class Chaos:
                 self.procs[role].kill()
                 self.procs[role] = self.new_process(role, "trigger").start()
             return "(IncrementalSyncTrigger rebuilt from serialize() kwargs)"
+
         self.round("trigger host restarted", inject, times)
 
     # ------------------------------------------------------------------ report
@@ -554,19 +595,32 @@ class Chaos:
         head = f"{'fault':<30}{'count':>6}{'rows written':>14}{'lost':>6}{'doubled':>9}{'echoes':>8}{'converge s':>11}"
         lines = [head, "-" * len(head)]
         for r in self.results:
-            lines.append(f"{r.fault:<30}{r.count:>6}{r.rows_written:>14}{r.lost:>6}{r.doubled:>9}{r.echoes:>8}"
-                         f"{r.recover_seconds:>11.2f}")
-        tot = [sum(getattr(r, f) for r in self.results) for f in ("count", "rows_written", "lost", "doubled",
-                                                                     "echoes")]
+            lines.append(
+                f"{r.fault:<30}{r.count:>6}{r.rows_written:>14}{r.lost:>6}{r.doubled:>9}{r.echoes:>8}"
+                f"{r.recover_seconds:>11.2f}"
+            )
+        tot = [sum(getattr(r, f) for r in self.results) for f in ("count", "rows_written", "lost", "doubled", "echoes")]
         lines.append("-" * len(head))
         lines.append(f"{'total':<30}{tot[0]:>6}{tot[1]:>14}{tot[2]:>6}{tot[3]:>9}{tot[4]:>8}")
         return "\n".join(lines)
 
 
-FULL = {"sigkill": 20, "unreachable_seconds": 30, "locks": 6, "two_appliers_seconds": 5, "trigger_restarts": 5,
-        "sigkill_after": 5}
-QUICK = {"sigkill": 5, "unreachable_seconds": 5, "locks": 2, "two_appliers_seconds": 2, "trigger_restarts": 2,
-         "sigkill_after": 2}
+FULL = {
+    "sigkill": 20,
+    "unreachable_seconds": 30,
+    "locks": 6,
+    "two_appliers_seconds": 5,
+    "trigger_restarts": 5,
+    "sigkill_after": 5,
+}
+QUICK = {
+    "sigkill": 5,
+    "unreachable_seconds": 5,
+    "locks": 2,
+    "two_appliers_seconds": 2,
+    "trigger_restarts": 2,
+    "sigkill_after": 2,
+}
 
 
 def run_suite(base: Path, plan: dict, *, quiet: bool = False, keep_running: bool = False) -> Chaos:

@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from airflow_provider_dts.engine.config import SyncDirection  # noqa: E402
-from airflow_provider_dts.engine.schema_sync import sync_schema  # noqa: E402
-from airflow_provider_dts.engine.snapshot import full_data_sync  # noqa: E402
-from airflow_provider_dts.localpair import LocalPair  # noqa: E402
+from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.schema_sync import sync_schema
+from airflow_provider_dts.engine.snapshot import full_data_sync
+from airflow_provider_dts.localpair import LocalPair
 
 TABLE_DDL = """
 CREATE TABLE bench.orders (
@@ -92,10 +92,25 @@ def run_dump(pair: LocalPair) -> float:
     env_b = dict(os.environ, MYSQL_PWD=pair.b.password)
     common = ["--protocol=TCP", "-h127.0.0.1", "-udts_admin"]
     t0 = time.monotonic()
-    p1 = subprocess.Popen([dump, *common, f"-P{pair.a.port}", "--single-transaction", "--skip-lock-tables",
-                           "--default-character-set=utf8mb4", "bench", "orders"], stdout=subprocess.PIPE, env=env_a)
-    p2 = subprocess.Popen([client, *common, f"-P{pair.b.port}", "--default-character-set=utf8mb4", "bench_dump"],
-                          stdin=p1.stdout, env=env_b)
+    p1 = subprocess.Popen(
+        [
+            dump,
+            *common,
+            f"-P{pair.a.port}",
+            "--single-transaction",
+            "--skip-lock-tables",
+            "--default-character-set=utf8mb4",
+            "bench",
+            "orders",
+        ],
+        stdout=subprocess.PIPE,
+        env=env_a,
+    )
+    p2 = subprocess.Popen(
+        [client, *common, f"-P{pair.b.port}", "--default-character-set=utf8mb4", "bench_dump"],
+        stdin=p1.stdout,
+        env=env_b,
+    )
     p1.stdout.close()
     rc2, rc1 = p2.wait(), p1.wait()
     elapsed = time.monotonic() - t0
@@ -105,10 +120,15 @@ def run_dump(pair: LocalPair) -> float:
 
 
 def run_sync(pair: LocalPair, method: str = "auto") -> tuple[float, float, dict]:
-    direction = SyncDirection.from_dict({
-        "task_name": "bench", "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-        "objects": ["bench"], "mapping": {"bench": "bench_sync"},
-    })
+    direction = SyncDirection.from_dict(
+        {
+            "task_name": "bench",
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["bench"],
+            "mapping": {"bench": "bench_sync"},
+        }
+    )
     t0 = time.monotonic()
     sync_schema(direction, pair.a.settings(), pair.b.settings())
     t1 = time.monotonic()
@@ -122,8 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--keep", action="store_true", help="leave the pair running (its directory is printed)")
     ap.add_argument("--sync-first", action="store_true", help="run the sync before the dump")
-    ap.add_argument("--method", default="auto", choices=("auto", "load_data", "insert"),
-                    help="the sync's write method (auto: LOAD DATA LOCAL INFILE when the destination allows it)")
+    ap.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", "load_data", "insert"),
+        help="the sync's write method (auto: LOAD DATA LOCAL INFILE when the destination allows it)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     base = Path(tempfile.mkdtemp(prefix="dts-bench-full-"))
@@ -154,13 +178,17 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"rows                          {rows}")
         print(f"mariadb-dump | mariadb        {results['dump']:.2f} s   {dump_rps:,.0f} rows/s")
-        print(f"full sync (schema + data)     {results['sync']:.2f} s   {sync_rps:,.0f} rows/s"
-              f"   (data only {results['sync_data_only']:.2f} s, method {summary['method']})")
+        print(
+            f"full sync (schema + data)     {results['sync']:.2f} s   {sync_rps:,.0f} rows/s"
+            f"   (data only {results['sync_data_only']:.2f} s, method {summary['method']})"
+        )
         print(f"ratio sync/dump               {sync_rps / dump_rps:.2f}   (floor 0.5, goal 1.0)")
         print(f"peak RSS of the sync process  {rss_peak:.0f} MB (before the copies: {rss_before:.0f} MB)")
         print("both copies verified with CHECKSUM TABLE against the source")
-        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end "
-              "(other processes compete for the same cores)")
+        print(
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end "
+            "(other processes compete for the same cores)"
+        )
     finally:
         if args.keep:
             print(f"pair kept in {base}")

@@ -27,14 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pymysqlreplication import BinLogStreamReader  # noqa: E402
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent  # noqa: E402
+from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from airflow_provider_dts.engine.binlog import position_le, stream_settings  # noqa: E402
-from airflow_provider_dts.engine.config import SyncDirection  # noqa: E402
-from airflow_provider_dts.engine.control import ControlSchema  # noqa: E402
-from airflow_provider_dts.engine.incremental import run_direction  # noqa: E402
-from airflow_provider_dts.localpair import LocalPair, LocalServer  # noqa: E402
+from airflow_provider_dts.engine.binlog import stream_settings
+from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.control import ControlSchema
+from airflow_provider_dts.engine.incremental import run_direction
+from airflow_provider_dts.engine.model import position_le
+from airflow_provider_dts.localpair import LocalPair, LocalServer
 
 TABLE = """CREATE TABLE bench.orders (
   id BIGINT PRIMARY KEY, customer INT NOT NULL, status VARCHAR(16) NOT NULL, amount DECIMAL(12,2) NOT NULL,
@@ -62,8 +63,10 @@ def master_pos(server: LocalServer) -> tuple[str, int]:
 
 
 def row_values(i: int, rnd: random.Random) -> str:
-    return (f"({i},{rnd.randint(1, 5000)},'{rnd.choice(['new', 'paid', 'shipped'])}',{rnd.randint(100, 99999) / 100},"
-            f"'note {i}','{{\"k\": {i}, \"tags\": [\"a\", \"b\"]}}','2026-01-01 10:00:00.{i % 1000000:06d}')")
+    return (
+        f"({i},{rnd.randint(1, 5000)},'{rnd.choice(['new', 'paid', 'shipped'])}',{rnd.randint(100, 99999) / 100},"
+        f'\'note {i}\',\'{{"k": {i}, "tags": ["a", "b"]}}\',\'2026-01-01 10:00:00.{i % 1000000:06d}\')'
+    )
 
 
 # --------------------------------------------------------------------------- workloads (written on A)
@@ -75,7 +78,9 @@ def wl_bulk_insert(a: LocalServer, rows: int, start_id: int) -> None:
     with conn.cursor() as cur:
         for base in range(start_id, start_id + rows, 1000):
             cur.execute("START TRANSACTION")
-            cur.execute("INSERT INTO bench.orders VALUES " + ",".join(row_values(i, rnd) for i in range(base, base + 1000)))
+            cur.execute(
+                "INSERT INTO bench.orders VALUES " + ",".join(row_values(i, rnd) for i in range(base, base + 1000))
+            )
             cur.execute("COMMIT")
     conn.close()
 
@@ -85,7 +90,9 @@ def wl_single_updates(a: LocalServer, count: int, max_id: int) -> None:
     conn = a.root_connect()
     with conn.cursor() as cur:
         for _ in range(count):
-            cur.execute(f"UPDATE bench.orders SET amount = amount + 1, status = 'paid' WHERE id = {rnd.randint(0, max_id - 1)}")
+            cur.execute(
+                f"UPDATE bench.orders SET amount = amount + 1, status = 'paid' WHERE id = {rnd.randint(0, max_id - 1)}"
+            )
     conn.close()
 
 
@@ -103,7 +110,9 @@ def wl_mixed(a: LocalServer, txns: int, next_id: int, live_hi: int) -> int:
     with conn.cursor() as cur:
         for _ in range(txns):
             cur.execute("START TRANSACTION")
-            cur.execute("INSERT INTO bench.orders VALUES " + ",".join(row_values(i, rnd) for i in (next_id, next_id + 1)))
+            cur.execute(
+                "INSERT INTO bench.orders VALUES " + ",".join(row_values(i, rnd) for i in (next_id, next_id + 1))
+            )
             next_id += 2
             for _ in range(2):
                 cur.execute(f"UPDATE bench.orders SET note = 'mixed' WHERE id = {rnd.randint(0, live_hi)}")
@@ -137,10 +146,17 @@ def raw_decode(a: LocalServer, start, end, library_only: bool = True) -> tuple[i
 
 def _raw_decode(a: LocalServer, start, end) -> tuple[int, float]:
     settings = stream_settings(a.settings())
-    reader = BinLogStreamReader(connection_settings=settings, server_id=0x7000_0001, log_file=start[0],
-                                log_pos=start[1], resume_stream=True, blocking=False, enable_logging=False,
-                                only_schemas=["bench"],
-                                only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent])
+    reader = BinLogStreamReader(
+        connection_settings=settings,
+        server_id=0x7000_0001,
+        log_file=start[0],
+        log_pos=start[1],
+        resume_stream=True,
+        blocking=False,
+        enable_logging=False,
+        only_schemas=["bench"],
+        only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+    )
     rows = 0
     t0 = time.perf_counter()
     for ev in reader:
@@ -156,8 +172,12 @@ def sync_range(pair: LocalPair, direction: SyncDirection, end) -> float:
     stop = threading.Event()
     result = {}
     t0 = time.perf_counter()
-    th = threading.Thread(target=lambda: result.setdefault("r", run_direction(
-        direction, pair.a.settings(), pair.b.settings(), stop=stop)), daemon=True)
+    th = threading.Thread(
+        target=lambda: result.setdefault(
+            "r", run_direction(direction, pair.a.settings(), pair.b.settings(), stop=stop)
+        ),
+        daemon=True,
+    )
     th.start()
     control = ControlSchema()
     conn = pair.b.root_connect()
@@ -214,15 +234,21 @@ def start_runner(direction: SyncDirection, src: LocalServer, dst: LocalServer, l
     for var, s in (("DTS_SOURCE", src), ("DTS_DESTINATION", dst)):
         st = s.settings()
         env[var] = json.dumps({"host": st.host, "port": st.port, "user": st.user, "password": st.password})
-    return subprocess.Popen([sys.executable, "-m", "airflow_provider_dts.engine.runner", "--log-level", "WARNING"],
-                            env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_dts.engine.runner", "--log-level", "WARNING"],
+        env=env,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def lag_run(pair: LocalPair, fwd: SyncDirection, rev: SyncDirection, seconds: float, rate: int) -> list[float]:
     import signal
 
-    procs = [start_runner(fwd, pair.a, pair.b, pair.base / "fwd.log"),
-             start_runner(rev, pair.b, pair.a, pair.base / "rev.log")]
+    procs = [
+        start_runner(fwd, pair.a, pair.b, pair.base / "fwd.log"),
+        start_runner(rev, pair.b, pair.a, pair.base / "rev.log"),
+    ]
     time.sleep(3)
     stop_load = threading.Event()
     lags: list[float] = []
@@ -237,7 +263,9 @@ def lag_run(pair: LocalPair, fwd: SyncDirection, rev: SyncDirection, seconds: fl
         with conn.cursor() as cur:
             while not stop_load.is_set():
                 cur.execute("START TRANSACTION")
-                cur.execute("INSERT INTO bench.orders VALUES " + ",".join(row_values(k, rnd) for k in (i, i + 1, i + 2)))
+                cur.execute(
+                    "INSERT INTO bench.orders VALUES " + ",".join(row_values(k, rnd) for k in (i, i + 1, i + 2))
+                )
                 cur.execute(f"UPDATE bench.orders SET note='upd' WHERE id = {i}")
                 cur.execute(f"DELETE FROM bench.orders WHERE id = {i + 1}")
                 probe += 1
@@ -256,8 +284,10 @@ def lag_run(pair: LocalPair, fwd: SyncDirection, rev: SyncDirection, seconds: fl
         with conn.cursor() as cur:
             cur.execute("SET time_zone='+00:00'")
             while not stop_load.is_set():
-                cur.execute(f"SELECT id, written_at, UTC_TIMESTAMP(6) FROM bench.probe WHERE side='{side}' AND id > {seen} "
-                            "ORDER BY id")
+                cur.execute(
+                    f"SELECT id, written_at, UTC_TIMESTAMP(6) FROM bench.probe WHERE side='{side}' AND id > {seen} "
+                    "ORDER BY id"
+                )
                 for pid, written, now in cur.fetchall():
                     lags.append((now - written).total_seconds())
                     seen = pid
@@ -278,8 +308,10 @@ def lag_run(pair: LocalPair, fwd: SyncDirection, rev: SyncDirection, seconds: fl
         w.join(10)
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < 60:  # let both directions drain before stopping them
-        if all(q(pair.a, f"CHECKSUM TABLE bench.{t}")[0][1] == q(pair.b, f"CHECKSUM TABLE bench.{t}")[0][1]
-               for t in ("orders", "probe")):
+        if all(
+            q(pair.a, f"CHECKSUM TABLE bench.{t}")[0][1] == q(pair.b, f"CHECKSUM TABLE bench.{t}")[0][1]
+            for t in ("orders", "probe")
+        ):
             break
         time.sleep(0.2)
     print(f"  drained {time.perf_counter() - t0:.1f}s after the load stopped", flush=True)
@@ -307,8 +339,9 @@ def main() -> int:
 
     base = Path(tempfile.mkdtemp(prefix="dts-bench-inc-"))
     pair = LocalPair.create(base)
-    c = LocalServer(base / "c", server_id=3, extra_args=["--replicate-wild-ignore-table=dts_meta.%",
-                                                          "--skip-slave-start"])
+    c = LocalServer(
+        base / "c", server_id=3, extra_args=["--replicate-wild-ignore-table=dts_meta.%", "--skip-slave-start"]
+    )
     print(f"# servers in {base}", flush=True)
     try:
         pair.start()
@@ -316,19 +349,38 @@ def main() -> int:
         for s in (pair.a, pair.b, c):
             q(s, "CREATE DATABASE bench", TABLE, PROBE)
         start = master_pos(pair.a)
-        q(c, f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={pair.a.port}, MASTER_USER='dts_admin', "
-             f"MASTER_PASSWORD='{pair.a.password}', MASTER_LOG_FILE='{start[0]}', MASTER_LOG_POS={start[1]}, "
-             "MASTER_USE_GTID=no")
-        fwd = SyncDirection.from_dict(dict(task_name="bench", role="forward", source_conn_id="a",
-                                           destination_conn_id="b", objects=["bench"], initial_full_data_sync=False))
-        rev = SyncDirection.from_dict(dict(task_name="bench", role="reverse", source_conn_id="b",
-                                           destination_conn_id="a", objects=["bench"], initial_full_data_sync=False,
-                                           exclude_ddl=True))
+        q(
+            c,
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={pair.a.port}, MASTER_USER='dts_admin', "
+            f"MASTER_PASSWORD='{pair.a.password}', MASTER_LOG_FILE='{start[0]}', MASTER_LOG_POS={start[1]}, "
+            "MASTER_USE_GTID=no",
+        )
+        fwd = SyncDirection.from_dict(
+            dict(
+                task_name="bench",
+                role="forward",
+                source_conn_id="a",
+                destination_conn_id="b",
+                objects=["bench"],
+                initial_full_data_sync=False,
+            )
+        )
+        rev = SyncDirection.from_dict(
+            dict(
+                task_name="bench",
+                role="reverse",
+                source_conn_id="b",
+                destination_conn_id="a",
+                objects=["bench"],
+                initial_full_data_sync=False,
+                exclude_ddl=True,
+            )
+        )
         # record the forward start position at `start`
         conn = pair.b.root_connect()
         control = ControlSchema()
         control.ensure(conn)
-        from airflow_provider_dts.engine.control import Checkpoint
+        from airflow_provider_dts.engine.model import Checkpoint
 
         with conn.cursor() as cur:
             control.write_checkpoint(cur, "bench", "forward", Checkpoint(binlog_file=start[0], binlog_pos=start[1]))
@@ -351,8 +403,11 @@ def main() -> int:
             t_sync = sync_range(pair, fwd, p1)
             t_nat = native_range(c, p1)
             results.append((name, rows, rows / t_raw, rows / t_sync, rows / t_nat, rows / t_cached))
-            print(f"  {name:34s} rows={rows:7d} raw={rows / t_raw:7.0f}/s engine={rows / t_cached:7.0f}/s "
-                  f"sync={rows / t_sync:7.0f}/s native={rows / t_nat:7.0f}/s", flush=True)
+            print(
+                f"  {name:34s} rows={rows:7d} raw={rows / t_raw:7.0f}/s engine={rows / t_cached:7.0f}/s "
+                f"sync={rows / t_sync:7.0f}/s native={rows / t_nat:7.0f}/s",
+                flush=True,
+            )
         # equality check: B and C must equal A
         for s, label in ((pair.b, "B (sync)"), (c, "C (native)")):
             a_sum = q(pair.a, "CHECKSUM TABLE bench.orders")[0][1]
@@ -368,7 +423,9 @@ def main() -> int:
         print(f"  raw decode with the engine's decoders:     {tot_rows / t_cached:9.0f} rows/s")
         print(f"  this sync end-to-end:                        {tot_rows / t_sync:9.0f} rows/s")
         print(f"  native MariaDB replication:                  {tot_rows / t_nat:9.0f} rows/s")
-        print(f"  sync / raw decode = {t_raw / t_sync:.2f} (floor 0.8)   sync / native = {t_nat / t_sync:.3f} (goal 0.2)")
+        print(
+            f"  sync / raw decode = {t_raw / t_sync:.2f} (floor 0.8)   sync / native = {t_nat / t_sync:.3f} (goal 0.2)"
+        )
 
         # lag under steady two-way load
         conn = pair.a.root_connect()
@@ -379,9 +436,11 @@ def main() -> int:
         conn.close()
         lags = lag_run(pair, fwd, rev, args.lag_seconds, args.lag_rate)
         if lags:
-            print(f"\nLAG under ~{args.lag_rate} rows/s mixed load on both sides at once for {args.lag_seconds:.0f}s "
-                  f"({len(lags)} probes): p50={pct(lags, 50) * 1000:.0f} ms p99={pct(lags, 99) * 1000:.0f} ms "
-                  f"max={max(lags) * 1000:.0f} ms mean={statistics.mean(lags) * 1000:.0f} ms")
+            print(
+                f"\nLAG under ~{args.lag_rate} rows/s mixed load on both sides at once for {args.lag_seconds:.0f}s "
+                f"({len(lags)} probes): p50={pct(lags, 50) * 1000:.0f} ms p99={pct(lags, 99) * 1000:.0f} ms "
+                f"max={max(lags) * 1000:.0f} ms mean={statistics.mean(lags) * 1000:.0f} ms"
+            )
         a_sum = q(pair.a, "CHECKSUM TABLE bench.orders")[0][1]
         time.sleep(0.5)
         b_sum = q(pair.b, "CHECKSUM TABLE bench.orders")[0][1]

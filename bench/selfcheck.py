@@ -21,7 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.incremental import (  # noqa: E402
+from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.control import ControlSchema
+from airflow_provider_dts.engine.model import Checkpoint
+from airflow_provider_dts.localpair import LocalPair
+from bench.incremental import (
     TABLE,
     master_pos,
     q,
@@ -30,10 +34,6 @@ from bench.incremental import (  # noqa: E402
     wl_mixed,
     wl_single_updates,
 )
-
-from airflow_provider_dts.engine.config import SyncDirection  # noqa: E402
-from airflow_provider_dts.engine.control import Checkpoint, ControlSchema  # noqa: E402
-from airflow_provider_dts.localpair import LocalPair  # noqa: E402
 
 
 def main() -> int:
@@ -59,24 +59,36 @@ def main() -> int:
         control = ControlSchema()
         times: dict[bool, list[float]] = {False: [], True: []}
         for i in range(args.repeat):
-            for on in ((False, True) if i % 2 == 0 else (True, False)):
+            for on in (False, True) if i % 2 == 0 else (True, False):
                 task = f"bench{i}{'on' if on else 'off'}"
                 q(pair.b, "DROP TABLE bench.orders", TABLE)
                 conn = pair.b.root_connect()
                 control.ensure(conn)
                 with conn.cursor() as cur:
-                    control.write_checkpoint(cur, task, "forward", Checkpoint(binlog_file=start[0],
-                                                                             binlog_pos=start[1]))
+                    control.write_checkpoint(
+                        cur, task, "forward", Checkpoint(binlog_file=start[0], binlog_pos=start[1])
+                    )
                 conn.close()
-                d = SyncDirection.from_dict(dict(task_name=task, source_conn_id="a", destination_conn_id="b",
-                                                 objects=["bench"], initial_full_data_sync=False, self_check=on,
-                                                 self_check_rows_per_second=args.rows_per_second))
+                d = SyncDirection.from_dict(
+                    dict(
+                        task_name=task,
+                        source_conn_id="a",
+                        destination_conn_id="b",
+                        objects=["bench"],
+                        initial_full_data_sync=False,
+                        self_check=on,
+                        self_check_rows_per_second=args.rows_per_second,
+                    )
+                )
                 t = sync_range(pair, d, end)
                 times[on].append(t)
                 a_sum = q(pair.a, "CHECKSUM TABLE bench.orders")[0][1]
                 b_sum = q(pair.b, "CHECKSUM TABLE bench.orders")[0][1]
-                print(f"  self_check={'on ' if on else 'off'} {rows / t:8.0f} rows/s ({t:.2f} s) "
-                      f"checksum {'OK' if a_sum == b_sum else 'DIFFERENT!'}", flush=True)
+                print(
+                    f"  self_check={'on ' if on else 'off'} {rows / t:8.0f} rows/s ({t:.2f} s) "
+                    f"checksum {'OK' if a_sum == b_sum else 'DIFFERENT!'}",
+                    flush=True,
+                )
         off, on = statistics.median(times[False]), statistics.median(times[True])
         print(f"median: off {rows / off:.0f} rows/s, on {rows / on:.0f} rows/s; on/off throughput = {off / on:.3f}")
     finally:

@@ -85,9 +85,12 @@ def build_dags(path: Path) -> dict[str, Any]:
     for name, values in load_syncs(path).items():
         dag_id = f"{DAG_ID_PREFIX}{name}"
         dags[dag_id] = base.make_dag(
-            dag_id, defaults=values, display_name=f"DTS two-way sync {name}", tags=("declared in file",),
+            dag_id,
+            defaults=values,
+            display_name=f"DTS two-way sync {name}",
+            tags=("declared in file",),
             doc_md=f"Two-way sync `{name}` declared in `{path}`. Trigger with no conf to start or resume it.\n\n"
-                   + (base.__doc__ or ""),
+            + (base.__doc__ or ""),
         )
     return dags
 

@@ -24,26 +24,62 @@ with DAG(
     tags=["dts", "mysql"],
     doc_md=__doc__,
     params={
-        "task_name": Param("dts_two_way_sync", type="string", title="Task name",
-                           description="Name of the two-way sync task (the name its rows carry in dts_meta)."),
-        "control_schema": Param("dts_meta", type="string", minLength=1, maxLength=64, title="Control schema",
-                                description="Where the sync keeps its state (its settings are read from there)."),
-        "source_conn_id": Param("dts_source", type="string", title="Source connection",
-                                description="Airflow connection id of task one's source server."),
-        "destination_conn_id": Param("dts_destination", type="string", title="Destination connection",
-                                     description="Airflow connection id of task one's destination server (where "
-                                     "the sync's settings are stored)."),
-        "objects": Param(None, type=["null", "array"], items={"type": "string"}, title="Objects",
-                         description="Empty: the sync's own objects, read from its control schema. Else databases "
-                         "('db') or tables ('db.table') to compare, source names."),
-        "mapping": Param(None, type=["null", "object"], title="Object name mapping",
-                         description="Only with objects: the same mapping as task one, e.g. "
-                         "{\"shop\": \"shop_copy\"}."),
+        "task_name": Param(
+            "dts_two_way_sync",
+            type="string",
+            title="Task name",
+            description="Name of the two-way sync task (the name its rows carry in dts_meta).",
+        ),
+        "control_schema": Param(
+            "dts_meta",
+            type="string",
+            minLength=1,
+            maxLength=64,
+            title="Control schema",
+            description="Where the sync keeps its state (its settings are read from there).",
+        ),
+        "source_conn_id": Param(
+            "dts_source",
+            type="string",
+            title="Source connection",
+            description="Airflow connection id of task one's source server.",
+        ),
+        "destination_conn_id": Param(
+            "dts_destination",
+            type="string",
+            title="Destination connection",
+            description="Airflow connection id of task one's destination server (where "
+            "the sync's settings are stored).",
+        ),
+        "objects": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string"},
+            title="Objects",
+            description="Empty: the sync's own objects, read from its control schema. Else databases "
+            "('db') or tables ('db.table') to compare, source names.",
+        ),
+        "mapping": Param(
+            None,
+            type=["null", "object"],
+            title="Object name mapping",
+            description='Only with objects: the same mapping as task one, e.g. {"shop": "shop_copy"}.',
+        ),
         "chunk_size": Param(1000, type="integer", minimum=1, title="Rows per checksum chunk"),
-        "recheck_delay": Param(5.0, type="number", minimum=0, title="Re-check delay (s)",
-                               description="Wait before re-checking a differing chunk, so lag is not drift."),
-        "repair": Param("none", type="string", enum=["none", "to_destination", "to_source"], title="Repair",
-                        description="Make one side equal to the other for the differences found."),
+        "recheck_delay": Param(
+            5.0,
+            type="number",
+            minimum=0,
+            title="Re-check delay (s)",
+            description="Wait before re-checking a differing chunk, so lag is not drift.",
+        ),
+        "repair": Param(
+            "none",
+            type="string",
+            enum=["none", "to_destination", "to_source"],
+            title="Repair",
+            description="Make one side equal to the other for the differences found.",
+        ),
     },
 ) as dag:
     DataVerifyOperator(

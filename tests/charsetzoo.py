@@ -46,7 +46,7 @@ def cut(v: bytes, n: int, cs: str) -> bytes:
     if cs.startswith("utf8"):
         return v.decode()[:n].encode()
     if cs in ("gbk", "big5"):  # the values are all two-byte characters
-        return v[:2 * (n // 2)]
+        return v[: 2 * (n // 2)]
     return v[:n]
 
 
@@ -57,30 +57,49 @@ def zoo_tables(db: str = DB, prefix: bytes = b"") -> list[tuple[str, str, str, l
     for cs, (m1, m2, vals) in CHARSETS.items():
         for coll in COLLATIONS[cs]:
             name = coll
-            ddl = (f"CREATE TABLE IF NOT EXISTS {db}.{name} (k VARCHAR(40) NOT NULL, c CHAR(12), v VARCHAR(300), "
-                   f"t TEXT, "
-                   f"e ENUM('x','{m1}','{m2}'), s SET('x','{m1}','{m2}'), PRIMARY KEY (k)) "
-                   f"CHARACTER SET {cs} COLLATE {coll}")
+            ddl = (
+                f"CREATE TABLE IF NOT EXISTS {db}.{name} (k VARCHAR(40) NOT NULL, c CHAR(12), v VARCHAR(300), "
+                f"t TEXT, "
+                f"e ENUM('x','{m1}','{m2}'), s SET('x','{m1}','{m2}'), PRIMARY KEY (k)) "
+                f"CHARACTER SET {cs} COLLATE {coll}"
+            )
             py = {"latin1": "cp1252"}.get(cs, "utf-8" if cs.startswith("utf8") else cs)
             e1, e2 = m1.encode(py), m2.encode(py)
-            rows = [(prefix + b"k%d" % i + (cut(v, 20, cs) if i % 2 else b""), cut(v, 12, cs).rstrip(b" "), v, v * 3,
-                     [b"x", e1, e2][i % 3], b",".join([b"x", e1, e2][: 1 + i % 3]))
-                    for i, v in enumerate(vals)]
+            rows = [
+                (
+                    prefix + b"k%d" % i + (cut(v, 20, cs) if i % 2 else b""),
+                    cut(v, 12, cs).rstrip(b" "),
+                    v,
+                    v * 3,
+                    [b"x", e1, e2][i % 3],
+                    b",".join([b"x", e1, e2][: 1 + i % 3]),
+                )
+                for i, v in enumerate(vals)
+            ]
             if coll.endswith("_bin"):  # keys that differ only in letter case, and a non-ASCII case pair
                 upper = {"latin1": (b"\xe9", b"\xc9"), "cp1250": (b"\xf8", b"\xd8")}.get(
-                    cs, ("é".encode(), "É".encode()))
+                    cs, ("é".encode(), "É".encode())
+                )
                 if cs in ("gbk", "big5"):
                     upper = (b"q", b"Q")
                 for lo, up in ((b"a", b"A"), upper):
                     rows.append((prefix + b"case-" + lo, lo, lo, lo, b"x", b""))
                     rows.append((prefix + b"case-" + up, up, up, up, b"x", b""))
             out.append((name, ddl, "k, c, v, t, e, s", rows))
-    out.append(("bin", f"CREATE TABLE IF NOT EXISTS {db}.bin (k VARBINARY(40) NOT NULL PRIMARY KEY, c BINARY(8), "
-                       "v VARBINARY(300), "
-                       "t BLOB, e CHAR(1), s CHAR(1)) CHARACTER SET binary", "k, c, v, t, e, s",
-                [(prefix + b"k" + bytes([i]), bytes([i]) * 8, bytes(range(256))[i:], bytes(range(256)) * 2, None, None)
-                 for i in (0, 0x27, 0x5c, 0x81, 0xff)] + [(prefix + b"a", b"a", b"a", b"a", None, None),
-                                                          (prefix + b"A", b"A", b"A", b"A", None, None)]))
+    out.append(
+        (
+            "bin",
+            f"CREATE TABLE IF NOT EXISTS {db}.bin (k VARBINARY(40) NOT NULL PRIMARY KEY, c BINARY(8), "
+            "v VARBINARY(300), "
+            "t BLOB, e CHAR(1), s CHAR(1)) CHARACTER SET binary",
+            "k, c, v, t, e, s",
+            [
+                (prefix + b"k" + bytes([i]), bytes([i]) * 8, bytes(range(256))[i:], bytes(range(256)) * 2, None, None)
+                for i in (0, 0x27, 0x5C, 0x81, 0xFF)
+            ]
+            + [(prefix + b"a", b"a", b"a", b"a", None, None), (prefix + b"A", b"A", b"A", b"A", None, None)],
+        )
+    )
     return out
 
 
@@ -95,7 +114,8 @@ def table_charset(name: str) -> str:
 def insert_sql(db: str, name: str, cols: str, rows) -> str:
     cs = table_charset(name)
     return f"INSERT INTO {db}.{name} ({cols}) VALUES " + ",".join(
-        "(" + ",".join(lit(v, cs) for v in r) + ")" for r in rows)
+        "(" + ",".join(lit(v, cs) for v in r) + ")" for r in rows
+    )
 
 
 def create_zoo(server, with_rows: bool, db: str = DB) -> None:
@@ -141,7 +161,7 @@ def write_changes(server, db: str = DB, prefix: bytes = b"") -> None:
     rows whose keys start with ``prefix`` and on no other row: with a prefix per server, the two servers of a
     two-way sync never write the same row (the spec's rule for two-way sync; a row written on both while the
     other side's change is in flight is a real conflict, and the sides may end different)."""
-    DB = db  # noqa: N806 - the statements below name the zoo database
+    DB = db
     assert not set(prefix) & set(b"%_\\"), prefix  # used in LIKE below
     stmts = []
     for name, _ddl, cols, rows in zoo_tables(db, prefix):
@@ -151,14 +171,19 @@ def write_changes(server, db: str = DB, prefix: bytes = b"") -> None:
         first = rows[0]
         # value updates, in the column's own bytes
         for r in rows[1:]:
-            stmts.append(f"UPDATE {DB}.{name} SET v={lit(first[2], cs)}, t={lit((r[3] or b'') + first[3][:50], cs)}, "
-                         f"c={lit(r[1][::-1] if cs in ('latin1', 'cp1250', 'binary') else r[1], cs)} "
-                         f"WHERE k={lit(r[0], cs)}")
+            stmts.append(
+                f"UPDATE {DB}.{name} SET v={lit(first[2], cs)}, t={lit((r[3] or b'') + first[3][:50], cs)}, "
+                f"c={lit(r[1][::-1] if cs in ('latin1', 'cp1250', 'binary') else r[1], cs)} "
+                f"WHERE k={lit(r[0], cs)}"
+            )
         # a batched multi-row update (one statement, many rows), and one transaction of single-row updates of
         # every row (applied as one batch: the applier must find each row by its key, whatever its bytes)
         stmts.append(f"UPDATE {DB}.{name} SET s=e{mine}")
-        stmts += ["START TRANSACTION", *(f"UPDATE {DB}.{name} SET c=NULL WHERE k={lit(r[0], cs)}" for r in rows),
-                  "COMMIT"]
+        stmts += [
+            "START TRANSACTION",
+            *(f"UPDATE {DB}.{name} SET c=NULL WHERE k={lit(r[0], cs)}" for r in rows),
+            "COMMIT",
+        ]
         # delete one awkward row and re-key another
         stmts.append(f"DELETE FROM {DB}.{name} WHERE k={lit(rows[-1][0], cs)}")
         stmts.append(f"UPDATE {DB}.{name} SET k={lit(b'new-' + rows[1][0], cs)} WHERE k={lit(rows[1][0], cs)}")

@@ -24,19 +24,20 @@ import datetime as _dt
 import decimal
 import logging
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pymysql
 import pymysql.cursors
 from pymysql.constants import CLIENT
 
 from airflow_provider_dts.engine import conflicts as C
-from airflow_provider_dts.engine.binlog import RowChange, Transaction, format_position, position_le
 from airflow_provider_dts.engine.catalog import is_generated_extra
 from airflow_provider_dts.engine.config import SyncDirection, skips_initial
-from airflow_provider_dts.engine.control import Checkpoint, ControlSchema
+from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.model import Checkpoint, RowChange, Transaction, format_position, position_le
 from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,9 @@ class GroupStats:
 class Applier:
     """Applies transactions of one direction to its destination over one connection."""
 
-    def __init__(self, direction: SyncDirection, destination: ConnectionSettings, *,
-                 logger: logging.Logger | None = None):
+    def __init__(
+        self, direction: SyncDirection, destination: ConnectionSettings, *, logger: logging.Logger | None = None
+    ):
         self.direction = direction
         self.destination = destination
         self.control = ControlSchema(direction.control_schema)
@@ -209,7 +211,7 @@ class Applier:
         if self.conn is not None:
             try:
                 self.conn.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             self.conn = None
 
@@ -280,7 +282,7 @@ class Applier:
         except BaseException:
             try:
                 conn.rollback()
-            except Exception:  # noqa: BLE001 - the connection may be gone
+            except Exception:
                 pass
             raise
         _copy_checkpoint(new_cp, cp)
@@ -292,24 +294,29 @@ class Applier:
         partly copied table would leave it different for good."""
         d = self.direction
         try:
-            cur.execute(f"SELECT source_db, source_table, status, catchup_file, catchup_pos FROM "
-                        f"{self.control.table('table_progress')} WHERE task_name=%s AND direction=%s "
-                        "AND catchup_file IS NOT NULL", (d.task_name, d.role))
+            cur.execute(
+                f"SELECT source_db, source_table, status, catchup_file, catchup_pos FROM "
+                f"{self.control.table('table_progress')} WHERE task_name=%s AND direction=%s "
+                "AND catchup_file IS NOT NULL",
+                (d.task_name, d.role),
+            )
         except pymysql.err.MySQLError as e:
             if e.args and e.args[0] in (ER_BAD_FIELD, ER_NO_SUCH_TABLE):
                 return {}  # control schema not created or older than version 4: no table was added
             raise
         out = {}
         for db, table, status, file, pos in cur.fetchall():
-            db, table, status, file = (v.decode() if isinstance(v, (bytes, bytearray)) else v
-                                       for v in (db, table, status, file))
+            db, table, status, file = (
+                v.decode() if isinstance(v, (bytes, bytearray)) else v for v in (db, table, status, file)
+            )
             if not d.selects_table(db, table):
                 continue
             if status != "done":
                 raise SyncFailed(
                     f"{d.key}: table {db}.{table} was added to the sync and its copy is not finished (status "
                     f"{status}). Fix: run the full data sync again (trigger the DAG with the same settings); it "
-                    "resumes the copy, then the incremental sync can start")
+                    "resumes the copy, then the incremental sync can start"
+                )
             out[(db, table)] = (file, int(pos))
         return out
 
@@ -351,7 +358,9 @@ class Applier:
             if not img.keys() <= fresh.colset:
                 self.log.warning(
                     "%s: source columns %s do not exist at the destination; their values are left out",
-                    fresh.qname, ", ".join(sorted(set(img) - fresh.colset)))
+                    fresh.qname,
+                    ", ".join(sorted(set(img) - fresh.colset)),
+                )
             self._known_differences.add(sig)
 
     def write_position(self, txns: list[Transaction], cp: Checkpoint) -> None:
@@ -370,9 +379,18 @@ class Applier:
 
     def _log_conflict(self, cur, c: C.Conflict) -> None:
         self.control.log_conflict(
-            cur, self.direction.task_name, self.direction.role, conflict_type=c.conflict_type, policy=c.policy,
-            decision=c.decision, source=c.source, dest=c.dest, key=c.key, source_image=c.source_image,
-            dest_image=c.dest_image, position=c.position,
+            cur,
+            self.direction.task_name,
+            self.direction.role,
+            conflict_type=c.conflict_type,
+            policy=c.policy,
+            decision=c.decision,
+            source=c.source,
+            dest=c.dest,
+            key=c.key,
+            source_image=c.source_image,
+            dest_image=c.dest_image,
+            position=c.position,
         )
 
     def _advanced(self, cp: Checkpoint, txns: list[Transaction], stats: GroupStats) -> Checkpoint:
@@ -380,7 +398,7 @@ class Applier:
         new = Checkpoint(**cp.__dict__)
         new.binlog_file, new.binlog_pos = last.end_position
         new.gtid = next((t.gtid for t in reversed(txns) if t.gtid), cp.gtid)
-        new.source_commit_at = _dt.datetime.fromtimestamp(last.commit_timestamp, _dt.timezone.utc).replace(tzinfo=None)
+        new.source_commit_at = _dt.datetime.fromtimestamp(last.commit_timestamp, _dt.UTC).replace(tzinfo=None)
         new.transactions_applied = int(cp.transactions_applied or 0) + sum(1 for t in txns if t.changes)
         new.rows_inserted = int(cp.rows_inserted or 0) + stats.inserted
         new.rows_updated = int(cp.rows_updated or 0) + stats.updated
@@ -414,10 +432,10 @@ class Applier:
         except BaseException:
             try:
                 cur.execute("SET SESSION foreign_key_checks=1")
-            except BaseException:  # noqa: BLE001 - a session whose setting is unknown is never used again
+            except BaseException:
                 try:
                     self.conn.close()
-                except Exception:  # noqa: BLE001 - already closed
+                except Exception:
                     pass
             raise
         finally:
@@ -496,8 +514,9 @@ class Applier:
 
     # ------------------------------------------------------------------ runs
 
-    def _apply_run(self, cur, run: list[RowChange], idempotent: bool, txn: Transaction, stats: GroupStats,
-                   idx: int) -> None:
+    def _apply_run(
+        self, cur, run: list[RowChange], idempotent: bool, txn: Transaction, stats: GroupStats, idx: int
+    ) -> None:
         try:
             self._apply_run_checked(cur, run, idempotent, txn, stats, idx)
         except pymysql.err.OperationalError as e:
@@ -506,8 +525,10 @@ class Applier:
             first = run[0]
             images = [c.after if c.after is not None else c.before for c in run]
             info = self.table(cur, first.db, first.table)
-            biggest = max(len(next(iter(self._values_sql(self._cols(info, i), [i]))).encode("utf-8", "surrogateescape"))
-                          for i in images)
+            biggest = max(
+                len(next(iter(self._values_sql(self._cols(info, i), [i]))).encode("utf-8", "surrogateescape"))
+                for i in images
+            )
             raise SyncFailed(
                 f"a row of {qualified(first.db, first.table)} from {format_position(self._txns[first._idx].end_position)} "
                 f"is about {biggest} bytes as SQL, more than the destination's max_allowed_packet allows "
@@ -520,8 +541,11 @@ class Applier:
             if code not in ER_ROW_IS_REFERENCED + ER_NO_REFERENCED_ROW:
                 raise
             first = run[0]
-            what = ("a parent row is still referenced by child rows there" if code in ER_ROW_IS_REFERENCED
-                    else "the parent row does not exist there")
+            what = (
+                "a parent row is still referenced by child rows there"
+                if code in ER_ROW_IS_REFERENCED
+                else "the parent row does not exist there"
+            )
             raise SyncFailed(
                 f"a foreign key at the destination refused {first.kind}s of {qualified(first.db, first.table)} "
                 f"from {format_position(self._txns[first._idx].end_position)}: {what} ([{code}] "
@@ -530,8 +554,9 @@ class Applier:
                 "(dts_verify with repair), then restart the direction"
             ) from None
 
-    def _apply_run_checked(self, cur, run: list[RowChange], idempotent: bool, txn: Transaction,
-                           stats: GroupStats, idx: int) -> None:
+    def _apply_run_checked(
+        self, cur, run: list[RowChange], idempotent: bool, txn: Transaction, stats: GroupStats, idx: int
+    ) -> None:
         first = run[0]
         info = self.table(cur, first.db, first.table)
         kind = first.kind
@@ -608,19 +633,29 @@ class Applier:
                 # primary key is updated in place, so its children stay (an upsert alone could rewrite the
                 # primary key of a row matched by a secondary unique key, taking that row's children along)
                 for r in rows:
-                    self._delete_other_holders(cur, info, r, info.primary_key, tuple(r.get(c) for c in info.primary_key))
+                    self._delete_other_holders(
+                        cur, info, r, info.primary_key, tuple(r.get(c) for c in info.primary_key)
+                    )
                 qcols = [quote_ident(c) for c in cols]
-                self._multi(cur, f"INSERT INTO {info.qname} ({','.join(qcols)}) VALUES ", list(cols), rows,
-                            " ON DUPLICATE KEY UPDATE " + ",".join(f"{c}=VALUES({c})" for c in qcols))
+                self._multi(
+                    cur,
+                    f"INSERT INTO {info.qname} ({','.join(qcols)}) VALUES ",
+                    list(cols),
+                    rows,
+                    " ON DUPLICATE KEY UPDATE " + ",".join(f"{c}=VALUES({c})" for c in qcols),
+                )
                 continue
             head = f"REPLACE INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES "
             if info.match_all:
                 for r in rows:  # no key: REPLACE cannot find the old row; delete one identical row first
-                    cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, self._key_of(info, r))} LIMIT 1")
+                    cur.execute(
+                        f"DELETE FROM {info.qname} WHERE {self._where_key(info, self._key_of(info, r))} LIMIT 1"
+                    )
             self._multi(cur, head, list(cols), rows)
 
-    def _delete_other_holders(self, cur, info: TableInfo, image: dict[str, Any], key_cols: tuple[str, ...],
-                              keep: tuple) -> None:
+    def _delete_other_holders(
+        self, cur, info: TableInfo, image: dict[str, Any], key_cols: tuple[str, ...], keep: tuple
+    ) -> None:
         """Delete the rows that hold one of ``image``'s unique values, other than the row whose ``key_cols`` are
         ``keep`` (compared by the server)."""
         mine = " AND ".join(f"{quote_ident(c)} <=> {self.literal(v)}" for c, v in zip(key_cols, keep))
@@ -643,13 +678,26 @@ class Applier:
             dcur.execute(f"SELECT * FROM {info.qname} WHERE {' OR '.join(conds)} LIMIT 10")
             return list(dcur.fetchall())
 
-    def _conflict(self, info: TableInfo, change: RowChange, ctype: str, key_image: dict[str, Any],
-                  source_image: Any, dest_image: Any, txn: Transaction) -> C.Conflict:
+    def _conflict(
+        self,
+        info: TableInfo,
+        change: RowChange,
+        ctype: str,
+        key_image: dict[str, Any],
+        source_image: Any,
+        dest_image: Any,
+        txn: Transaction,
+    ) -> C.Conflict:
         key_cols = info.match_key or tuple(key_image)
         return C.Conflict(
-            conflict_type=ctype, policy=self.policy.value, decision=C.decide(self.policy, ctype),
-            source=(change.source_db, change.source_table), dest=(info.db, info.table),
-            key={c: key_image.get(c) for c in key_cols}, source_image=source_image, dest_image=dest_image,
+            conflict_type=ctype,
+            policy=self.policy.value,
+            decision=C.decide(self.policy, ctype),
+            source=(change.source_db, change.source_table),
+            dest=(info.db, info.table),
+            key={c: key_image.get(c) for c in key_cols},
+            source_image=source_image,
+            dest_image=dest_image,
             position=format_position(self._txns[change._idx].end_position),
         )
 
@@ -672,8 +720,9 @@ class Applier:
 
     def _insert_one(self, cur, info, change, image, ctype, txn, stats, idx) -> None:
         cols = self._cols(info, image)
-        sql = (f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES "
-               + next(iter(self._values_sql(cols, [image]))))
+        sql = f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES " + next(
+            iter(self._values_sql(cols, [image]))
+        )
         try:
             cur.execute(sql)
             return
@@ -694,7 +743,7 @@ class Applier:
     def _delete_run(self, cur, info, run, idempotent, txn, stats) -> None:
         keys = list(dict.fromkeys(self._key_of(info, c.before) for c in run))
         for i in range(0, len(keys), MAX_BATCH_ROWS):
-            chunk = keys[i:i + MAX_BATCH_ROWS]
+            chunk = keys[i : i + MAX_BATCH_ROWS]
             if idempotent:
                 cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
                 continue
@@ -746,8 +795,9 @@ class Applier:
                 return
             if idempotent:
                 self._replace_rows(cur, info, [c.after for c in batch])
-            elif len(batch) > 1 and info.only_primary_unique and all(
-                    len(c.after) == len(batch[0].after) for c in batch):
+            elif (
+                len(batch) > 1 and info.only_primary_unique and all(len(c.after) == len(batch[0].after) for c in batch)
+            ):
                 self._update_batch(cur, info, batch, keys, txn, stats, idx)
             else:
                 for c in batch:
@@ -789,7 +839,7 @@ class Applier:
 
     def _update_batch(self, cur, info, run, keys, txn, stats, idx) -> None:
         for i in range(0, len(run), MAX_BATCH_ROWS):
-            chunk, ckeys = run[i:i + MAX_BATCH_ROWS], keys[i:i + MAX_BATCH_ROWS]
+            chunk, ckeys = run[i : i + MAX_BATCH_ROWS], keys[i : i + MAX_BATCH_ROWS]
             # Whether every row exists is asked of the server, which compares keys by the column's type and
             # collation. The keys are distinct and unique, so as many rows as keys means all are there.
             present = cur.execute(f"SELECT 1 FROM {info.qname} WHERE {self._where_keys_in(info, ckeys)} FOR UPDATE")
@@ -802,8 +852,13 @@ class Applier:
             upd = ",".join(f"{quote_ident(c)}=VALUES({quote_ident(c)})" for c in cols if c not in info.match_key)
             if not upd:
                 upd = f"{quote_ident(cols[0])}={quote_ident(cols[0])}"
-            self._multi(cur, f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES ", cols,
-                        [c.after for c in chunk], f" ON DUPLICATE KEY UPDATE {upd}")
+            self._multi(
+                cur,
+                f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES ",
+                cols,
+                [c.after for c in chunk],
+                f" ON DUPLICATE KEY UPDATE {upd}",
+            )
 
     def _update_one(self, cur, info, change, txn, stats, idx) -> None:
         cols = self._cols(info, change.after)
@@ -816,8 +871,9 @@ class Applier:
             if e.args[0] != ER_DUP_ENTRY:
                 raise
             dest = self._dest_rows(cur, info, change.after)
-            conflict = self._conflict(info, change, C.UPDATE_DUPLICATE, change.after, change.after,
-                                      dest[0] if len(dest) == 1 else dest, txn)
+            conflict = self._conflict(
+                info, change, C.UPDATE_DUPLICATE, change.after, change.after, dest[0] if len(dest) == 1 else dest, txn
+            )
             if conflict.decision == C.DECISION_FAILED:
                 raise C.ConflictFailure(conflict, change._idx) from None
             stats.conflicts += 1
@@ -886,8 +942,7 @@ def _runs(changes: list[RowChange]) -> Iterable[list[RowChange]]:
     """Consecutive changes of the same kind on the same destination table (and the same apply mode)."""
     run: list[RowChange] = []
     for c in changes:
-        if run and (c.kind != run[0].kind or c.table != run[0].table or c.db != run[0].db
-                    or c._idem != run[0]._idem):
+        if run and (c.kind != run[0].kind or c.table != run[0].table or c.db != run[0].db or c._idem != run[0]._idem):
             yield run
             run = []
         run.append(c)

@@ -28,8 +28,8 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants import FIELD_TYPE
@@ -58,6 +58,7 @@ from pymysqlreplication.row_event import (
 from airflow_provider_dts.engine import rowdecode
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.model import RowChange, Transaction, format_position
 from airflow_provider_dts.engine.servers import ConnectionSettings
 from airflow_provider_dts.engine.values import CharsetBytes
 
@@ -107,69 +108,6 @@ def statement_kind(query: str) -> str | None:
 
 class StreamResync(Exception):
     """The stream must be reopened at the last transaction boundary."""
-
-
-# --------------------------------------------------------------------------- positions
-
-
-def position_key(pos: tuple[str, int]) -> tuple[int, str, int]:
-    """Sort key of a binlog position: numeric file suffix, then byte offset."""
-    name, offset = pos
-    suffix = name.rsplit(".", 1)[-1]
-    return (int(suffix) if suffix.isdigit() else -1, name, int(offset))
-
-
-def position_le(a: tuple[str, int], b: tuple[str, int]) -> bool:
-    return position_key(a) <= position_key(b)
-
-
-def format_position(pos: tuple[str, int] | None) -> str:
-    return "-" if pos is None else f"{pos[0]}:{pos[1]}"
-
-
-# --------------------------------------------------------------------------- data model
-
-
-@dataclass
-class RowChange:
-    """One row change, with destination names already mapped."""
-
-    kind: str  # "insert" | "update" | "delete"
-    source_db: str
-    source_table: str
-    db: str  # destination database
-    table: str  # destination table
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    primary_key: tuple[str, ...]
-
-    def __reduce__(self):  # pickled as its fields only (the reader process sends many): about 1.5x faster
-        return RowChange, (self.kind, self.source_db, self.source_table, self.db, self.table, self.before,
-                           self.after, self.primary_key)
-
-
-@dataclass
-class Transaction:
-    start_position: tuple[str, int]
-    end_position: tuple[str, int]
-    gtid: str | None
-    commit_timestamp: float  # epoch seconds (second resolution from the binlog header)
-    changes: list[RowChange] = field(default_factory=list)
-    marked: bool = False  # written by the opposite direction's applier: drop whole
-    ddl: tuple[str, str] | None = None  # (default schema, statement) of a standalone statement
-    heartbeat_at: _dt.datetime | None = None  # our own heartbeat row's time (naive UTC), when seen
-    # Ranges [start, end) of ``changes`` the source wrote with foreign_key_checks=0 (rows events flagged
-    # NO_FOREIGN_KEY_CHECKS_F); empty when every change was written with checks on. A session may switch the
-    # setting inside a transaction, so it is per change, kept as ranges: nothing per change to pickle.
-    fk_checks_off: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def row_count(self) -> int:
-        return len(self.changes)
-
-    def __reduce__(self):
-        return Transaction, (self.start_position, self.end_position, self.gtid, self.commit_timestamp, self.changes,
-                             self.marked, self.ddl, self.heartbeat_at, self.fk_checks_off)
 
 
 # --------------------------------------------------------------------------- values
@@ -245,8 +183,12 @@ def _decode_rows(event: RowsEvent) -> list[tuple[dict | None, dict | None]]:
 
     if isinstance(event, UpdateRowsEvent):
         for row in event.rows:
-            out.append((norm(row["before_values"], row.get("before_none_sources", {})),
-                        norm(row["after_values"], row.get("after_none_sources", {}))))
+            out.append(
+                (
+                    norm(row["before_values"], row.get("before_none_sources", {})),
+                    norm(row["after_values"], row.get("after_none_sources", {})),
+                )
+            )
     elif isinstance(event, WriteRowsEvent):
         for row in event.rows:
             out.append((None, norm(row["values"], row.get("none_sources", {}))))
@@ -325,8 +267,10 @@ def _decode_members(columns) -> None:
             dec = rowdecode.column_text_decoder(col)
             out = [dec(bytes(m)) if isinstance(m, _RawMember) else m for m in members]
             if any(isinstance(m, CharsetBytes) for m in out):  # one form per column (SET joins them)
-                out = [CharsetBytes(bytes(m), rowdecode.column_charset(col)) if isinstance(m, _RawMember) else m
-                       for m in members]
+                out = [
+                    CharsetBytes(bytes(m), rowdecode.column_charset(col)) if isinstance(m, _RawMember) else m
+                    for m in members
+                ]
             setattr(col, attr, out)
 
 
@@ -350,7 +294,7 @@ def _cached_table_map_init(self, from_packet, event_size, table_map, ctl_connect
         _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
         _decode_members(getattr(self, "columns", None) or ())
         return None
-    key = bytes(data[20:20 + event_size])
+    key = bytes(data[20 : 20 + event_size])
     table = _TABLE_MAP_CACHE.get(key)
     if table is None:
         _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
@@ -366,10 +310,12 @@ def _cached_table_map_init(self, from_packet, event_size, table_map, ctl_connect
     self.table_id, self.schema, self.table = table.table_id, table.schema, table.table
     only_schemas, ignored_schemas = kwargs.get("only_schemas"), kwargs.get("ignored_schemas")
     only_tables, ignored_tables = kwargs.get("only_tables"), kwargs.get("ignored_tables")
-    if ((only_tables is not None and self.table not in only_tables)
-            or (ignored_tables is not None and self.table in ignored_tables)
-            or (only_schemas is not None and self.schema not in only_schemas)
-            or (ignored_schemas is not None and self.schema in ignored_schemas)):
+    if (
+        (only_tables is not None and self.table not in only_tables)
+        or (ignored_tables is not None and self.table in ignored_tables)
+        or (only_schemas is not None and self.schema not in only_schemas)
+        or (ignored_schemas is not None and self.schema in ignored_schemas)
+    ):
         self._processed = False
         return None
     self.columns = table.columns
@@ -405,7 +351,7 @@ def _execute_load_init(self, from_packet, event_size, table_map, ctl_connection,
         self.packet.advance(1)
         n = event_size - 26 - self.status_vars_length - self.schema_length - 1
         self._dts_query = self.packet.read(n).decode("utf-8", "replace") if n > 0 else ""
-    except Exception:  # noqa: BLE001 - the statement stays unreadable: the check is conservative then
+    except Exception:
         pass
 
 
@@ -433,9 +379,16 @@ def stream_settings(source: ConnectionSettings, *, skip_flagged: bool = False) -
 class BinlogReader:
     """Reads one direction's source binlog as whole transactions."""
 
-    def __init__(self, direction: SyncDirection, source: ConnectionSettings, start: tuple[str, int], *,
-                 stop: threading.Event | None = None, heartbeat: float = HEARTBEAT_SECONDS,
-                 skip_flagged: bool = False):
+    def __init__(
+        self,
+        direction: SyncDirection,
+        source: ConnectionSettings,
+        start: tuple[str, int],
+        *,
+        stop: threading.Event | None = None,
+        heartbeat: float = HEARTBEAT_SECONDS,
+        skip_flagged: bool = False,
+    ):
         self.direction = direction
         self.skip_flagged = skip_flagged
         self.source = source
@@ -478,9 +431,21 @@ class BinlogReader:
             only_schemas=schemas,
             filter_non_implemented_events=False,
             only_events=[
-                QueryEvent, XidEvent, RotateEvent, FormatDescriptionEvent, GtidEvent, MariadbGtidEvent,
-                HeartbeatLogEvent, TableMapEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent,
-                PartialUpdateRowsEvent, XAPrepareEvent, NotImplementedEvent, BeginLoadQueryEvent,
+                QueryEvent,
+                XidEvent,
+                RotateEvent,
+                FormatDescriptionEvent,
+                GtidEvent,
+                MariadbGtidEvent,
+                HeartbeatLogEvent,
+                TableMapEvent,
+                WriteRowsEvent,
+                UpdateRowsEvent,
+                DeleteRowsEvent,
+                PartialUpdateRowsEvent,
+                XAPrepareEvent,
+                NotImplementedEvent,
+                BeginLoadQueryEvent,
                 ExecuteLoadQueryEvent,
             ],
         )
@@ -489,7 +454,7 @@ class BinlogReader:
         if self._stream is not None:
             try:
                 self._stream.close()
-            except Exception:  # noqa: BLE001 - closing a broken stream
+            except Exception:
                 pass
             self._stream = None
 
@@ -550,8 +515,13 @@ class BinlogReader:
                     continue  # the file's bytes of a statement-based LOAD DATA: Execute_load_query decides
                 if isinstance(ev, ExecuteLoadQueryEvent):
                     q = _load_query_text(ev)
-                    self._check_statement(q or "LOAD DATA ...", ev.schema, (current_file, end_pos), boundary,
-                                          reason=None if q else "the statement of this LOAD DATA is unreadable")
+                    self._check_statement(
+                        q or "LOAD DATA ...",
+                        ev.schema,
+                        (current_file, end_pos),
+                        boundary,
+                        reason=None if q else "the statement of this LOAD DATA is unreadable",
+                    )
                     q = q or "LOAD DATA ..."
                     if open_txn is not None:
                         continue
@@ -633,8 +603,11 @@ class BinlogReader:
                         elif ev.table == "heartbeat":
                             open_txn["heartbeats"].append(ev)
                         continue
-                    kind = "insert" if isinstance(ev, WriteRowsEvent) else (
-                        "update" if isinstance(ev, UpdateRowsEvent) else "delete")
+                    kind = (
+                        "insert"
+                        if isinstance(ev, WriteRowsEvent)
+                        else ("update" if isinstance(ev, UpdateRowsEvent) else "delete")
+                    )
                     if kind not in self.allowed_kinds:
                         continue
                     sel, ddb, dt = self._selected(ev.schema, ev.table)
@@ -644,8 +617,9 @@ class BinlogReader:
         finally:
             self.close()
 
-    def _check_statement(self, query: str, schema: Any, at: tuple[str, int], txn_start: tuple[str, int],
-                         reason: str | None = None) -> None:
+    def _check_statement(
+        self, query: str, schema: Any, at: tuple[str, int], txn_start: tuple[str, int], reason: str | None = None
+    ) -> None:
         """Fail the direction on a statement-logged change that may touch a selected object (never skip it)."""
         kind = statement_kind(query)
         if kind is None and reason is None:
@@ -653,8 +627,9 @@ class BinlogReader:
         default = schema.decode("utf-8", "replace") if isinstance(schema, bytes) else (schema or "")
         why = reason or self._why_statement_may_touch_selected(query, default, kind)
         if why is None:
-            log.info("statement-based change at %s only about unselected databases: %s", format_position(at),
-                     query[:200])
+            log.info(
+                "statement-based change at %s only about unselected databases: %s", format_position(at), query[:200]
+            )
             return
         raise SyncFailed(
             f"the source binlog holds a statement-based change at {format_position(at)} (transaction from "
@@ -670,8 +645,9 @@ class BinlogReader:
         from airflow_provider_dts.engine.ddl import tokenize  # ddl imports this module
 
         if kind == "call":
-            return ("it is in the binlog because a stored function it calls wrote rows, and a function may "
-                    "write any table")
+            return (
+                "it is in the binlog because a stored function it calls wrote rows, and a function may write any table"
+            )
         selected = {db.lower() for db in self.direction.selected_databases}
         if default and default.lower() in selected:
             return f"its default database {default} is selected"
@@ -686,7 +662,7 @@ class BinlogReader:
                 return f"it calls {t.ident}(), which may be a stored function writing any table"
         try:
             found = self._catalog_reason(names, default, toks)
-        except Exception as e:  # noqa: BLE001 - cannot prove it harmless
+        except Exception as e:
             return f"its stored functions and triggers could not be checked on the source ({e})"
         return found
 
@@ -700,11 +676,14 @@ class BinlogReader:
             conn = self.source.connect()
             try:
                 with conn.cursor() as cur:
-                    cur.execute("SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES "
-                                "WHERE ROUTINE_TYPE='FUNCTION'")
+                    cur.execute(
+                        "SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES "
+                        "WHERE ROUTINE_TYPE='FUNCTION'"
+                    )
                     functions = [(str(db), str(name)) for db, name in cur.fetchall()]
-                    cur.execute("SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE "
-                                "FROM information_schema.TRIGGERS")
+                    cur.execute(
+                        "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS"
+                    )
                     triggers = [(str(db), str(trig), str(table)) for db, trig, table in cur.fetchall()]
             finally:
                 conn.close()
@@ -734,8 +713,11 @@ class BinlogReader:
         changes = txn.changes
         off: list[tuple[int, int]] = []
         for kind, ev, ddb, dt in t["events"]:
-            pk = tuple(ev.primary_key) if isinstance(ev.primary_key, (list, tuple)) else (
-                (ev.primary_key,) if ev.primary_key else ())
+            pk = (
+                tuple(ev.primary_key)
+                if isinstance(ev.primary_key, (list, tuple))
+                else ((ev.primary_key,) if ev.primary_key else ())
+            )
             start = len(changes)
             for before, after in _decode_rows(ev):
                 changes.append(RowChange(kind, ev.schema, ev.table, ddb, dt, before, after, pk))

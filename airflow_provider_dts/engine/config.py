@@ -292,7 +292,9 @@ def _as_bool(value: Any, name: str, problems: list[str]) -> bool:
 def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirection | None:
     p = prefix
     if not isinstance(data, dict):
-        problems.append(f"{p or 'direction'}: expected an object with the direction's settings, got {type(data).__name__}")
+        problems.append(
+            f"{p or 'direction'}: expected an object with the direction's settings, got {type(data).__name__}"
+        )
         return None
     known = {f.name for f in fields(SyncDirection)}
     for k in data:
@@ -314,18 +316,26 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
     for name in ("source_conn_id", "destination_conn_id"):
         v = data.get(name)
         if not isinstance(v, str) or not v.strip():
-            problems.append(f"{p}{name}: missing; give the Airflow connection id of the {name.split('_')[0]} MySQL server")
+            problems.append(
+                f"{p}{name}: missing; give the Airflow connection id of the {name.split('_')[0]} MySQL server"
+            )
         kw[name] = v if isinstance(v, str) else ""
     if kw["source_conn_id"] and kw["source_conn_id"] == kw["destination_conn_id"]:
-        problems.append(f"{p}destination_conn_id: the same connection as source_conn_id; two-way sync needs two servers")
+        problems.append(
+            f"{p}destination_conn_id: the same connection as source_conn_id; two-way sync needs two servers"
+        )
 
     control_schema = data.get("control_schema", DEFAULT_CONTROL_SCHEMA)
     if not isinstance(control_schema, str) or not _CONTROL_SCHEMA_RE.fullmatch(control_schema):
-        problems.append(f"{p}control_schema: {control_schema!r} is not allowed; use 1-64 letters, digits and '_' "
-                        f"(a plain schema name such as {DEFAULT_CONTROL_SCHEMA!r})")
+        problems.append(
+            f"{p}control_schema: {control_schema!r} is not allowed; use 1-64 letters, digits and '_' "
+            f"(a plain schema name such as {DEFAULT_CONTROL_SCHEMA!r})"
+        )
     elif is_system_schema(control_schema):
-        problems.append(f"{p}control_schema: {control_schema!r} is a system schema of the server; the provider never "
-                        f"writes there. Use a schema of its own such as {DEFAULT_CONTROL_SCHEMA!r}")
+        problems.append(
+            f"{p}control_schema: {control_schema!r} is a system schema of the server; the provider never "
+            f"writes there. Use a schema of its own such as {DEFAULT_CONTROL_SCHEMA!r}"
+        )
     kw["control_schema"] = control_schema
     control_key = control_schema.lower() if isinstance(control_schema, str) else ""
 
@@ -352,8 +362,10 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
         if bad:
             continue
         if is_system_schema(db):
-            problems.append(f"{p}objects: {o!r} is in the server's system schema {db!r}, which is never synchronized "
-                            "(accounts, privileges and server state stay each server's own); select your own databases")
+            problems.append(
+                f"{p}objects: {o!r} is in the server's system schema {db!r}, which is never synchronized "
+                "(accounts, privileges and server state stay each server's own); select your own databases"
+            )
             continue
         if db.lower() == control_key:
             problems.append(f"{p}objects: {o!r} is the control schema {control_schema!r}, which is never synchronized")
@@ -364,14 +376,16 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
     whole = {db for db, t in parsed if t is None}
     for db, t in parsed:
         if t is not None and db in whole:
-            problems.append(f"{p}objects: {format_object_name(db, t)!r} is inside {format_object_name(db)!r}, which is "
-                            "selected whole; list only one of them")
+            problems.append(
+                f"{p}objects: {format_object_name(db, t)!r} is inside {format_object_name(db)!r}, which is "
+                "selected whole; list only one of them"
+            )
     kw["objects"] = tuple(format_object_name(db, t) for db, t in parsed)
 
     mapping = data.get("mapping", {}) or {}
     clean_map: dict[str, str] = {}
     if not isinstance(mapping, dict):
-        problems.append(f"{p}mapping: expected an object like {{\"shop\": \"shop_copy\", \"shop.orders\": \"orders_v2\"}}")
+        problems.append(f'{p}mapping: expected an object like {{"shop": "shop_copy", "shop.orders": "orders_v2"}}')
         mapping = {}
     for src, dst in mapping.items():
         try:
@@ -388,14 +402,20 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
                 err = check_identifier(nm, f"{p}mapping: target of {src!r}")
                 if err:
                     problems.append(err)
-        covered = (sdb, None) in parsed or (sdb, stable) in parsed or (stable is None and any(d == sdb for d, _ in parsed))
+        covered = (
+            (sdb, None) in parsed or (sdb, stable) in parsed or (stable is None and any(d == sdb for d, _ in parsed))
+        )
         if not covered:
-            problems.append(f"{p}mapping: {src!r} is not among the selected objects; add it to objects or remove the mapping")
+            problems.append(
+                f"{p}mapping: {src!r} is not among the selected objects; add it to objects or remove the mapping"
+            )
         if ddb.lower() == control_key:
             problems.append(f"{p}mapping: {src!r} maps into the control schema {control_schema!r}; choose another name")
         elif is_system_schema(ddb):
-            problems.append(f"{p}mapping: {src!r} maps into the server's system schema {ddb!r}, which the provider "
-                            "never writes; choose another name")
+            problems.append(
+                f"{p}mapping: {src!r} maps into the server's system schema {ddb!r}, which the provider "
+                "never writes; choose another name"
+            )
         clean_map[format_object_name(sdb, stable)] = format_object_name(ddb, dtable)
     kw["mapping"] = clean_map
 
@@ -462,7 +482,9 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
         if isinstance(retry, str) and retry.isdigit() and 1 <= int(retry) <= MAX_RETRY_MINUTES:
             retry = int(retry)
         else:
-            problems.append(f"{p}retry_minutes: {retry!r} is not allowed; use a whole number of minutes from 1 to {MAX_RETRY_MINUTES}")
+            problems.append(
+                f"{p}retry_minutes: {retry!r} is not allowed; use a whole number of minutes from 1 to {MAX_RETRY_MINUTES}"
+            )
             retry = DEFAULT_RETRY_MINUTES
     kw["retry_minutes"] = retry
 
@@ -471,7 +493,9 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
         ignore = [ignore]
     for item in ignore:
         if item not in PRECHECK_ITEMS:
-            problems.append(f"{p}ignore_precheck_items: {item!r} is not a precheck item; known items: {', '.join(PRECHECK_ITEMS)}")
+            problems.append(
+                f"{p}ignore_precheck_items: {item!r} is not a precheck item; known items: {', '.join(PRECHECK_ITEMS)}"
+            )
     kw["ignore_precheck_items"] = tuple(i for i in ignore if i in PRECHECK_ITEMS)
 
     skip = data.get("skip_initial_tables", []) or []
@@ -499,8 +523,10 @@ def _destination_clashes(d: SyncDirection, p: str) -> list[str]:
             dest = d.map_database(db)
             other = whole.setdefault(dest.lower(), format_object_name(db))
             if other != format_object_name(db):
-                out.append(f"{p}mapping: {format_object_name(db)!r} and {other!r} both land in database {dest!r}; "
-                           "map them to different databases")
+                out.append(
+                    f"{p}mapping: {format_object_name(db)!r} and {other!r} both land in database {dest!r}; "
+                    "map them to different databases"
+                )
     tables: dict[tuple[str, str], str] = {}
     for db, table in d.selected:
         if table is None or (db, None) in d.selected:  # the overlap itself is reported with the objects
@@ -508,12 +534,16 @@ def _destination_clashes(d: SyncDirection, p: str) -> list[str]:
         name = format_object_name(db, table)
         ddb, dt = d.map_table(db, table)
         if ddb.lower() in whole:
-            out.append(f"{p}mapping: {name!r} lands in database {ddb!r}, which {whole[ddb.lower()]!r} fills whole; "
-                       "map it to another database")
+            out.append(
+                f"{p}mapping: {name!r} lands in database {ddb!r}, which {whole[ddb.lower()]!r} fills whole; "
+                "map it to another database"
+            )
         other = tables.setdefault((ddb.lower(), dt.lower()), name)
         if other != name:
-            out.append(f"{p}mapping: {name!r} and {other!r} both land on table {format_object_name(ddb, dt)!r}; "
-                       "map them to different tables")
+            out.append(
+                f"{p}mapping: {name!r} and {other!r} both land on table {format_object_name(ddb, dt)!r}; "
+                "map them to different tables"
+            )
     return out
 
 
@@ -568,12 +598,18 @@ class TwoWayTask:
         rev_in.update(task_name=name, role="reverse", control_schema=control)
         rev_problems: list[str] = []
         reverse = _build_direction(rev_in, "reverse.", rev_problems)
-        problems += rev_problems if forward_ok else [
-            x for x in rev_problems if any(x.startswith(f"reverse.{k}:") for k in given)]
+        problems += (
+            rev_problems
+            if forward_ok
+            else [x for x in rev_problems if any(x.startswith(f"reverse.{k}:") for k in given)]
+        )
         if problems:
             raise ConfigError(sorted(set(problems), key=problems.index))
         assert forward is not None and reverse is not None
-        if forward.source_conn_id != reverse.destination_conn_id or forward.destination_conn_id != reverse.source_conn_id:
+        if (
+            forward.source_conn_id != reverse.destination_conn_id
+            or forward.destination_conn_id != reverse.source_conn_id
+        ):
             raise ConfigError(
                 [
                     "reverse: task two must run between the same two servers as task one, the other way: "

@@ -15,11 +15,12 @@ upgrade. Never edit an upgrade that has shipped; append a new one.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pymysql
 
+from airflow_provider_dts.engine.model import Checkpoint
 from airflow_provider_dts.engine.servers import quote_ident
 
 
@@ -227,30 +228,6 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-@dataclass
-class Checkpoint:
-    binlog_file: str | None = None
-    binlog_pos: int | None = None
-    gtid: str | None = None
-    source_commit_at: Any = None
-    snapshot_file: str | None = None
-    snapshot_pos: int | None = None
-    catchup_file: str | None = None
-    catchup_pos: int | None = None
-    ddl_pending: str | None = None
-    transactions_applied: int = 0
-    rows_inserted: int = 0
-    rows_updated: int = 0
-    rows_deleted: int = 0
-    conflicts: int = 0
-
-    @property
-    def position(self) -> tuple[str, int] | None:
-        if self.binlog_file is None or self.binlog_pos is None:
-            return None
-        return self.binlog_file, int(self.binlog_pos)
-
-
 _CHECKPOINT_COLUMNS = tuple(Checkpoint.__dataclass_fields__)
 
 
@@ -291,9 +268,7 @@ class ControlSchema:
                             # again: what it already added is fine (duplicate column / key, table exists)
                             if not (e.args and e.args[0] in (1050, 1060, 1061)):
                                 raise
-                    cur.execute(
-                        f"INSERT INTO {self.table('schema_version')} VALUES (%s, UTC_TIMESTAMP(6))", (version,)
-                    )
+                    cur.execute(f"INSERT INTO {self.table('schema_version')} VALUES (%s, UTC_TIMESTAMP(6))", (version,))
                     current = version
             finally:
                 cur.execute("SELECT RELEASE_LOCK(%s)", (lock,))
@@ -326,8 +301,9 @@ class ControlSchema:
             )
             return cur.fetchone()
 
-    def set_state(self, conn_or_cur, task: str, direction: str, state: str, message: str | None = None,
-                  **columns: Any) -> None:
+    def set_state(
+        self, conn_or_cur, task: str, direction: str, state: str, message: str | None = None, **columns: Any
+    ) -> None:
         """Upsert the direction's state row. Extra columns: owner, lag_seconds, rows_per_second, ..."""
         if state not in State.ALL:
             raise ValueError(f"unknown state {state!r}")
@@ -361,8 +337,7 @@ class ControlSchema:
 
     def write_checkpoint(self, cur, task: str, direction: str, cp: Checkpoint) -> None:
         """Upsert the whole checkpoint row inside the caller's transaction."""
-        self._upsert_direction_row(cur, "checkpoint", task, direction,
-                                   {c: getattr(cp, c) for c in _CHECKPOINT_COLUMNS})
+        self._upsert_direction_row(cur, "checkpoint", task, direction, {c: getattr(cp, c) for c in _CHECKPOINT_COLUMNS})
 
     def reset_direction(self, conn, task: str, direction: str) -> None:
         """Forget a direction's checkpoint and copy progress (re-initialization)."""
@@ -399,16 +374,40 @@ class ControlSchema:
 
     # ------------------------------------------------------------------ conflict log
 
-    def log_conflict(self, cur, task: str, direction: str, *, conflict_type: str, policy: str, decision: str,
-                     source: tuple[str, str], dest: tuple[str, str], key: Any, source_image: Any,
-                     dest_image: Any, position: str) -> None:
+    def log_conflict(
+        self,
+        cur,
+        task: str,
+        direction: str,
+        *,
+        conflict_type: str,
+        policy: str,
+        decision: str,
+        source: tuple[str, str],
+        dest: tuple[str, str],
+        key: Any,
+        source_image: Any,
+        dest_image: Any,
+        position: str,
+    ) -> None:
         cur.execute(
             f"INSERT INTO {self.table('conflict_log')} (task_name, direction, detected_at, conflict_type, policy, "
             f"decision, source_db, source_table, dest_db, dest_table, key_json, source_image, dest_image, "
             f"source_position) VALUES (%s, %s, UTC_TIMESTAMP(6), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
-                task, direction, conflict_type, policy, decision, source[0], source[1], dest[0], dest[1],
-                to_json(key), to_json(source_image), to_json(dest_image), position,
+                task,
+                direction,
+                conflict_type,
+                policy,
+                decision,
+                source[0],
+                source[1],
+                dest[0],
+                dest[1],
+                to_json(key),
+                to_json(source_image),
+                to_json(dest_image),
+                position,
             ),
         )
 
@@ -422,8 +421,7 @@ class ControlSchema:
 
     # ------------------------------------------------------------------ helpers
 
-    def _upsert_direction_row(self, conn_or_cur, table: str, task: str, direction: str,
-                              cols: dict[str, Any]) -> None:
+    def _upsert_direction_row(self, conn_or_cur, table: str, task: str, direction: str, cols: dict[str, Any]) -> None:
         """INSERT or UPDATE the (task_name, direction) row of ``table`` with ``cols`` and a fresh updated_at."""
         names = [quote_ident(n) for n in cols]
         assign = ", ".join(f"{n}=VALUES({n})" for n in names)

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import pymysql
 
-from airflow_provider_dts.engine.binlog import Transaction, format_position
-from airflow_provider_dts.engine.control import Checkpoint
 from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.model import Checkpoint, Transaction, format_position
 from airflow_provider_dts.engine.servers import quote_ident
 
 log = logging.getLogger(__name__)
@@ -248,8 +247,13 @@ def rewrite_ddl(direction, sql: str, default_db: str) -> tuple[ParsedDdl | None,
         db = parsed.routine.db or default_db
         if not db or not direction.whole_database(db):
             return parsed, None, f"routine in {db} which is not a selected database"
-        edits.append((parsed.routine.start, parsed.routine.end,
-                      f"{quote_ident(direction.map_database(db))}.{quote_ident(parsed.routine.name)}"))
+        edits.append(
+            (
+                parsed.routine.start,
+                parsed.routine.end,
+                f"{quote_ident(direction.map_database(db))}.{quote_ident(parsed.routine.name)}",
+            )
+        )
     if not parsed.tables and parsed.routine is None:
         return parsed, None, "no object name found"
     # qualified references to mapped databases elsewhere (view and routine bodies)
@@ -289,8 +293,11 @@ def apply_ddl(applier, txn: Transaction, cp: Checkpoint, *, logger: logging.Logg
             outcome = "skipped"
         else:
             outcome = None  # not interesting enough for the DDL log
-        applier.apply_group([txn], cp, extra=(lambda cur: _ddl_log(applier, cur, txn, statement, None, outcome))
-                            if outcome is not None else None)
+        applier.apply_group(
+            [txn],
+            cp,
+            extra=(lambda cur: _ddl_log(applier, cur, txn, statement, None, outcome)) if outcome is not None else None,
+        )
         if outcome is not None:
             lg.info("DDL skipped (%s): %s", reason, statement[:200])
         return outcome or "ignored"

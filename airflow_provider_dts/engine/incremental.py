@@ -35,13 +35,13 @@ import pymysql
 from airflow_provider_dts.engine import ddl as ddl_mod
 from airflow_provider_dts.engine import reinit
 from airflow_provider_dts.engine.apply import Applier
-from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync, Transaction, format_position
+from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.conflicts import ConflictFailure
-from airflow_provider_dts.engine.control import Checkpoint, ControlSchema, State
+from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError, ServerError, SyncFailed
+from airflow_provider_dts.engine.model import Checkpoint, Transaction, format_position
 from airflow_provider_dts.engine.reader_process import ReaderProcess
-from airflow_provider_dts.engine.startfloor import record_reverse_floor_on
 from airflow_provider_dts.engine.servers import (
     ConnectionSettings,
     binlog_files,
@@ -49,6 +49,7 @@ from airflow_provider_dts.engine.servers import (
     is_connection_error,
     server_info,
 )
+from airflow_provider_dts.engine.startfloor import record_reverse_floor_on
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,18 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
 
 
-def run_direction(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                  stop: threading.Event, max_runtime: float | None = None,
-                  logger: logging.Logger | None = None) -> RunResult:
+def run_direction(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    stop: threading.Event,
+    max_runtime: float | None = None,
+    logger: logging.Logger | None = None,
+) -> RunResult:
     """Run one direction until ``stop``, ``max_runtime`` or failure. See the module docstring."""
     return _DirectionRun(direction, source, destination, stop, max_runtime, logger or log).run()
 
@@ -131,10 +138,12 @@ class _DirectionRun:
             if self._ctl is None or not self._ctl.open:
                 raise ConnectionError("no open connection to the destination")
             self_check = summary(self._ctl, self.d, self.dest.describe())
-        except Exception as e:  # noqa: BLE001 - a summary must not hide the run's outcome
-            self_check = {"enabled": bool(self.d.self_check),
-                          "unreadable": f"{type(e).__name__}: {e}; see {self.d.control_schema}.divergence and "
-                                        f"sync_state on {self.dest.describe()}"}
+        except Exception as e:
+            self_check = {
+                "enabled": bool(self.d.self_check),
+                "unreadable": f"{type(e).__name__}: {e}; see {self.d.control_schema}.divergence and "
+                f"sync_state on {self.dest.describe()}",
+            }
         cp = self.cp
         return {
             "transactions_applied": int(cp.transactions_applied or 0),
@@ -163,7 +172,7 @@ class _DirectionRun:
         """Best effort: the destination may be the server that is down."""
         try:
             self.control.set_state(self._ctl_conn(), self.d.task_name, self.d.role, state, message, **cols)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self._ctl = None
             self.log.warning("could not record state %s for %s: %s", state, self.d.key, e)
 
@@ -189,7 +198,7 @@ class _DirectionRun:
                     raise
                 except ConflictFailure as e:
                     return self._fail(str(e))
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     if isinstance(e, pymysql.err.MySQLError) and e.args and e.args[0] == 1236:
                         return self._fail(
                             f"the source cannot send its binlog from {format_position(self.cp.position)}: "
@@ -218,8 +227,9 @@ class _DirectionRun:
                         pos = self.cp.position
                         same = resync_at == pos
                         resync_at, resyncs = pos, (resyncs + 1 if same else 1)
-                        self.log.info("direction %s: reopening the binlog stream at %s (%s)", self.d.key,
-                                      format_position(pos), e)
+                        self.log.info(
+                            "direction %s: reopening the binlog stream at %s (%s)", self.d.key, format_position(pos), e
+                        )
                         if resyncs > 5:
                             return self._fail(
                                 f"the binlog stream cannot be read from {format_position(pos)}: {e} (5 attempts). "
@@ -235,8 +245,12 @@ class _DirectionRun:
         except _Stop as s:
             message = "stopped" if s.outcome == "stopped" else "stopped after max_runtime"
             if self._lease_ever:
-                self._set_state(State.STOPPED, f"{message} at {format_position(self.cp.position)}",
-                                lag_seconds=self.lag, retrying_since=None)
+                self._set_state(
+                    State.STOPPED,
+                    f"{message} at {format_position(self.cp.position)}",
+                    lag_seconds=self.lag,
+                    retrying_since=None,
+                )
                 state = State.STOPPED
             else:
                 state = self._current_state() or State.STOPPED
@@ -252,7 +266,7 @@ class _DirectionRun:
         try:
             row = self.control.get_state(self._ctl_conn(), self.d.task_name, self.d.role)
             return row["state"] if row else None
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def _fail(self, message: str) -> RunResult:
@@ -266,7 +280,7 @@ class _DirectionRun:
         if self._ctl is not None:
             try:
                 self._ctl.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             self._ctl = None
 
@@ -288,6 +302,7 @@ class _DirectionRun:
         self._lease_ever = True
         if self.d.guard_triggers:  # idempotent: also guards triggers created while the sync was stopped
             from airflow_provider_dts.engine.triggers import guard_triggers
+
             guard_triggers(self.d, self.source, self.dest, logger=self.log)
         src = self.source.connect()
         try:
@@ -324,8 +339,13 @@ class _DirectionRun:
         finally:
             src.close()
         self.cp = cp
-        self._set_state(State.SYNCHRONIZING, f"synchronizing from {format_position(cp.position)}",
-                        owner=self.owner, retrying_since=None, started_at=_utcnow())
+        self._set_state(
+            State.SYNCHRONIZING,
+            f"synchronizing from {format_position(cp.position)}",
+            owner=self.owner,
+            retrying_since=None,
+            started_at=_utcnow(),
+        )
         self._start_threads(cp.position, skip_flagged=info.is_mariadb)
         self._healthy = True
         self._apply_loop()
@@ -337,8 +357,7 @@ class _DirectionRun:
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_TRANSACTIONS)
         skip_flagged = skip_flagged and SKIP_FLAGGED_FAST_PATH
         if READER_MODE == "thread":
-            self._reader = BinlogReader(self.d, self.source, start, stop=self._threads_stop,
-                                        skip_flagged=skip_flagged)
+            self._reader = BinlogReader(self.d, self.source, start, stop=self._threads_stop, skip_flagged=skip_flagged)
         else:
             self._reader = ReaderProcess(self.d, self.source, start, skip_flagged=skip_flagged, logger=self.log)
         self._reader_thread = threading.Thread(target=self._read, name=f"dts-reader-{self.d.key}", daemon=True)
@@ -349,8 +368,14 @@ class _DirectionRun:
         if self.d.self_check:  # the self-check thread (engine/selfcheck.py): its own connections
             from airflow_provider_dts.engine.selfcheck import SelfCheck
 
-            self._selfcheck = SelfCheck(self.d, self.source, self.dest, position_fn=lambda: self.cp.position,
-                                        lag_fn=lambda: self.lag, logger=self.log)
+            self._selfcheck = SelfCheck(
+                self.d,
+                self.source,
+                self.dest,
+                position_fn=lambda: self.cp.position,
+                lag_fn=lambda: self.lag,
+                logger=self.log,
+            )
             self._selfcheck.start()
 
     def _stop_threads(self) -> None:
@@ -389,7 +414,7 @@ class _DirectionRun:
                     return
                 if txn is not None and not self._put(txn):
                     return
-        except BaseException as e:  # noqa: BLE001 - handed to the applier thread
+        except BaseException as e:
             if not stop.is_set():
                 self._put(e)
         finally:
@@ -409,18 +434,18 @@ class _DirectionRun:
                         "ON DUPLICATE KEY UPDATE beat_at=VALUES(beat_at)",
                         (self.d.task_name, self.d.role),
                     )
-            except Exception:  # noqa: BLE001 - the reader reports a lost source; just reconnect next time
+            except Exception:
                 if conn is not None:
                     try:
                         conn.close()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         pass
                 conn = None
             stop.wait(HEARTBEAT_INTERVAL)
         if conn is not None:
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     # ------------------------------------------------------------------ apply loop
@@ -492,7 +517,7 @@ class _DirectionRun:
         if hb is not None and group[-1].heartbeat_at is not None:
             self.lag = max(0.0, (now - hb).total_seconds())
         else:
-            commit = _dt.datetime.fromtimestamp(last.commit_timestamp, _dt.timezone.utc).replace(tzinfo=None)
+            commit = _dt.datetime.fromtimestamp(last.commit_timestamp, _dt.UTC).replace(tzinfo=None)
             self.lag = max(0.0, (now - commit).total_seconds())
 
     def _apply(self, group: list[Transaction]) -> None:
@@ -521,11 +546,15 @@ class _DirectionRun:
         cp = self.cp
         try:
             self.control.update_stats(
-                self._ctl_conn(), self.d.task_name, self.d.role,
-                lag_seconds=self.lag, rows_per_second=rps, last_source_commit_at=cp.source_commit_at,
+                self._ctl_conn(),
+                self.d.task_name,
+                self.d.role,
+                lag_seconds=self.lag,
+                rows_per_second=rps,
+                last_source_commit_at=cp.source_commit_at,
                 last_applied_at=_utcnow(),
                 message=f"synchronizing at {format_position(cp.position)}",
             )
-        except Exception as e:  # noqa: BLE001 - stats are best effort; a lost server surfaces in apply
+        except Exception as e:
             self._ctl = None
             self.log.debug("stats update failed: %s", e)

@@ -43,9 +43,18 @@ log = logging.getLogger(__name__)
 
 # Settings a running sync takes over as they are (the next run uses them).
 IN_PLACE = (
-    "dml_types", "exclude_ddl", "conflict_policy", "retry_minutes", "ignore_precheck_items", "sync_triggers",
-    "guard_triggers", "self_check", "self_check_rows_per_second", "self_check_auto_repair",
-    "initial_schema_sync", "initial_full_data_sync",
+    "dml_types",
+    "exclude_ddl",
+    "conflict_policy",
+    "retry_minutes",
+    "ignore_precheck_items",
+    "sync_triggers",
+    "guard_triggers",
+    "self_check",
+    "self_check_rows_per_second",
+    "self_check_auto_repair",
+    "initial_schema_sync",
+    "initial_full_data_sync",
 )
 
 
@@ -76,8 +85,9 @@ class Modification:
         if self.added:
             parts.append(f"objects added: {', '.join(self.added)}")
         if self.removed:
-            parts.append(f"objects no longer synchronized (left as they are on both servers): "
-                         f"{', '.join(self.removed)}")
+            parts.append(
+                f"objects no longer synchronized (left as they are on both servers): {', '.join(self.removed)}"
+            )
         if self.settings:
             parts.append(f"settings changed in place: {'; '.join(self.settings)}")
         return "; ".join(parts) if parts else "no change of objects or settings"
@@ -97,7 +107,7 @@ def server_identity(conn) -> dict[str, Any]:
             uuid = cur.fetchone()[0]
         except pymysql.err.MySQLError:
             pass  # MariaDB has none
-    text = (lambda v: v.decode() if isinstance(v, (bytes, bytearray)) else v)
+    text = lambda v: v.decode() if isinstance(v, (bytes, bytearray)) else v
     return {"server_id": int(sid), "hostname": text(host), "port": int(port), "uuid": text(uuid)}
 
 
@@ -113,14 +123,17 @@ def _describe_server(i: dict[str, Any] | None) -> str:
     if not i:
         return "unknown"
     return f"{i.get('hostname')}:{i.get('port')} server_id {i.get('server_id')}" + (
-        f" uuid {i['uuid']}" if i.get("uuid") else "")
+        f" uuid {i['uuid']}" if i.get("uuid") else ""
+    )
 
 
 def read_synced(conn, control: ControlSchema, direction: SyncDirection) -> dict[str, Any] | None:
     with conn.cursor() as cur:
         try:
-            cur.execute(f"SELECT synced_config FROM {control.table('sync_state')} WHERE task_name=%s AND direction=%s",
-                        (direction.task_name, direction.role))
+            cur.execute(
+                f"SELECT synced_config FROM {control.table('sync_state')} WHERE task_name=%s AND direction=%s",
+                (direction.task_name, direction.role),
+            )
         except pymysql.err.MySQLError:
             return None  # control schema older than version 4
         row = cur.fetchone()
@@ -130,8 +143,9 @@ def read_synced(conn, control: ControlSchema, direction: SyncDirection) -> dict[
     return json.loads(text)
 
 
-def write_synced(cur, control: ControlSchema, direction: SyncDirection, identities: dict[str, Any],
-                 adding: list | None = None) -> None:
+def write_synced(
+    cur, control: ControlSchema, direction: SyncDirection, identities: dict[str, Any], adding: list | None = None
+) -> None:
     """Store ``direction`` as the settings the direction runs with (on a cursor: joins its transaction)."""
     doc = {"direction": direction.to_dict(), **identities}
     if adding:
@@ -169,12 +183,17 @@ def _other_control_schema(conn, direction: SyncDirection) -> str | None:
         cur.execute(
             "SELECT c.TABLE_SCHEMA FROM information_schema.TABLES c JOIN information_schema.TABLES v "
             "ON v.TABLE_SCHEMA=c.TABLE_SCHEMA AND v.TABLE_NAME='schema_version' "
-            "WHERE c.TABLE_NAME='checkpoint' AND c.TABLE_SCHEMA<>%s", (direction.control_schema,))
+            "WHERE c.TABLE_NAME='checkpoint' AND c.TABLE_SCHEMA<>%s",
+            (direction.control_schema,),
+        )
         schemas = [r[0].decode() if isinstance(r[0], (bytes, bytearray)) else r[0] for r in cur.fetchall()]
         for s in schemas:
             try:
-                cur.execute(f"SELECT 1 FROM {quote_ident(s)}.`checkpoint` WHERE task_name=%s AND direction=%s "
-                            "AND binlog_file IS NOT NULL", (direction.task_name, direction.role))
+                cur.execute(
+                    f"SELECT 1 FROM {quote_ident(s)}.`checkpoint` WHERE task_name=%s AND direction=%s "
+                    "AND binlog_file IS NOT NULL",
+                    (direction.task_name, direction.role),
+                )
             except pymysql.err.MySQLError:
                 continue
             if cur.fetchone():
@@ -185,9 +204,11 @@ def _other_control_schema(conn, direction: SyncDirection) -> str | None:
 def _baseline_from_progress(conn, control: ControlSchema, direction: SyncDirection) -> SyncDirection | None:
     """A sync initialized before settings were stored: the tables it copied, with their destination names."""
     with conn.cursor() as cur:
-        cur.execute(f"SELECT source_db, source_table, dest_db, dest_table FROM {control.table('table_progress')} "
-                    "WHERE task_name=%s AND direction=%s AND status IN ('created','copying','done','kept')",
-                    (direction.task_name, direction.role))
+        cur.execute(
+            f"SELECT source_db, source_table, dest_db, dest_table FROM {control.table('table_progress')} "
+            "WHERE task_name=%s AND direction=%s AND status IN ('created','copying','done','kept')",
+            (direction.task_name, direction.role),
+        )
         rows = [tuple(v.decode() if isinstance(v, (bytes, bytearray)) else v for v in r) for r in cur.fetchall()]
     if not rows:
         return None
@@ -197,10 +218,16 @@ def _baseline_from_progress(conn, control: ControlSchema, direction: SyncDirecti
 
 
 def _diff_objects(old: SyncDirection, new: SyncDirection) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    added = tuple(format_object_name(db, t) for db, t in new.selected
-                  if (not old.whole_database(db) if t is None else not old.selects_table(db, t)))
-    removed = tuple(format_object_name(db, t) for db, t in old.selected
-                    if (not new.whole_database(db) if t is None else not new.selects_table(db, t)))
+    added = tuple(
+        format_object_name(db, t)
+        for db, t in new.selected
+        if (not old.whole_database(db) if t is None else not old.selects_table(db, t))
+    )
+    removed = tuple(
+        format_object_name(db, t)
+        for db, t in old.selected
+        if (not new.whole_database(db) if t is None else not new.selects_table(db, t))
+    )
     return added, removed
 
 
@@ -210,8 +237,10 @@ def _mapping_changes(old: SyncDirection, new: SyncDirection) -> list[str]:
     kept_dbs = [db for db, t in old.selected if t is None and new.whole_database(db)]
     for db in kept_dbs:
         if old.map_database(db) != new.map_database(db):
-            out.append(f"{format_object_name(db)} -> {format_object_name(old.map_database(db))} before, "
-                       f"{format_object_name(new.map_database(db))} now")
+            out.append(
+                f"{format_object_name(db)} -> {format_object_name(old.map_database(db))} before, "
+                f"{format_object_name(new.map_database(db))} now"
+            )
     tables = {(db, t) for db, t in old.selected if t is not None and new.selects_table(db, t)}
     for key in set(old.mapping) | set(new.mapping):  # table renames inside databases synchronized both times
         db, t = split_object_name(key)
@@ -219,8 +248,10 @@ def _mapping_changes(old: SyncDirection, new: SyncDirection) -> list[str]:
             tables.add((db, t))
     for db, t in sorted(tables):
         if old.map_table(db, t) != new.map_table(db, t):
-            out.append(f"{format_object_name(db, t)} -> {format_object_name(*old.map_table(db, t))} before, "
-                       f"{format_object_name(*new.map_table(db, t))} now")
+            out.append(
+                f"{format_object_name(db, t)} -> {format_object_name(*old.map_table(db, t))} before, "
+                f"{format_object_name(*new.map_table(db, t))} now"
+            )
     return out
 
 
@@ -229,8 +260,9 @@ def _value(d: SyncDirection, name: str) -> Any:
     return v.value if hasattr(v, "value") else (list(v) if isinstance(v, tuple) else v)
 
 
-def plan_modification(direction: SyncDirection, src_conn, dst_conn, *,
-                      logger: logging.Logger | None = None) -> Modification | None:
+def plan_modification(
+    direction: SyncDirection, src_conn, dst_conn, *, logger: logging.Logger | None = None
+) -> Modification | None:
     """Compare ``direction`` with the settings its initialized direction runs with (module doc).
 
     Returns None when the direction is not initialized (a first run), else the ``Modification``. Raises
@@ -238,17 +270,20 @@ def plan_modification(direction: SyncDirection, src_conn, dst_conn, *,
     """
     lg = logger or log
     control = ControlSchema(direction.control_schema)
-    what = (f"{direction.key}: task {direction.task_name!r} is already running")
-    again = ("Fix: trigger it with its previous settings for this, or stop the sync (mark both incremental tasks "
-             "success), drop its control schema rows and the destination's copies and initialize it again, or "
-             "start a new sync under a new task_name")
+    what = f"{direction.key}: task {direction.task_name!r} is already running"
+    again = (
+        "Fix: trigger it with its previous settings for this, or stop the sync (mark both incremental tasks "
+        "success), drop its control schema rows and the destination's copies and initialize it again, or "
+        "start a new sync under a new task_name"
+    )
     if not _initialized(dst_conn, control, direction):
         other = _other_control_schema(dst_conn, direction)
         if other:
             raise ModifyRefused(
                 f"{direction.key}: task {direction.task_name!r} is already initialized with the control schema "
                 f"{other!r} on the destination; a running sync cannot move to another control schema "
-                f"({direction.control_schema!r}). Fix: set control_schema back to {other!r}, or use a new task_name")
+                f"({direction.control_schema!r}). Fix: set control_schema back to {other!r}, or use a new task_name"
+            )
         return None
     ids = identities(src_conn, dst_conn)
     doc = read_synced(dst_conn, control, direction)
@@ -258,33 +293,43 @@ def plan_modification(direction: SyncDirection, src_conn, dst_conn, *,
         baseline = "stored"
         adding_before = frozenset(tuple(t) for t in doc.get("adding") or ())
         problems = []
-        for side, conn_id, key in (("source", direction.source_conn_id, "source_server"),
-                                   ("destination", direction.destination_conn_id, "destination_server")):
+        for side, conn_id, key in (
+            ("source", direction.source_conn_id, "source_server"),
+            ("destination", direction.destination_conn_id, "destination_server"),
+        ):
             if not _same_server(doc.get(key), ids[key]):
-                problems.append(f"the {side} connection {conn_id!r} now reaches another server "
-                                f"({_describe_server(ids[key])}; the sync runs with {_describe_server(doc.get(key))})"
-                                f"; its checkpoint belongs to the old server. Fix: point {conn_id!r} back to that "
-                                "server, or start a new sync under a new task_name")
+                problems.append(
+                    f"the {side} connection {conn_id!r} now reaches another server "
+                    f"({_describe_server(ids[key])}; the sync runs with {_describe_server(doc.get(key))})"
+                    f"; its checkpoint belongs to the old server. Fix: point {conn_id!r} back to that "
+                    "server, or start a new sync under a new task_name"
+                )
     else:
         stored = _baseline_from_progress(dst_conn, control, direction)
         baseline = "table_progress"
         problems = []
         if stored is None:
             stored, baseline = direction, "none"
-            lg.warning("%s: no record of the settings this sync was initialized with (initialized by an older "
-                       "version, without a full data sync); taking the current settings as they are: objects "
-                       "added now are NOT copied", direction.key)
+            lg.warning(
+                "%s: no record of the settings this sync was initialized with (initialized by an older "
+                "version, without a full data sync); taking the current settings as they are: objects "
+                "added now are NOT copied",
+                direction.key,
+            )
     if problems:
         raise ModifyRefused(f"{what}: " + "; ".join(problems))
     for m in _mapping_changes(stored, direction):
         problems.append(f"the mapping of {m}")
     if baseline == "stored" and stored.existing_table_mode != direction.existing_table_mode:
-        problems.append(f"existing_table_mode {stored.existing_table_mode.value} before, "
-                        f"{direction.existing_table_mode.value} now (it decides how tables are first synchronized; "
-                        "the synchronized ones cannot be redone in place)")
+        problems.append(
+            f"existing_table_mode {stored.existing_table_mode.value} before, "
+            f"{direction.existing_table_mode.value} now (it decides how tables are first synchronized; "
+            "the synchronized ones cannot be redone in place)"
+        )
     if problems:
-        raise ModifyRefused(f"{what} and these changes cannot be applied to it in place: {'; '.join(problems)}. "
-                            + again)
+        raise ModifyRefused(
+            f"{what} and these changes cannot be applied to it in place: {'; '.join(problems)}. " + again
+        )
     added, removed = _diff_objects(stored, direction)
     settings = []
     if baseline == "stored":
@@ -295,8 +340,16 @@ def plan_modification(direction: SyncDirection, src_conn, dst_conn, *,
         for name in ("source_conn_id", "destination_conn_id"):
             if getattr(stored, name) != getattr(direction, name):
                 settings.append(f"{name}: {getattr(stored, name)!r} -> {getattr(direction, name)!r} (same server)")
-    mod = Modification(direction, stored, added, removed, tuple(settings), adding_before=adding_before,
-                       baseline=baseline, identities=ids)
+    mod = Modification(
+        direction,
+        stored,
+        added,
+        removed,
+        tuple(settings),
+        adding_before=adding_before,
+        baseline=baseline,
+        identities=ids,
+    )
     if added:
         from airflow_provider_dts.engine.schema_sync import list_source_objects
 
@@ -306,7 +359,8 @@ def plan_modification(direction: SyncDirection, src_conn, dst_conn, *,
         raise ModifyRefused(
             f"{what} and its incremental sync is running now, with the old objects: tables cannot be added to it "
             f"while it runs ({', '.join(r.label for r in mod.added_tables)}). Fix: stop the sync first (mark both "
-            "incremental tasks success), then trigger the DAG again with the new objects")
+            "incremental tasks success), then trigger the DAG again with the new objects"
+        )
     return mod
 
 
@@ -330,8 +384,11 @@ def begin(mod: Modification, dst_conn) -> None:
         cur.execute("START TRANSACTION")
         for ref in mod.added_tables:
             if (ref.src_db, ref.src_table) not in mod.adding_before:
-                cur.execute(f"DELETE FROM {control.table('table_progress')} WHERE task_name=%s AND direction=%s "
-                            "AND source_db=%s AND source_table=%s", (d.task_name, d.role, ref.src_db, ref.src_table))
+                cur.execute(
+                    f"DELETE FROM {control.table('table_progress')} WHERE task_name=%s AND direction=%s "
+                    "AND source_db=%s AND source_table=%s",
+                    (d.task_name, d.role, ref.src_db, ref.src_table),
+                )
         adding = sorted(set(mod.adding_before) | {(r.src_db, r.src_table) for r in mod.added_tables})
         write_synced(cur, control, mod.stored, mod.identities, adding=adding)
         cur.execute("COMMIT")

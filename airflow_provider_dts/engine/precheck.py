@@ -21,8 +21,9 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pymysql
 
@@ -149,10 +150,27 @@ class PrecheckReport:
 
 # Privileges that exist only globally (``ON *.*``).
 GLOBAL_ONLY = {
-    "REPLICATION SLAVE", "REPLICATION CLIENT", "BINLOG MONITOR", "SUPER", "PROCESS", "RELOAD", "SHUTDOWN",
-    "FILE", "CREATE USER", "REPLICATION SLAVE ADMIN", "SLAVE MONITOR", "REPLICA MONITOR", "BINLOG ADMIN",
-    "BINLOG REPLAY", "REPLICATION MASTER ADMIN", "CONNECTION ADMIN", "READ_ONLY ADMIN", "FEDERATED ADMIN",
-    "SET USER", "CREATE TABLESPACE", "SHOW DATABASES",
+    "REPLICATION SLAVE",
+    "REPLICATION CLIENT",
+    "BINLOG MONITOR",
+    "SUPER",
+    "PROCESS",
+    "RELOAD",
+    "SHUTDOWN",
+    "FILE",
+    "CREATE USER",
+    "REPLICATION SLAVE ADMIN",
+    "SLAVE MONITOR",
+    "REPLICA MONITOR",
+    "BINLOG ADMIN",
+    "BINLOG REPLAY",
+    "REPLICATION MASTER ADMIN",
+    "CONNECTION ADMIN",
+    "READ_ONLY ADMIN",
+    "FEDERATED ADMIN",
+    "SET USER",
+    "CREATE TABLESPACE",
+    "SHOW DATABASES",
 }
 
 
@@ -226,13 +244,13 @@ def _parse_privilege_line(line: str, keyword: str, target: str) -> Grant | None:
                 depth += 1
             elif ch == ")":
                 depth -= 1
-            elif depth == 0 and text[i:i + 4].upper() == " ON ":
+            elif depth == 0 and text[i : i + 4].upper() == " ON ":
                 privs_end = i
                 break
         i += 1
     if privs_end is None:
         return None  # GRANT role TO user
-    priv_text = text[len(keyword):privs_end]
+    priv_text = text[len(keyword) : privs_end]
     privileges: set[str] = set()
     all_privs = False
     for part in _split_top_level(priv_text):
@@ -252,7 +270,7 @@ def _parse_privilege_line(line: str, keyword: str, target: str) -> Grant | None:
         j += 1
     routine = None
     for kind in ("FUNCTION ", "PROCEDURE ", "PACKAGE BODY ", "PACKAGE "):
-        if text[j:j + len(kind)].upper() == kind:
+        if text[j : j + len(kind)].upper() == kind:
             routine = kind.strip()
             j += len(kind)
             break
@@ -311,8 +329,9 @@ class Grants:
     def __init__(self, lines: Iterable[str], *, case_insensitive: bool = False):
         self.lines = list(lines)
         self.grants = [g for g in (parse_grant(x) for x in self.lines) if g is not None]
-        self.revokes = [r for r in (parse_revoke(x) for x in self.lines)
-                        if r is not None and r.table == "*" and r.routine is None]
+        self.revokes = [
+            r for r in (parse_revoke(x) for x in self.lines) if r is not None and r.table == "*" and r.routine is None
+        ]
         self.case_insensitive = case_insensitive
 
     def _revoked(self, privilege: str, db: str | None) -> bool:
@@ -346,8 +365,9 @@ class Grants:
     def has_any(self, alternatives: Iterable[str], db: str | None = None, table: str | None = None) -> bool:
         return any(self.has(p, db, table) for p in alternatives)
 
-    def missing(self, requirements: Iterable[tuple[str, tuple[str, ...]]], db: str | None = None,
-                table: str | None = None) -> list[str]:
+    def missing(
+        self, requirements: Iterable[tuple[str, tuple[str, ...]]], db: str | None = None, table: str | None = None
+    ) -> list[str]:
         """Labels of the requirements (label, alternatives) not met at the given scope."""
         return [label for label, alts in requirements if not self.has_any(alts, db, table)]
 
@@ -398,8 +418,9 @@ def _req(names: Iterable[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((n, (n,)) for n in names)
 
 
-def _source_global_requirements(info: ServerInfo, direction: SyncDirection | None = None
-                                ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _source_global_requirements(
+    info: ServerInfo, direction: SyncDirection | None = None
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Global privileges of the source account: read the binlog (REPLICATION SLAVE), its position and file
     list (REPLICATION CLIENT, called BINLOG MONITOR on MariaDB 10.5+), and on MySQL, whose snapshot needs a
     brief FLUSH TABLES WITH READ LOCK, RELOAD when the direction copies data initially."""
@@ -425,37 +446,61 @@ def routine_visibility_gap(direction: SyncDirection, info: ServerInfo, grants: G
         return None
     if info.is_mariadb and info.version >= (11, 3, 0):
         blind = [db for db in whole if not grants.has("SHOW CREATE ROUTINE", db)]
-        need, grant = "SHOW CREATE ROUTINE", " ".join(
-            f"GRANT SHOW CREATE ROUTINE ON {_obj(db)}.* TO {{account}};" for db in blind)
+        need, grant = (
+            "SHOW CREATE ROUTINE",
+            " ".join(f"GRANT SHOW CREATE ROUTINE ON {_obj(db)}.* TO {{account}};" for db in blind),
+        )
     elif info.is_mariadb or info.version < (8, 0, 0):
         blind = whole
         need, grant = "SELECT on `mysql`.`proc`", "GRANT SELECT ON `mysql`.`proc` TO {account};"
     else:
         ok = grants.has("SELECT") or (info.version >= (8, 0, 20) and grants.has("SHOW_ROUTINE"))
         blind = [] if ok else whole
-        need, grant = ("SHOW_ROUTINE", "GRANT SHOW_ROUTINE ON *.* TO {account};") if info.version >= (8, 0, 20) \
+        need, grant = (
+            ("SHOW_ROUTINE", "GRANT SHOW_ROUTINE ON *.* TO {account};")
+            if info.version >= (8, 0, 20)
             else ("SELECT on *.*", "GRANT SELECT ON *.* TO {account};")
+        )
     if not blind:
         return None
-    return (f"{need} (without it the stored functions and procedures of {', '.join(_obj(d) for d in blind)} are "
-            "invisible and the schema sync would silently skip them)", grant)
+    return (
+        f"{need} (without it the stored functions and procedures of {', '.join(_obj(d) for d in blind)} are "
+        "invisible and the schema sync would silently skip them)",
+        grant,
+    )
 
 
-def required_grants(direction: SyncDirection, side: str, *, flavour: str = "mariadb",
-                    version: tuple[int, int, int] = (10, 11, 0), account: str = "'dts'@'%'") -> list[str]:
+def required_grants(
+    direction: SyncDirection,
+    side: str,
+    *,
+    flavour: str = "mariadb",
+    version: tuple[int, int, int] = (10, 11, 0),
+    account: str = "'dts'@'%'",
+) -> list[str]:
     """The least-privilege GRANT statements this precheck requires of the ``side`` ("source" or
     "destination") account of one direction. ``two_way_grants`` merges both directions per server."""
     return _render_grants(_grant_map(direction, side, flavour, version), account)
 
 
-def two_way_grants(forward: SyncDirection, reverse: SyncDirection, server: str, *, flavour: str = "mariadb",
-                   version: tuple[int, int, int] = (10, 11, 0), account: str = "'dts'@'%'") -> list[str]:
+def two_way_grants(
+    forward: SyncDirection,
+    reverse: SyncDirection,
+    server: str,
+    *,
+    flavour: str = "mariadb",
+    version: tuple[int, int, int] = (10, 11, 0),
+    account: str = "'dts'@'%'",
+) -> list[str]:
     """GRANT statements for the one sync account on ``server`` ("a": task one's source, "b": its destination):
     what it needs as the source of one direction and the destination of the other."""
     if server not in ("a", "b"):
         raise ValueError("server must be 'a' (task one's source) or 'b' (task one's destination)")
-    parts = [(forward, "source"), (reverse, "destination")] if server == "a" else \
-        [(forward, "destination"), (reverse, "source")]
+    parts = (
+        [(forward, "source"), (reverse, "destination")]
+        if server == "a"
+        else [(forward, "destination"), (reverse, "source")]
+    )
     merged: dict[str, list[str]] = {}
     for direction, side in parts:
         for target, privs in _grant_map(direction, side, flavour, version).items():
@@ -464,8 +509,9 @@ def two_way_grants(forward: SyncDirection, reverse: SyncDirection, server: str, 
     return _render_grants(merged, account)
 
 
-def _grant_map(direction: SyncDirection, side: str, flavour: str, version: tuple[int, int, int]
-               ) -> dict[str, list[str]]:
+def _grant_map(
+    direction: SyncDirection, side: str, flavour: str, version: tuple[int, int, int]
+) -> dict[str, list[str]]:
     info = ServerInfo(flavour=flavour, version=tuple(version), version_string="", variables={}, current_user="")
     out: dict[str, list[str]] = {}
 
@@ -630,8 +676,12 @@ def check_destination_connectivity(ctx: _Context) -> CheckResult:
 def _connectivity(name: str, side: _Side) -> CheckResult:
     if side.ok:
         return CheckResult(name, PASS, f"connected and logged in to the {side.label} as {side.info.current_user}.")
-    return CheckResult(name, FAIL, side.error or f"cannot connect to the {side.label}.",
-                       side.fix or "check host, port, login and password of the Airflow connection")
+    return CheckResult(
+        name,
+        FAIL,
+        side.error or f"cannot connect to the {side.label}.",
+        side.fix or "check host, port, login and password of the Airflow connection",
+    )
 
 
 def check_source_version(ctx: _Context) -> CheckResult:
@@ -646,10 +696,13 @@ def _version(name: str, side: _Side) -> CheckResult:
     _need(side)
     ok, why = side.info.supported()
     if ok:
-        return CheckResult(name, PASS, f"the {side.label} runs {side.info.label} ({side.info.version_string}), "
-                                       "which is supported.")
+        return CheckResult(
+            name, PASS, f"the {side.label} runs {side.info.label} ({side.info.version_string}), which is supported."
+        )
     return CheckResult(
-        name, FAIL, f"the {side.label} runs {side.info.version_string}: {why}.",
+        name,
+        FAIL,
+        f"the {side.label} runs {side.info.version_string}: {why}.",
         "upgrade the server to MySQL 5.7, 8.0 or 8.4+ or MariaDB 10.4+ (MariaDB 10.5+ for binlog_row_metadata)",
     )
 
@@ -664,8 +717,10 @@ def check_source_binlog_enabled(ctx: _Context) -> CheckResult:
     if value.upper() in ("ON", "1"):
         return CheckResult(name, PASS, f"log_bin=ON on the {ctx.src.label}.")
     return CheckResult(
-        name, FAIL, f"the binary log is off on the {ctx.src.label} (log_bin={value or 'OFF'}); incremental sync "
-                    "reads changes from it.",
+        name,
+        FAIL,
+        f"the binary log is off on the {ctx.src.label} (log_bin={value or 'OFF'}); incremental sync "
+        "reads changes from it.",
         "start the server with --log-bin=mysql-bin (log_bin=mysql-bin under [mysqld] in my.cnf) and a non-zero "
         "--server-id, then restart it; log_bin cannot be changed with SET GLOBAL",
     )
@@ -676,7 +731,9 @@ def _variable_check(ctx: _Context, name: str, variable: str, wanted: str, fix: s
     info = ctx.src.info
     if variable not in info.variables:
         return CheckResult(
-            name, FAIL, f"the {ctx.src.label} ({info.label}) has no {variable} variable; {why}.",
+            name,
+            FAIL,
+            f"the {ctx.src.label} ({info.label}) has no {variable} variable; {why}.",
             "upgrade to MySQL 8.0+ or MariaDB 10.5+ and " + fix,
         )
     value = info.var(variable)
@@ -687,7 +744,10 @@ def _variable_check(ctx: _Context, name: str, variable: str, wanted: str, fix: s
 
 def check_source_binlog_format(ctx: _Context) -> CheckResult:
     return _variable_check(
-        ctx, "source_binlog_format", "binlog_format", "ROW",
+        ctx,
+        "source_binlog_format",
+        "binlog_format",
+        "ROW",
         "start the server with --binlog-format=ROW (binlog_format=ROW under [mysqld] in my.cnf) and restart it; "
         "SET GLOBAL binlog_format='ROW' affects only new sessions, so reconnect every client afterwards",
         "only row events carry the changed rows",
@@ -696,7 +756,10 @@ def check_source_binlog_format(ctx: _Context) -> CheckResult:
 
 def check_source_binlog_row_image(ctx: _Context) -> CheckResult:
     return _variable_check(
-        ctx, "source_binlog_row_image", "binlog_row_image", "FULL",
+        ctx,
+        "source_binlog_row_image",
+        "binlog_row_image",
+        "FULL",
         "start the server with --binlog-row-image=FULL (binlog_row_image=FULL in my.cnf); "
         "SET GLOBAL binlog_row_image='FULL' affects only new sessions, so reconnect every client afterwards",
         "conflict detection and updates need every column of the before and after images",
@@ -705,7 +768,10 @@ def check_source_binlog_row_image(ctx: _Context) -> CheckResult:
 
 def check_source_binlog_row_metadata(ctx: _Context) -> CheckResult:
     return _variable_check(
-        ctx, "source_binlog_row_metadata", "binlog_row_metadata", "FULL",
+        ctx,
+        "source_binlog_row_metadata",
+        "binlog_row_metadata",
+        "FULL",
         "start the server with --binlog-row-metadata=FULL (binlog_row_metadata=FULL in my.cnf); "
         "SET GLOBAL binlog_row_metadata='FULL' takes effect for new binlog events",
         "without it the binlog carries no column names or primary keys and rows cannot be mapped to columns",
@@ -718,14 +784,17 @@ def check_source_binlog_compression(ctx: _Context) -> CheckResult:
     info = ctx.src.info
     variable = "log_bin_compress" if info.is_mariadb else "binlog_transaction_compression"
     if variable not in info.variables:
-        return CheckResult(name, PASS, f"the {ctx.src.label} ({info.label}) has no binlog compression "
-                                       f"({variable} does not exist).")
+        return CheckResult(
+            name, PASS, f"the {ctx.src.label} ({info.label}) has no binlog compression ({variable} does not exist)."
+        )
     value = info.var(variable)
     if value.upper() in ("OFF", "0", ""):
         return CheckResult(name, PASS, f"{variable}={value or 'OFF'} on the {ctx.src.label}.")
     return CheckResult(
-        name, FAIL, f"{variable}={value} on the {ctx.src.label}: compressed binlog transactions cannot be decoded "
-                    "by the binlog reader and would be silently lost.",
+        name,
+        FAIL,
+        f"{variable}={value} on the {ctx.src.label}: compressed binlog transactions cannot be decoded "
+        "by the binlog reader and would be silently lost.",
         f"SET GLOBAL {variable}=OFF and set {variable}=OFF under [mysqld] in my.cnf; then run the initial "
         "synchronization again so that no compressed transaction has to be read",
     )
@@ -741,15 +810,18 @@ def check_source_server_id(ctx: _Context) -> CheckResult:
         sid = 0
     if sid == 0:
         return CheckResult(
-            name, FAIL, f"server_id={value} on the {ctx.src.label}; a server with server_id 0 refuses binlog "
-                        "clients.",
+            name,
+            FAIL,
+            f"server_id={value} on the {ctx.src.label}; a server with server_id 0 refuses binlog clients.",
             "start the server with a unique non-zero --server-id (server_id=N under [mysqld] in my.cnf) or "
             "SET GLOBAL server_id=N",
         )
     if sid == ctx.direction.reader_server_id:
         return CheckResult(
-            name, FAIL, f"server_id={sid} on the {ctx.src.label} equals the id the binlog reader of "
-                        f"{ctx.direction.key} registers with.",
+            name,
+            FAIL,
+            f"server_id={sid} on the {ctx.src.label} equals the id the binlog reader of "
+            f"{ctx.direction.key} registers with.",
             "give the server another server_id",
         )
     return CheckResult(name, PASS, f"server_id={sid} on the {ctx.src.label}.")
@@ -769,20 +841,31 @@ def check_source_binlog_retention(ctx: _Context) -> CheckResult:
     effective = secs if secs > 0 else days * 86400
     purged = _checkpoint_purged(ctx)
     if purged:
-        return CheckResult(name, FAIL, purged, "re-initialize the direction: run the initial schema and full data "
-                                               "synchronization again (the DAG with a fresh task, or after "
-                                               "resetting this direction's checkpoint)")
+        return CheckResult(
+            name,
+            FAIL,
+            purged,
+            "re-initialize the direction: run the initial schema and full data "
+            "synchronization again (the DAG with a fresh task, or after "
+            "resetting this direction's checkpoint)",
+        )
     if effective <= 0:
-        return CheckResult(name, PASS, f"binary logs on the {ctx.src.label} are never purged automatically "
-                                       f"(binlog_expire_logs_seconds={secs_text or 'n/a'}, "
-                                       f"expire_logs_days={days_text or 'n/a'}).")
+        return CheckResult(
+            name,
+            PASS,
+            f"binary logs on the {ctx.src.label} are never purged automatically "
+            f"(binlog_expire_logs_seconds={secs_text or 'n/a'}, "
+            f"expire_logs_days={days_text or 'n/a'}).",
+        )
     hours = effective / 3600
     if effective < MIN_RETENTION_SECONDS:
         return CheckResult(
-            name, WARN, f"binary logs on the {ctx.src.label} are kept only {hours:g} h "
-                        f"(binlog_expire_logs_seconds={secs_text or 'n/a'}, expire_logs_days={days_text or 'n/a'}); "
-                        "if the sync stops for longer, the binlog it needs is gone and the direction must be "
-                        "re-initialized.",
+            name,
+            WARN,
+            f"binary logs on the {ctx.src.label} are kept only {hours:g} h "
+            f"(binlog_expire_logs_seconds={secs_text or 'n/a'}, expire_logs_days={days_text or 'n/a'}); "
+            "if the sync stops for longer, the binlog it needs is gone and the direction must be "
+            "re-initialized.",
             "keep binary logs at least 24 h, better 7 days: SET GLOBAL binlog_expire_logs_seconds=604800 and "
             "binlog_expire_logs_seconds=604800 under [mysqld] in my.cnf",
         )
@@ -798,9 +881,11 @@ def _checkpoint_purged(ctx: _Context) -> str | None:
     except pymysql.err.MySQLError:
         return None  # privileges are reported by source_privileges
     if files and cp.binlog_file not in files:
-        return (f"the direction's checkpoint is at {cp.binlog_file}:{cp.binlog_pos}, but that binary log is no longer "
-                f"on the {ctx.src.label} (it has {files[0]} to {files[-1]}): the changes since the checkpoint were "
-                "purged and cannot be synced.")
+        return (
+            f"the direction's checkpoint is at {cp.binlog_file}:{cp.binlog_pos}, but that binary log is no longer "
+            f"on the {ctx.src.label} (it has {files[0]} to {files[-1]}): the changes since the checkpoint were "
+            "purged and cannot be synced."
+        )
     return None
 
 
@@ -812,20 +897,27 @@ def check_source_privileges(ctx: _Context) -> CheckResult:
     _need(ctx.src)
     side = ctx.src
     if side.grants is None:
-        return CheckResult(name, FAIL, f"cannot read the grants of {side.info.current_user} on the {side.label}: "
-                                       f"{side.grants_error}.", "allow the account to run SHOW GRANTS")
+        return CheckResult(
+            name,
+            FAIL,
+            f"cannot read the grants of {side.info.current_user} on the {side.label}: {side.grants_error}.",
+            "allow the account to run SHOW GRANTS",
+        )
     problems, fixes = [], []
     account = account_sql(side.info.current_user)
     miss = side.grants.missing(_source_global_requirements(side.info, ctx.direction))
     if miss:
-        why = "needed to read the binary log" + (" and, RELOAD, to take the initial snapshot (FLUSH TABLES WITH "
-                                                 "READ LOCK)" if "RELOAD" in miss else "")
+        why = "needed to read the binary log" + (
+            " and, RELOAD, to take the initial snapshot (FLUSH TABLES WITH READ LOCK)" if "RELOAD" in miss else ""
+        )
         problems.append(f"{', '.join(miss)} on *.* ({why})")
         fixes.append(f"GRANT {', '.join(miss)} ON *.* TO {account};")
     miss = side.grants.missing(_req(CONTROL_PRIVILEGES), ctx.direction.control_schema)
     if miss:
-        problems.append(f"{', '.join(miss)} on {_obj(ctx.direction.control_schema)}.* (the control schema, where "
-                        "incremental sync writes its heartbeat on the source)")
+        problems.append(
+            f"{', '.join(miss)} on {_obj(ctx.direction.control_schema)}.* (the control schema, where "
+            "incremental sync writes its heartbeat on the source)"
+        )
         fixes.append(f"GRANT {', '.join(miss)} ON {_obj(ctx.direction.control_schema)}.* TO {account};")
     routine_gap = routine_visibility_gap(ctx.direction, side.info, side.grants)
     if routine_gap:
@@ -840,13 +932,19 @@ def check_source_privileges(ctx: _Context) -> CheckResult:
             fixes.append(f"GRANT {', '.join(miss)} ON {target} TO {account};")
     if problems:
         return CheckResult(
-            name, FAIL, f"the account {side.info.current_user} on the {side.label} lacks: {'; '.join(problems)}.",
+            name,
+            FAIL,
+            f"the account {side.info.current_user} on the {side.label} lacks: {'; '.join(problems)}.",
             "run as an administrator on the source: " + " ".join(fixes),
         )
     reader = [label for label, _ in _source_global_requirements(side.info, ctx.direction)]
-    return CheckResult(name, PASS, f"{side.info.current_user} on the {side.label} has {', '.join(reader)}, "
-                                   "SELECT/SHOW VIEW on the selected objects and owns the control schema "
-                                   f"{quote_ident(ctx.direction.control_schema)} there.")
+    return CheckResult(
+        name,
+        PASS,
+        f"{side.info.current_user} on the {side.label} has {', '.join(reader)}, "
+        "SELECT/SHOW VIEW on the selected objects and owns the control schema "
+        f"{quote_ident(ctx.direction.control_schema)} there.",
+    )
 
 
 def check_destination_privileges(ctx: _Context) -> CheckResult:
@@ -854,16 +952,24 @@ def check_destination_privileges(ctx: _Context) -> CheckResult:
     _need(ctx.dst)
     side = ctx.dst
     if side.grants is None:
-        return CheckResult(name, FAIL, f"cannot read the grants of {side.info.current_user} on the {side.label}: "
-                                       f"{side.grants_error}.", "allow the account to run SHOW GRANTS")
+        return CheckResult(
+            name,
+            FAIL,
+            f"cannot read the grants of {side.info.current_user} on the {side.label}: {side.grants_error}.",
+            "allow the account to run SHOW GRANTS",
+        )
     gaps = destination_privilege_gaps(ctx.direction, side.grants)
     functions = _function_blockers(ctx)
     if functions and not gaps:
         return CheckResult(name, FAIL, functions[0], functions[1])
     if not gaps:
-        return CheckResult(name, PASS, f"{side.info.current_user} on the {side.label} can create and alter the "
-                                       "target objects, write rows and own the control schema "
-                                       f"{quote_ident(ctx.direction.control_schema)}.")
+        return CheckResult(
+            name,
+            PASS,
+            f"{side.info.current_user} on the {side.label} can create and alter the "
+            "target objects, write rows and own the control schema "
+            f"{quote_ident(ctx.direction.control_schema)}.",
+        )
     account = account_sql(side.info.current_user)
     problems, fixes = [], []
     for db, table, miss in gaps:
@@ -894,27 +1000,37 @@ def _function_blockers(ctx: _Context) -> tuple[str, str] | None:
     if str(trust) in ("1", "ON"):
         return None
     ph, args = _in(whole)
-    rows = _query(ctx.src.conn, "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, IS_DETERMINISTIC, SQL_DATA_ACCESS FROM "
-                                f"information_schema.ROUTINES WHERE ROUTINE_TYPE='FUNCTION' AND ROUTINE_SCHEMA IN "
-                                f"({ph}) ORDER BY 1, 2", args)
+    rows = _query(
+        ctx.src.conn,
+        "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, IS_DETERMINISTIC, SQL_DATA_ACCESS FROM "
+        f"information_schema.ROUTINES WHERE ROUTINE_TYPE='FUNCTION' AND ROUTINE_SCHEMA IN "
+        f"({ph}) ORDER BY 1, 2",
+        args,
+    )
     if not rows:
         return None
     has_super = ctx.dst.grants is not None and ctx.dst.grants.has("SUPER")
-    undeclared = [_obj(db, fn) for db, fn, det, access in rows
-                  if det == "NO" and access in ("CONTAINS SQL", "MODIFIES SQL DATA")]
+    undeclared = [
+        _obj(db, fn) for db, fn, det, access in rows if det == "NO" and access in ("CONTAINS SQL", "MODIFIES SQL DATA")
+    ]
     if has_super and not undeclared:
         return None
     names = _names([_obj(db, fn) for db, fn, _, _ in rows])
     why = []
     if not has_super:
-        why.append(f"without SUPER the account {ctx.dst.info.current_user} cannot create stored functions there "
-                   "(error 1419)")
+        why.append(
+            f"without SUPER the account {ctx.dst.info.current_user} cannot create stored functions there (error 1419)"
+        )
     if undeclared:
         why.append(f"{_names(undeclared)} declare none of DETERMINISTIC, NO SQL, READS SQL DATA (error 1418)")
-    reason = (f"the source has stored function(s) {names} to create on the {ctx.dst.label}, which has the binary log "
-              f"on and log_bin_trust_function_creators=0: {'; '.join(why)}.")
-    fix = ("SET GLOBAL log_bin_trust_function_creators=1 on the destination and log_bin_trust_function_creators=1 "
-           "under [mysqld] in its my.cnf")
+    reason = (
+        f"the source has stored function(s) {names} to create on the {ctx.dst.label}, which has the binary log "
+        f"on and log_bin_trust_function_creators=0: {'; '.join(why)}."
+    )
+    fix = (
+        "SET GLOBAL log_bin_trust_function_creators=1 on the destination and log_bin_trust_function_creators=1 "
+        "under [mysqld] in its my.cnf"
+    )
     return reason, fix
 
 
@@ -925,18 +1041,28 @@ def check_objects_exist(ctx: _Context) -> CheckResult:
     name = "objects_exist"
     _need(ctx.src)
     if ctx.inventory_error:
-        return CheckResult(name, FAIL, f"cannot list the selected objects on the {ctx.src.label}: "
-                                       f"{ctx.inventory_error}.", "grant SELECT on the selected objects")
+        return CheckResult(
+            name,
+            FAIL,
+            f"cannot list the selected objects on the {ctx.src.label}: {ctx.inventory_error}.",
+            "grant SELECT on the selected objects",
+        )
     if ctx.missing_objects:
         return CheckResult(
-            name, FAIL, f"selected object(s) not found on the {ctx.src.label}: {_names(ctx.missing_objects)} "
-                        f"(or the account {ctx.src.info.current_user} has no privilege on them).",
+            name,
+            FAIL,
+            f"selected object(s) not found on the {ctx.src.label}: {_names(ctx.missing_objects)} "
+            f"(or the account {ctx.src.info.current_user} has no privilege on them).",
             "create them on the source, correct the names in `objects` (names are case-sensitive; quote names "
             "with dots in backticks), or grant the account SELECT on them",
         )
     n = len(_selected_tables(ctx))
-    return CheckResult(name, PASS, f"all {len(ctx.direction.objects)} selected object(s) exist on the "
-                                   f"{ctx.src.label} ({n} table(s)/view(s)): {_names(list(ctx.direction.objects))}.")
+    return CheckResult(
+        name,
+        PASS,
+        f"all {len(ctx.direction.objects)} selected object(s) exist on the "
+        f"{ctx.src.label} ({n} table(s)/view(s)): {_names(list(ctx.direction.objects))}.",
+    )
 
 
 def _selected_tables(ctx: _Context, base_only: bool = False) -> list[tuple[str, str]]:
@@ -953,12 +1079,20 @@ def check_destination_name_clash(ctx: _Context) -> CheckResult:
     _need(ctx.dst)
     d = ctx.direction
     if ctx.initialized is not None:
-        return CheckResult(name, PASS, f"already initialized by this task: {d.key} has a checkpoint at "
-                                       f"{ctx.initialized.binlog_file}:{ctx.initialized.binlog_pos} in "
-                                       f"{quote_ident(d.control_schema)} on the {ctx.dst.label}.")
+        return CheckResult(
+            name,
+            PASS,
+            f"already initialized by this task: {d.key} has a checkpoint at "
+            f"{ctx.initialized.binlog_file}:{ctx.initialized.binlog_pos} in "
+            f"{quote_ident(d.control_schema)} on the {ctx.dst.label}.",
+        )
     if not d.initial_schema_sync and not d.initial_full_data_sync:
-        return CheckResult(name, PASS, "initial schema and full data synchronization are off: existing tables at "
-                                       f"the {ctx.dst.label} are used as they are.")
+        return CheckResult(
+            name,
+            PASS,
+            "initial schema and full data synchronization are off: existing tables at "
+            f"the {ctx.dst.label} are used as they are.",
+        )
     clashes, skipped, own = [], 0, 0
     if ctx.forward_overlap:
         d = replace(d, skip_initial_tables=tuple(dict.fromkeys(d.skip_initial_tables + ctx.forward_overlap)))
@@ -976,28 +1110,43 @@ def check_destination_name_clash(ctx: _Context) -> CheckResult:
                 label += f" (from {_obj(db, table)})"
             clashes.append(label)
     if not clashes:
-        extra = (f" ({skipped} table(s) that task one (the forward direction) synchronizes are not initially "
-                 "synced here)") if skipped else ""
+        extra = (
+            (f" ({skipped} table(s) that task one (the forward direction) synchronizes are not initially synced here)")
+            if skipped
+            else ""
+        )
         if own:
-            extra += (f" ({own} table(s) were created by this task's earlier, interrupted run; the initialization "
-                      "resumes there)")
-        return CheckResult(name, PASS, f"no selected table or view has a same-name object at the "
-                                       f"{ctx.dst.label} after name mapping{extra}.")
+            extra += (
+                f" ({own} table(s) were created by this task's earlier, interrupted run; the initialization "
+                "resumes there)"
+            )
+        return CheckResult(
+            name,
+            PASS,
+            f"no selected table or view has a same-name object at the {ctx.dst.label} after name mapping{extra}.",
+        )
     reason = f"the {ctx.dst.label} already has object(s) with the target name(s): {_names(clashes)}."
     if d.existing_table_mode is ExistingTableMode.IGNORE:
         return CheckResult(
-            name, WARN, reason + " existing_table_mode=Ignore: their existing rows are kept; rows with the same "
-                                 "primary key are not copied initially and data consistency is not guaranteed; "
-                                 "if the schemas differ, initial sync may copy only some columns or fail.",
-            "make sure the destination tables have the same schema as the source, or map the objects to other "
-            "names",
+            name,
+            WARN,
+            reason + " existing_table_mode=Ignore: their existing rows are kept; rows with the same "
+            "primary key are not copied initially and data consistency is not guaranteed; "
+            "if the schemas differ, initial sync may copy only some columns or fail.",
+            "make sure the destination tables have the same schema as the source, or map the objects to other names",
         )
     return CheckResult(
-        name, FAIL, reason + " existing_table_mode=PrecheckAndIntercept refuses to write into existing tables.",
+        name,
+        FAIL,
+        reason + " existing_table_mode=PrecheckAndIntercept refuses to write into existing tables.",
         "drop or rename those objects at the destination, map the selected objects to other names with `mapping` "
-        "(e.g. {\"shop\": \"shop_copy\"}), or set existing_table_mode to Ignore (keeps existing rows; consistency "
-        "is not guaranteed" + ("; that is the mode to use when you created the destination tables yourself, as "
-                               "initial_schema_sync is off)" if not d.initial_schema_sync else ")"),
+        '(e.g. {"shop": "shop_copy"}), or set existing_table_mode to Ignore (keeps existing rows; consistency '
+        "is not guaranteed"
+        + (
+            "; that is the mode to use when you created the destination tables yourself, as initial_schema_sync is off)"
+            if not d.initial_schema_sync
+            else ")"
+        ),
     )
 
 
@@ -1011,33 +1160,43 @@ def check_primary_keys(ctx: _Context) -> CheckResult:
     ph, args = _in(dbs)
     nullable = {
         (r[0], r[1], r[2]): r[3] == "YES"
-        for r in _query(ctx.src.conn, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, IS_NULLABLE FROM "
-                                      f"information_schema.COLUMNS WHERE TABLE_SCHEMA IN ({ph})", args)
+        for r in _query(
+            ctx.src.conn,
+            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, IS_NULLABLE FROM "
+            f"information_schema.COLUMNS WHERE TABLE_SCHEMA IN ({ph})",
+            args,
+        )
     }
     keys: dict[tuple[str, str], dict[str, list[str]]] = {}
     for db, table, index, col in _query(
-        ctx.src.conn, "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
-                      f"WHERE NON_UNIQUE=0 AND TABLE_SCHEMA IN ({ph}) ORDER BY SEQ_IN_INDEX", args):
+        ctx.src.conn,
+        "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+        f"WHERE NON_UNIQUE=0 AND TABLE_SCHEMA IN ({ph}) ORDER BY SEQ_IN_INDEX",
+        args,
+    ):
         keys.setdefault((db, table), {}).setdefault(index, []).append(col)
     without = []
     for db, table in tables:
         idx = keys.get((db, table), {})
-        ok = "PRIMARY" in idx or any(
-            all(not nullable.get((db, table, c), True) for c in cols) for cols in idx.values()
-        )
+        ok = "PRIMARY" in idx or any(all(not nullable.get((db, table, c), True) for c in cols) for cols in idx.values())
         if not ok:
             without.append(_obj(db, table))
     if without:
         return CheckResult(
-            name, FAIL, f"table(s) without a PRIMARY KEY or a UNIQUE key on NOT NULL columns on the {ctx.src.label}: "
-                        f"{_names(without)}; their rows cannot be matched at the destination, so updates and "
-                        "deletes cannot be applied exactly.",
+            name,
+            FAIL,
+            f"table(s) without a PRIMARY KEY or a UNIQUE key on NOT NULL columns on the {ctx.src.label}: "
+            f"{_names(without)}; their rows cannot be matched at the destination, so updates and "
+            "deletes cannot be applied exactly.",
             f"add a primary key to each, e.g. ALTER TABLE {without[0]} ADD PRIMARY KEY (<column>) (or ALTER TABLE "
             f"{without[0]} ADD COLUMN id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY), or remove the table(s) from "
             "`objects`",
         )
-    return CheckResult(name, PASS, f"all {len(tables)} selected table(s) on the {ctx.src.label} have a primary key "
-                                   "or a NOT NULL unique key.")
+    return CheckResult(
+        name,
+        PASS,
+        f"all {len(tables)} selected table(s) on the {ctx.src.label} have a primary key or a NOT NULL unique key.",
+    )
 
 
 def check_triggers(ctx: _Context) -> CheckResult:
@@ -1048,8 +1207,12 @@ def check_triggers(ctx: _Context) -> CheckResult:
     drops: list[str] = []
     dbs = sorted({db for db, _ in d.selected})
     ph, args = _in(dbs)
-    for db, trg, table in _query(ctx.src.conn, "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM "
-                                               f"information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA IN ({ph})", args):
+    for db, trg, table in _query(
+        ctx.src.conn,
+        "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM "
+        f"information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA IN ({ph})",
+        args,
+    ):
         if d.selects_table(db, table):
             found.append(f"{_obj(db, trg)} on {_obj(db, table)} (source)")
     if ctx.dst.ok:
@@ -1057,9 +1220,13 @@ def check_triggers(ctx: _Context) -> CheckResult:
         tdbs = sorted({t[0] for t in targets})
         if tdbs:
             ph, args = _in(tdbs)
-            for db, trg, table in _query(ctx.dst.conn, "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM "
-                                                       "information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA IN "
-                                                       f"({ph})", args):
+            for db, trg, table in _query(
+                ctx.dst.conn,
+                "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM "
+                "information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA IN "
+                f"({ph})",
+                args,
+            ):
                 if (db, table) in targets:
                     found.append(f"{_obj(db, trg)} on {_obj(db, table)} (destination)")
                     drops.append(f"DROP TRIGGER {_obj(db, trg)};")
@@ -1068,57 +1235,76 @@ def check_triggers(ctx: _Context) -> CheckResult:
     if found:
         fixes = []
         if drops:
-            fixes.append("drop the trigger copies at the destination before syncing the tables they write: "
-                         + " ".join(drops[:_LIST_LIMIT]))
+            fixes.append(
+                "drop the trigger copies at the destination before syncing the tables they write: "
+                + " ".join(drops[:_LIST_LIMIT])
+            )
         if d.sync_triggers and any(f.endswith("(source)") for f in found):
-            fixes.append("set sync_triggers off so that the schema sync does not create the source's triggers at "
-                         "the destination")
-        fixes.append("keep each trigger on one server only (the initial schema sync does not copy triggers "
-                     "unless sync_triggers is on), or set guard_triggers on so that the triggers do nothing in "
-                     "the sync's own sessions (README: Triggers on both servers)")
+            fixes.append(
+                "set sync_triggers off so that the schema sync does not create the source's triggers at the destination"
+            )
+        fixes.append(
+            "keep each trigger on one server only (the initial schema sync does not copy triggers "
+            "unless sync_triggers is on), or set guard_triggers on so that the triggers do nothing in "
+            "the sync's own sessions (README: Triggers on both servers)"
+        )
         return CheckResult(
-            name, WARN, f"trigger(s) on selected tables: {_names(found)}. If a trigger writes another selected "
-                        "table, the data becomes inconsistent: its writes are replicated and fired again by the "
-                        "synced row on the other side (spec: delete the trigger at the destination before syncing "
-                        "the table it writes).",
+            name,
+            WARN,
+            f"trigger(s) on selected tables: {_names(found)}. If a trigger writes another selected "
+            "table, the data becomes inconsistent: its writes are replicated and fired again by the "
+            "synced row on the other side (spec: delete the trigger at the destination before syncing "
+            "the table it writes).",
             "; ".join(fixes),
         )
     g = ctx.src.grants
     if g is not None and not all(g.has("TRIGGER", db) for db in dbs):
         return CheckResult(
-            name, WARN, f"no trigger visible on the selected tables, but the account {ctx.src.info.current_user} on "
-                        f"the {ctx.src.label} lacks the TRIGGER privilege, so information_schema hides triggers "
-                        "from it.",
+            name,
+            WARN,
+            f"no trigger visible on the selected tables, but the account {ctx.src.info.current_user} on "
+            f"the {ctx.src.label} lacks the TRIGGER privilege, so information_schema hides triggers "
+            "from it.",
             "check the triggers as an administrator (SELECT * FROM information_schema.TRIGGERS), or grant "
             "TRIGGER on the selected databases to the source account",
         )
-    return CheckResult(name, PASS, f"no trigger on the selected tables on the {ctx.src.label} or the "
-                                   f"{ctx.dst.label}.")
+    return CheckResult(name, PASS, f"no trigger on the selected tables on the {ctx.src.label} or the {ctx.dst.label}.")
 
 
 def _guarded_triggers_result(ctx: _Context, found: list[str], dbs: list[str]) -> CheckResult:
     """guard_triggers on: the triggers are fine on both servers once guarded; say what will be done."""
     name = "triggers"
     d = ctx.direction
-    dst_dbs = sorted({d.map_table(db, t)[0] for db, t in _selected_tables(ctx)} |
-                     {d.map_database(db) for db, t in d.selected if t is None})
+    dst_dbs = sorted(
+        {d.map_table(db, t)[0] for db, t in _selected_tables(ctx)}
+        | {d.map_database(db) for db, t in d.selected if t is None}
+    )
     lacking = []
     for side, side_dbs in ((ctx.src, dbs), (ctx.dst, dst_dbs)):
         g = side.grants
         missing = [db for db in side_dbs if side.ok and g is not None and not g.has("TRIGGER", db)]
         if missing:
-            lacking.append(f"on the {side.label}: " + " ".join(
-                f"GRANT TRIGGER ON {_obj(db)}.* TO {account_sql(side.info.current_user)};" for db in missing))
-    what = (f"trigger(s) on selected tables: {_names(found)}. guard_triggers is on: before the first copy or "
-            "apply, every trigger of the selected tables on both servers is rewritten to IF @dts_applying IS "
-            "NULL THEN <body>; END IF (same name, table, timing, order, definer and sql_mode), so it fires for "
-            "the users' writes only and never for the rows the sync writes")
+            lacking.append(
+                f"on the {side.label}: "
+                + " ".join(f"GRANT TRIGGER ON {_obj(db)}.* TO {account_sql(side.info.current_user)};" for db in missing)
+            )
+    what = (
+        f"trigger(s) on selected tables: {_names(found)}. guard_triggers is on: before the first copy or "
+        "apply, every trigger of the selected tables on both servers is rewritten to IF @dts_applying IS "
+        "NULL THEN <body>; END IF (same name, table, timing, order, definer and sql_mode), so it fires for "
+        "the users' writes only and never for the rows the sync writes"
+    )
     if lacking:
-        return CheckResult(name, WARN, what + ", but the sync account cannot rewrite triggers everywhere.",
-                           "; ".join(lacking) + " (a definer other than the sync account also needs SUPER or "
-                           "SET_USER_ID; with the binlog on, SUPER or log_bin_trust_function_creators=1)")
-    return CheckResult(name, PASS, what + ". Remove the guards with remove_trigger_guards (README: Triggers on "
-                                          "both servers).")
+        return CheckResult(
+            name,
+            WARN,
+            what + ", but the sync account cannot rewrite triggers everywhere.",
+            "; ".join(lacking) + " (a definer other than the sync account also needs SUPER or "
+            "SET_USER_ID; with the binlog on, SUPER or log_bin_trust_function_creators=1)",
+        )
+    return CheckResult(
+        name, PASS, what + ". Remove the guards with remove_trigger_guards (README: Triggers on both servers)."
+    )
 
 
 def check_storage_engines(ctx: _Context) -> CheckResult:
@@ -1132,8 +1318,10 @@ def check_storage_engines(ctx: _Context) -> CheckResult:
             stmts.append(f"ALTER TABLE {_obj(db, table)} ENGINE=InnoDB;")
     if bad:
         return CheckResult(
-            name, WARN, f"non-transactional table(s) on the {ctx.src.label}: {_names(bad)}; the initial copy of "
-                        "them is not a consistent snapshot and a crash can leave them half-applied.",
+            name,
+            WARN,
+            f"non-transactional table(s) on the {ctx.src.label}: {_names(bad)}; the initial copy of "
+            "them is not a consistent snapshot and a crash can leave them half-applied.",
             "convert them on the source: " + " ".join(stmts[:_LIST_LIMIT]),
         )
     return CheckResult(name, PASS, f"all selected tables on the {ctx.src.label} use a transactional engine.")
@@ -1156,19 +1344,27 @@ def check_charset_collation(ctx: _Context) -> CheckResult:
         if target in ctx.dest_schemata:
             dcs, dcoll = ctx.dest_schemata[target]
             if (cs.lower(), coll.lower()) != (dcs.lower(), dcoll.lower()):
-                diffs.append(f"database {_obj(db)} is {cs}/{coll} on the source, {_obj(target)} is {dcs}/{dcoll} on "
-                             "the destination")
+                diffs.append(
+                    f"database {_obj(db)} is {cs}/{coll} on the source, {_obj(target)} is {dcs}/{dcoll} on "
+                    "the destination"
+                )
     if diffs:
         return CheckResult(
-            name, WARN, f"character set / collation differ between the {ctx.src.label} and the {ctx.dst.label}: "
-                        f"{'; '.join(diffs)}. Text may be converted or compare differently, and unique keys may "
-                        "clash on one side only.",
+            name,
+            WARN,
+            f"character set / collation differ between the {ctx.src.label} and the {ctx.dst.label}: "
+            f"{'; '.join(diffs)}. Text may be converted or compare differently, and unique keys may "
+            "clash on one side only.",
             "use the same character_set_server and collation_server on both servers (in my.cnf, e.g. "
             "character_set_server=utf8mb4, collation_server=utf8mb4_general_ci) and the same database defaults "
             "(ALTER DATABASE <db> CHARACTER SET ... COLLATE ...)",
         )
-    return CheckResult(name, PASS, f"character_set_server={ctx.src.info.var('character_set_server')} and "
-                                   f"collation_server={ctx.src.info.var('collation_server')} on both servers.")
+    return CheckResult(
+        name,
+        PASS,
+        f"character_set_server={ctx.src.info.var('character_set_server')} and "
+        f"collation_server={ctx.src.info.var('collation_server')} on both servers.",
+    )
 
 
 def check_sql_mode(ctx: _Context) -> CheckResult:
@@ -1180,10 +1376,12 @@ def check_sql_mode(ctx: _Context) -> CheckResult:
     if a == b:
         return CheckResult(name, PASS, f"sql_mode is the same on both servers ({','.join(sorted(a)) or 'empty'}).")
     return CheckResult(
-        name, WARN, f"sql_mode differs: the {ctx.src.label} has {ctx.src.info.var('sql_mode') or '(empty)'}, the "
-                    f"{ctx.dst.label} has {ctx.dst.info.var('sql_mode') or '(empty)'} (only on the source: "
-                    f"{','.join(sorted(a - b)) or '-'}; only on the destination: {','.join(sorted(b - a)) or '-'}). "
-                    "Values one side accepts (zero dates, truncated text) may be refused by the other.",
+        name,
+        WARN,
+        f"sql_mode differs: the {ctx.src.label} has {ctx.src.info.var('sql_mode') or '(empty)'}, the "
+        f"{ctx.dst.label} has {ctx.dst.info.var('sql_mode') or '(empty)'} (only on the source: "
+        f"{','.join(sorted(a - b)) or '-'}; only on the destination: {','.join(sorted(b - a)) or '-'}). "
+        "Values one side accepts (zero dates, truncated text) may be refused by the other.",
         f"set the same sql_mode on both servers: SET GLOBAL sql_mode='{ctx.src.info.var('sql_mode')}' on the "
         "destination and sql_mode=... under [mysqld] in its my.cnf (or the other way round)",
     )
@@ -1197,8 +1395,10 @@ def check_lower_case_table_names(ctx: _Context) -> CheckResult:
     if a == b:
         return CheckResult(name, PASS, f"lower_case_table_names={a} on both servers.")
     return CheckResult(
-        name, WARN, f"lower_case_table_names={a} on the {ctx.src.label} but {b} on the {ctx.dst.label}: tables "
-                    "whose names differ only in case may merge or not be found on one side.",
+        name,
+        WARN,
+        f"lower_case_table_names={a} on the {ctx.src.label} but {b} on the {ctx.dst.label}: tables "
+        "whose names differ only in case may merge or not be found on one side.",
         "use the same lower_case_table_names on both servers (it can only be set when the data directory is "
         "initialized), or use only lower-case database and table names",
     )
@@ -1217,18 +1417,27 @@ def check_time_zone(ctx: _Context) -> CheckResult:
     skew, latency = _clock_skew(ctx)
     clock = f"their clocks agree within {max(abs(skew), latency):.2f} s"
     if a == b and abs(skew) <= MAX_CLOCK_SKEW_SECONDS + latency:
-        return CheckResult(name, PASS, f"time zone {a} on both servers and {clock}; the sync itself always works "
-                                       "in UTC (time_zone='+00:00').")
+        return CheckResult(
+            name,
+            PASS,
+            f"time zone {a} on both servers and {clock}; the sync itself always works in UTC (time_zone='+00:00').",
+        )
     problems, fixes = [], []
     if a != b:
-        problems.append(f"time zone differs: {a} on the {ctx.src.label}, {b} on the {ctx.dst.label}. The sync "
-                        "copies TIMESTAMP values exactly (its sessions use UTC), but NOW() and CURRENT_TIMESTAMP "
-                        "defaults, and applications reading DATETIME, give different local times on each side.")
-        fixes.append("use the same time zone on both servers: SET GLOBAL time_zone='+00:00' and "
-                     "default_time_zone='+00:00' under [mysqld] in my.cnf on each")
+        problems.append(
+            f"time zone differs: {a} on the {ctx.src.label}, {b} on the {ctx.dst.label}. The sync "
+            "copies TIMESTAMP values exactly (its sessions use UTC), but NOW() and CURRENT_TIMESTAMP "
+            "defaults, and applications reading DATETIME, give different local times on each side."
+        )
+        fixes.append(
+            "use the same time zone on both servers: SET GLOBAL time_zone='+00:00' and "
+            "default_time_zone='+00:00' under [mysqld] in my.cnf on each"
+        )
     if abs(skew) > MAX_CLOCK_SKEW_SECONDS + latency:
-        problems.append(f"the {ctx.dst.label}'s clock is {skew:+.1f} s off the {ctx.src.label}'s: lag figures are "
-                        "wrong by that much and conflict detection that relies on time is unreliable.")
+        problems.append(
+            f"the {ctx.dst.label}'s clock is {skew:+.1f} s off the {ctx.src.label}'s: lag figures are "
+            "wrong by that much and conflict detection that relies on time is unreliable."
+        )
         fixes.append("synchronize both servers' clocks with NTP (chrony or systemd-timesyncd)")
     return CheckResult(name, WARN, " ".join(problems), "; ".join(fixes))
 
@@ -1275,36 +1484,36 @@ assert tuple(CHECKS) == PRECHECK_ITEMS, "every precheck item needs exactly one c
 # One line per item: what it checks and its usual fix (for the README and the UI).
 ITEM_DOCS: dict[str, str] = {
     "source_connectivity": "FAIL if the source cannot be reached or the login fails. Fix the Airflow connection "
-                           "(host, port, login, password, TLS extras).",
+    "(host, port, login, password, TLS extras).",
     "destination_connectivity": "FAIL if the destination cannot be reached or the login fails. Fix the Airflow "
-                                "connection.",
+    "connection.",
     "source_version": "FAIL unless the source is MySQL 5.7/8.0/8.4+ or MariaDB 10.4+.",
     "destination_version": "FAIL unless the destination is MySQL 5.7/8.0/8.4+ or MariaDB 10.4+.",
     "source_binlog_enabled": "FAIL if log_bin is OFF. Start the server with --log-bin and a non-zero --server-id.",
     "source_binlog_format": "FAIL unless binlog_format=ROW. --binlog-format=ROW (SET GLOBAL affects new sessions "
-                            "only).",
+    "only).",
     "source_binlog_row_image": "FAIL unless binlog_row_image=FULL. --binlog-row-image=FULL.",
     "source_binlog_row_metadata": "FAIL unless binlog_row_metadata=FULL (MySQL 8.0+, MariaDB 10.5+). "
-                                  "--binlog-row-metadata=FULL.",
+    "--binlog-row-metadata=FULL.",
     "source_binlog_compression": "FAIL if binlog_transaction_compression (MySQL) or log_bin_compress (MariaDB) is "
-                                 "ON: compressed transactions cannot be read. SET GLOBAL ...=OFF.",
+    "ON: compressed transactions cannot be read. SET GLOBAL ...=OFF.",
     "source_server_id": "FAIL if server_id is 0. --server-id=<unique non-zero>.",
     "source_binlog_retention": "WARN if binary logs are kept less than 24 h; FAIL if the direction's checkpoint "
-                               "is in a purged binlog (re-initialize). SET GLOBAL binlog_expire_logs_seconds=604800.",
+    "is in a purged binlog (re-initialize). SET GLOBAL binlog_expire_logs_seconds=604800.",
     "source_privileges": "FAIL unless the source account has REPLICATION SLAVE, REPLICATION CLIENT (BINLOG "
-                         "MONITOR on MariaDB 10.5+), RELOAD on MySQL for the initial snapshot, SELECT and SHOW "
-                         "VIEW on the selected objects, can see their stored routines (SELECT on mysql.proc on "
-                         "MariaDB < 11.3) and owns the control schema. The fix gives the GRANT statements.",
+    "MONITOR on MariaDB 10.5+), RELOAD on MySQL for the initial snapshot, SELECT and SHOW "
+    "VIEW on the selected objects, can see their stored routines (SELECT on mysql.proc on "
+    "MariaDB < 11.3) and owns the control schema. The fix gives the GRANT statements.",
     "destination_privileges": "FAIL unless the destination account can create and alter the target databases, "
-                              "tables, views and routines, write rows and own the control schema; also if stored "
-                              "functions cannot be created (binlog on, log_bin_trust_function_creators=0).",
+    "tables, views and routines, write rows and own the control schema; also if stored "
+    "functions cannot be created (binlog on, log_bin_trust_function_creators=0).",
     "objects_exist": "FAIL if a selected database or table does not exist on the source (or is invisible to "
-                     "the account).",
+    "the account).",
     "destination_name_clash": "FAIL (PrecheckAndIntercept) or WARN (Ignore) if a selected table already exists at "
-                              "the destination after name mapping; passes once the direction is initialized.",
+    "the destination after name mapping; passes once the direction is initialized.",
     "primary_keys": "FAIL for tables without a PRIMARY KEY or a NOT NULL UNIQUE key. Add a primary key.",
     "triggers": "WARN for triggers on selected tables (on either server): keep each trigger on one side, or set "
-                "guard_triggers on (then PASS: the triggers are guarded on both servers; WARN without TRIGGER).",
+    "guard_triggers on (then PASS: the triggers are guarded on both servers; WARN without TRIGGER).",
     "storage_engines": "WARN for non-transactional tables (MyISAM, MEMORY, Aria). ALTER TABLE ... ENGINE=InnoDB.",
     "charset_collation": "WARN if the servers' or databases' character sets or collations differ.",
     "sql_mode": "WARN if sql_mode differs between the servers.",
@@ -1362,19 +1571,29 @@ def _gather(ctx: _Context) -> None:
         try:
             dbs = sorted(set(d.selected_databases))
             ph, args = _in(dbs)
-            for db, cs, coll in _query(ctx.src.conn, "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, "
-                                                     "DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-                                                     f"WHERE SCHEMA_NAME IN ({ph})", args):
+            for db, cs, coll in _query(
+                ctx.src.conn,
+                "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, "
+                "DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                f"WHERE SCHEMA_NAME IN ({ph})",
+                args,
+            ):
                 ctx.source_schemata[db] = (cs, coll)
-            for db, table, ttype, engine in _query(ctx.src.conn, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE "
-                                                                 "FROM information_schema.TABLES WHERE TABLE_SCHEMA "
-                                                                 f"IN ({ph})", args):
-                ctx.source_tables[(db, table)] = {"type": "VIEW" if ttype == "VIEW" else "BASE TABLE",
-                                                  "engine": engine}
+            for db, table, ttype, engine in _query(
+                ctx.src.conn,
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE "
+                "FROM information_schema.TABLES WHERE TABLE_SCHEMA "
+                f"IN ({ph})",
+                args,
+            ):
+                ctx.source_tables[(db, table)] = {"type": "VIEW" if ttype == "VIEW" else "BASE TABLE", "engine": engine}
             for db, table in d.selected:
                 if db not in ctx.source_schemata:
-                    ctx.missing_objects.append(f"database {format_object_name(db)}" if table is None
-                                               else f"{format_object_name(db, table)} (database {db!r} missing)")
+                    ctx.missing_objects.append(
+                        f"database {format_object_name(db)}"
+                        if table is None
+                        else f"{format_object_name(db, table)} (database {db!r} missing)"
+                    )
                 elif table is not None and (db, table) not in ctx.source_tables:
                     ctx.missing_objects.append(f"table {format_object_name(db, table)}")
         except pymysql.err.MySQLError as e:
@@ -1389,13 +1608,20 @@ def _gather(ctx: _Context) -> None:
         if targets:
             ph, args = _in(sorted(targets))
             try:
-                for db, cs, coll in _query(ctx.dst.conn, "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, "
-                                                         "DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-                                                         f"WHERE SCHEMA_NAME IN ({ph})", args):
+                for db, cs, coll in _query(
+                    ctx.dst.conn,
+                    "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, "
+                    "DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                    f"WHERE SCHEMA_NAME IN ({ph})",
+                    args,
+                ):
                     ctx.dest_schemata[db] = (cs, coll)
-                for db, table, ttype in _query(ctx.dst.conn, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM "
-                                                             f"information_schema.TABLES WHERE TABLE_SCHEMA IN ({ph})",
-                                               args):
+                for db, table, ttype in _query(
+                    ctx.dst.conn,
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM "
+                    f"information_schema.TABLES WHERE TABLE_SCHEMA IN ({ph})",
+                    args,
+                ):
                     ctx.dest_tables[(db, table)] = {"type": ttype}
             except pymysql.err.MySQLError:
                 pass
@@ -1429,8 +1655,11 @@ def read_own_tables(conn, control: ControlSchema, direction: SyncDirection) -> s
         if not control.exists(conn):
             return set()
         with conn.cursor() as cur:
-            cur.execute(f"SELECT dest_db, dest_table FROM {control.table('table_progress')} "
-                        "WHERE task_name=%s AND direction=%s", (direction.task_name, direction.role))
+            cur.execute(
+                f"SELECT dest_db, dest_table FROM {control.table('table_progress')} "
+                "WHERE task_name=%s AND direction=%s",
+                (direction.task_name, direction.role),
+            )
             return {(str(a), str(b)) for a, b in cur.fetchall()}
     except pymysql.err.MySQLError:
         return set()
@@ -1451,8 +1680,11 @@ def _apply_ignores(direction: SyncDirection, results: list[CheckResult]) -> list
     out = []
     for r in results:
         if r.name in direction.ignore_precheck_items and r.status != IGNORED:
-            out.append(CheckResult(r.name, IGNORED, f"ignored by ignore_precheck_items (result was {r.status}: "
-                                                    f"{r.reason})", r.fix))
+            out.append(
+                CheckResult(
+                    r.name, IGNORED, f"ignored by ignore_precheck_items (result was {r.status}: {r.reason})", r.fix
+                )
+            )
         else:
             out.append(r)
     return out
@@ -1470,18 +1702,30 @@ def _run_all(ctx: _Context) -> list[CheckResult]:
             for s in (ctx.src.settings, ctx.dst.settings):
                 if s.password:
                     msg = msg.replace(s.password, "***")
-            r = CheckResult(name, FAIL, f"the check could not be completed: {type(e).__name__}: {msg}.",
-                            "fix the error above (often a missing privilege) and run the precheck again")
+            r = CheckResult(
+                name,
+                FAIL,
+                f"the check could not be completed: {type(e).__name__}: {msg}.",
+                "fix the error above (often a missing privilege) and run the precheck again",
+            )
         results.append(r)
     return _apply_ignores(ctx.direction, results)
 
 
-def run_checks(direction: SyncDirection, source_settings: ConnectionSettings, dest_settings: ConnectionSettings,
-               control: ControlSchema | None = None) -> list[CheckResult]:
+def run_checks(
+    direction: SyncDirection,
+    source_settings: ConnectionSettings,
+    dest_settings: ConnectionSettings,
+    control: ControlSchema | None = None,
+) -> list[CheckResult]:
     """Run every check and return the results (``PRECHECK_ITEMS`` order). Reads only; never raises for a
     failed check."""
-    ctx = _Context(direction, control or ControlSchema(direction.control_schema),
-                   _Side("source", source_settings), _Side("destination", dest_settings))
+    ctx = _Context(
+        direction,
+        control or ControlSchema(direction.control_schema),
+        _Side("source", source_settings),
+        _Side("destination", dest_settings),
+    )
     try:
         _open(ctx.src)
         _open(ctx.dst)
@@ -1495,9 +1739,15 @@ def run_checks(direction: SyncDirection, source_settings: ConnectionSettings, de
 # --------------------------------------------------------------------------- precheck with recording
 
 
-def run_precheck(direction: SyncDirection, source_settings: ConnectionSettings, dest_settings: ConnectionSettings,
-                 control: ControlSchema | None = None, *, run_id: str | None = None,
-                 logger: logging.Logger | None = None) -> PrecheckReport:
+def run_precheck(
+    direction: SyncDirection,
+    source_settings: ConnectionSettings,
+    dest_settings: ConnectionSettings,
+    control: ControlSchema | None = None,
+    *,
+    run_id: str | None = None,
+    logger: logging.Logger | None = None,
+) -> PrecheckReport:
     """Run the precheck of one direction and record it in the destination's control schema.
 
     Never raises because a check failed: read ``report.passed`` / ``report.failed`` (or call
@@ -1515,34 +1765,47 @@ def run_precheck(direction: SyncDirection, source_settings: ConnectionSettings, 
         # Nothing is written on either server before the precheck passes: the checks run first; the results
         # are recorded in the destination's control schema when they pass, or when that schema already exists
         # (a sync that ran before keeps its history). A failed first precheck leaves both servers untouched.
-        logger.info("precheck %s of %s: %s -> %s", run_id, direction.key, source_settings.describe(),
-                    dest_settings.describe())
+        logger.info(
+            "precheck %s of %s: %s -> %s", run_id, direction.key, source_settings.describe(), dest_settings.describe()
+        )
         _gather(ctx)
         results = _run_all(ctx)
-        report = PrecheckReport(task, role, run_id, tuple(results), source_settings.describe(),
-                                dest_settings.describe())
+        report = PrecheckReport(
+            task, role, run_id, tuple(results), source_settings.describe(), dest_settings.describe()
+        )
         can_record = False
         if not ctx.dst.ok:
             record_error = f"the {ctx.dst.label} is unreachable; results not recorded"
         elif report.failed and not _control_exists(ctx.dst.conn, control):
-            record_error = ("results not recorded: nothing is written on either server before the precheck passes; "
-                            "the results are in this report and the task log")
+            record_error = (
+                "results not recorded: nothing is written on either server before the precheck passes; "
+                "the results are in this report and the task log"
+            )
         elif ctx.dst.grants is not None and not ctx.dst.grants.missing(_req(CONTROL_PRIVILEGES), control.schema):
             can_record = True
         else:
-            record_error = (f"the account on the {ctx.dst.label} may not create or write the control schema "
-                            f"{quote_ident(control.schema)} (see destination_privileges); results not recorded")
+            record_error = (
+                f"the account on the {ctx.dst.label} may not create or write the control schema "
+                f"{quote_ident(control.schema)} (see destination_privileges); results not recorded"
+            )
         if can_record:
             try:
                 control.ensure(ctx.dst.conn)
                 previous = control.get_state(ctx.dst.conn, task, role)
                 if (previous or {}).get("state") in ACTIVE_STATES:
                     # a running direction keeps its live state; the results are still recorded
-                    logger.info("precheck %s: %s is %s; its state is left as it is", run_id, direction.key,
-                                previous["state"])
+                    logger.info(
+                        "precheck %s: %s is %s; its state is left as it is", run_id, direction.key, previous["state"]
+                    )
                 else:
-                    control.set_state(ctx.dst.conn, task, role, State.PRECHECKING,
-                                      f"precheck {run_id} done", config_json=direction.to_json())
+                    control.set_state(
+                        ctx.dst.conn,
+                        task,
+                        role,
+                        State.PRECHECKING,
+                        f"precheck {run_id} done",
+                        config_json=direction.to_json(),
+                    )
                 control.record_precheck(ctx.dst.conn, task, role, run_id, results)
                 _finish_state(ctx.dst.conn, control, report, previous)
                 recorded = True
@@ -1550,8 +1813,16 @@ def run_precheck(direction: SyncDirection, source_settings: ConnectionSettings, 
                 record_error = f"cannot write the control schema on the {ctx.dst.label}: {e}"
         if record_error:
             logger.warning("precheck %s: %s", run_id, record_error)
-        return PrecheckReport(task, role, run_id, tuple(results), source_settings.describe(),
-                              dest_settings.describe(), recorded, record_error)
+        return PrecheckReport(
+            task,
+            role,
+            run_id,
+            tuple(results),
+            source_settings.describe(),
+            dest_settings.describe(),
+            recorded,
+            record_error,
+        )
     finally:
         _close(ctx.src)
         _close(ctx.dst)

@@ -34,20 +34,24 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
-from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync, Transaction
+from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.model import Transaction
 from airflow_provider_dts.engine.servers import ConnectionSettings
 
 log = logging.getLogger(__name__)
 
 _FRAME = struct.Struct("!I")
-_FIX = ("Fix: make this package importable by the Python that runs the sync, or set DTS_BINLOG_READER=thread "
-        "to read the binlog inside the sync's own process")
+_FIX = (
+    "Fix: make this package importable by the Python that runs the sync, or set DTS_BINLOG_READER=thread "
+    "to read the binlog inside the sync's own process"
+)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -55,10 +59,14 @@ def child_environment(environ) -> dict[str, str]:
     """The reader child's environment: this process's, without any variable that carries credentials (the
     child gets the source's settings through its stdin pipe and needs nothing else; an environment is
     readable in /proc/<pid>/environ by the same user)."""
+
     def secret(name: str) -> bool:
         upper = name.upper()
-        return (upper.startswith("AIRFLOW_CONN_") or upper in ("DTS_SOURCE", "DTS_DESTINATION")
-                or any(w in upper for w in ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL")))
+        return (
+            upper.startswith("AIRFLOW_CONN_")
+            or upper in ("DTS_SOURCE", "DTS_DESTINATION")
+            or any(w in upper for w in ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL"))
+        )
 
     return {k: v for k, v in environ.items() if not secret(k)}
 
@@ -68,8 +76,15 @@ class ReaderProcess:
 
     part_rows = 10_000  # a transaction with more row changes crosses the pipe in pieces of this many
 
-    def __init__(self, direction: SyncDirection, source: ConnectionSettings, start: tuple[str, int], *,
-                 skip_flagged: bool = False, logger: logging.Logger | None = None):
+    def __init__(
+        self,
+        direction: SyncDirection,
+        source: ConnectionSettings,
+        start: tuple[str, int],
+        *,
+        skip_flagged: bool = False,
+        logger: logging.Logger | None = None,
+    ):
         self.direction = direction
         self.source = source
         self.start = (str(start[0]), int(start[1]))
@@ -89,7 +104,12 @@ class ReaderProcess:
         command = self.command()
         try:
             proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                close_fds=True,
             )
         except OSError as e:
             raise SyncFailed(f"cannot start the binlog reader process ({command[0]!r}): {e}. {_FIX}") from None
@@ -166,7 +186,7 @@ class ReaderProcess:
         for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()
-            except Exception:  # noqa: BLE001 - a pipe the child already broke
+            except Exception:
                 pass
         try:
             proc.wait(timeout=5)
@@ -197,7 +217,7 @@ def _portable(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
-    except Exception:  # noqa: BLE001
+    except Exception:
         return SyncFailed(f"the binlog reader failed: {type(exc).__name__}: {exc}")
 
 
@@ -236,12 +256,12 @@ def main() -> None:
             if len(txn.changes) > part_rows:  # pickled whole, a huge transaction would be held three times
                 changes, txn.changes = txn.changes, []
                 for i in range(0, len(changes), part_rows):
-                    _send(frames, ("part", changes[i:i + part_rows]))
+                    _send(frames, ("part", changes[i : i + part_rows]))
                 del changes
             _send(frames, ("txn", txn))
     except BrokenPipeError:
         pass
-    except BaseException as e:  # noqa: BLE001 - every failure goes to the parent, which decides
+    except BaseException as e:
         try:
             _send(frames, ("error", _portable(e), traceback.format_exc()))
         except BrokenPipeError:

@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 def how_to(direction: SyncDirection) -> str:
     """The command that re-initializes ``direction``, for error messages."""
     which = "task_one" if direction.role == "forward" else "task_two"
-    return (f"python -m airflow_provider_dts.cli reinitialize --task-name {direction.task_name} --direction {which}"
-            " (README: Re-initialize a direction), then run the DAG again")
+    return (
+        f"python -m airflow_provider_dts.cli reinitialize --task-name {direction.task_name} --direction {which}"
+        " (README: Re-initialize a direction), then run the DAG again"
+    )
 
 
 class ReinitError(DtsError):
@@ -51,8 +53,10 @@ class ReinitPlan:
     checkpoint: str | None = None  # the checkpoint that is forgotten
 
     def describe(self) -> str:
-        lines = [f"re-initialize {self.direction} (destination {self.destination}):",
-                 f"  forget its checkpoint ({self.checkpoint or 'none'}) and copy progress;"]
+        lines = [
+            f"re-initialize {self.direction} (destination {self.destination}):",
+            f"  forget its checkpoint ({self.checkpoint or 'none'}) and copy progress;",
+        ]
         lines.append("  empty and copy again from the source: " + (", ".join(self.truncate) or "no table"))
         if self.kept:
             lines.append("  left alone (the opposite direction fills them): " + ", ".join(self.kept))
@@ -74,7 +78,8 @@ def plan(direction: SyncDirection, source: ConnectionSettings, destination: Conn
                     f"{direction.key}: task one's settings are not in {direction.control_schema}.sync_state on "
                     f"{source.describe()}, so it is unknown which tables task one fills (a TRUNCATE of one of them "
                     "on its source would be applied to its destination too). Fix: run task one's precheck once "
-                    "(trigger the DAG), or re-initialize both directions with --direction both")
+                    "(trigger the DAG), or re-initialize both directions with --direction both"
+                )
         if control.exists(dst):
             cp = control.read_checkpoint(dst, direction.task_name, direction.role)
             if cp is not None and cp.position is not None:
@@ -83,15 +88,21 @@ def plan(direction: SyncDirection, source: ConnectionSettings, destination: Conn
         for ref in list_source_objects(src, direction).tables:
             name = format_object_name(ref.dst_db, ref.dst_table)
             if skips_initial(direction, ref.src_db, ref.src_table) or (
-                    forward is not None and forward.selects_table(ref.dst_db, ref.dst_table)):
+                forward is not None and forward.selects_table(ref.dst_db, ref.dst_table)
+            ):
                 out.kept.append(name)
             elif (ref.dst_db, ref.dst_table) in existing:
                 out.truncate.append(name)
     return out
 
 
-def reinitialize(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                 logger: logging.Logger | None = None) -> ReinitPlan:
+def reinitialize(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    logger: logging.Logger | None = None,
+) -> ReinitPlan:
     """Do what ``plan`` lists (module doc). Raises ``ReinitError`` while the direction runs."""
     logger = logger or log
     p = plan(direction, source, destination)
@@ -103,7 +114,8 @@ def reinitialize(direction: SyncDirection, source: ConnectionSettings, destinati
             raise ReinitError(
                 f"{direction.key} is running (its apply lease is held by connection {holder} on "
                 f"{destination.describe()}). Fix: stop it first (mark its incremental task success, or stop the "
-                "runner), then re-initialize")
+                "runner), then re-initialize"
+            )
         cur.execute("SET SESSION foreign_key_checks=0")
         for name in p.truncate:
             db, table = _split(name)
@@ -112,13 +124,20 @@ def reinitialize(direction: SyncDirection, source: ConnectionSettings, destinati
             control.ensure(dst)  # the current table_progress columns (per-table catch-up positions)
             task, role = direction.task_name, direction.role
             cur.execute(f"DELETE FROM {control.table('checkpoint')} WHERE task_name=%s AND direction=%s", (task, role))
-            cur.execute(f"UPDATE {control.table('table_progress')} SET status='created', rows_done=0, last_key=NULL, "
-                        "catchup_file=NULL, catchup_pos=NULL, started_at=NULL, finished_at=NULL, "
-                        "message='re-initialized', updated_at=UTC_TIMESTAMP(6) "
-                        "WHERE task_name=%s AND direction=%s", (task, role))
-            control.set_state(dst, task, role, State.NOT_STARTED,
-                              f"re-initialized: checkpoint forgotten, {len(p.truncate)} table(s) emptied; run the "
-                              "initial sync again")
+            cur.execute(
+                f"UPDATE {control.table('table_progress')} SET status='created', rows_done=0, last_key=NULL, "
+                "catchup_file=NULL, catchup_pos=NULL, started_at=NULL, finished_at=NULL, "
+                "message='re-initialized', updated_at=UTC_TIMESTAMP(6) "
+                "WHERE task_name=%s AND direction=%s",
+                (task, role),
+            )
+            control.set_state(
+                dst,
+                task,
+                role,
+                State.NOT_STARTED,
+                f"re-initialized: checkpoint forgotten, {len(p.truncate)} table(s) emptied; run the initial sync again",
+            )
     logger.info("%s", p.describe())
     return p
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from pymysqlreplication.constants import FIELD_TYPE
-from pymysqlreplication.constants import BINLOG
+from pymysqlreplication.constants import BINLOG, FIELD_TYPE
 from pymysqlreplication.constants.NONE_SOURCE import NULL as _NONE_NULL
 from pymysqlreplication.row_event import RowsEvent
 
@@ -51,7 +51,7 @@ def _fixed(fmt: str) -> Decoder:
 
 def _int24(signed: bool) -> Decoder:
     def dec(data, pos):
-        return int.from_bytes(data[pos:pos + 3], "little", signed=signed), pos + 3
+        return int.from_bytes(data[pos : pos + 3], "little", signed=signed), pos + 3
 
     return dec
 
@@ -59,16 +59,18 @@ def _int24(signed: bool) -> Decoder:
 def _string(prefix: int, decode: Callable[[bytes], Any]) -> Decoder:
     """Length-prefixed bytes, turned into a value by ``decode`` (``column_text_decoder``); empty is ``""``."""
     if prefix == 1:
+
         def length(data, pos):
             return data[pos]
     else:
+
         def length(data, pos):
-            return int.from_bytes(data[pos:pos + prefix], "little")
+            return int.from_bytes(data[pos : pos + prefix], "little")
 
     def dec(data, pos):
         n = length(data, pos)
         start = pos + prefix
-        return (decode(data[start:start + n]) if n else ""), start + n
+        return (decode(data[start : start + n]) if n else ""), start + n
 
     return dec
 
@@ -92,20 +94,20 @@ def _newdecimal(precision: int, decimals: int) -> Decoder:
             res, mask = "", 0
         else:
             res, mask = "-", -1
-        buf = bytes((first ^ 0x80,)) + data[pos + 1:pos + total]
+        buf = bytes((first ^ 0x80,)) + data[pos + 1 : pos + total]
         o = 0
         if head:
-            res += str(int.from_bytes(buf[o:o + head], "big", signed=True) ^ mask)
+            res += str(int.from_bytes(buf[o : o + head], "big", signed=True) ^ mask)
             o += head
         for _ in range(uncomp_integral):
-            res += f"{int.from_bytes(buf[o:o + 4], 'big', signed=True) ^ mask:09d}"
+            res += f"{int.from_bytes(buf[o : o + 4], 'big', signed=True) ^ mask:09d}"
             o += 4
         res += "."
         for _ in range(uncomp_fractional):
-            res += f"{int.from_bytes(buf[o:o + 4], 'big', signed=True) ^ mask:09d}"
+            res += f"{int.from_bytes(buf[o : o + 4], 'big', signed=True) ^ mask:09d}"
             o += 4
         if tail:
-            res += f"{int.from_bytes(buf[o:o + tail], 'big', signed=True) ^ mask:0{comp_fractional}d}"
+            res += f"{int.from_bytes(buf[o : o + tail], 'big', signed=True) ^ mask:0{comp_fractional}d}"
         return Decimal(res), pos + total
 
     return dec
@@ -120,7 +122,7 @@ def _fsp_reader(fsp: int) -> tuple[int, Callable[[bytes, int], int]]:
     odd = fsp % 2
 
     def read(data, pos):
-        us = int.from_bytes(data[pos:pos + size], "big", signed=True)
+        us = int.from_bytes(data[pos : pos + size], "big", signed=True)
         if odd:
             us = int(us / 10)
         return us * scale
@@ -133,11 +135,12 @@ def _datetime2(fsp: int) -> Decoder:
     datetime = _dt.datetime
 
     def dec(data, pos):
-        packed = int.from_bytes(data[pos:pos + 5], "big")
+        packed = int.from_bytes(data[pos : pos + 5], "big")
         ym = (packed >> 22) & 0x1FFFF
         try:
-            t = datetime(ym // 13, ym % 13, (packed >> 17) & 0x1F, (packed >> 12) & 0x1F,
-                         (packed >> 6) & 0x3F, packed & 0x3F)
+            t = datetime(
+                ym // 13, ym % 13, (packed >> 17) & 0x1F, (packed >> 12) & 0x1F, (packed >> 6) & 0x3F, packed & 0x3F
+            )
         except ValueError:
             return _SLOW, pos  # zero or invalid date: the library's reader (binlog.py) renders it as text
         us = read_fsp(data, pos + 5) if fsp_size else 0
@@ -154,7 +157,7 @@ def _timestamp2(fsp: int) -> Decoder:
     epoch, seconds = _dt.datetime(1970, 1, 1), _dt.timedelta(seconds=1)
 
     def dec(data, pos):  # = datetime.utcfromtimestamp(n), without its deprecation in newer Pythons
-        t = epoch + int.from_bytes(data[pos:pos + 4], "big", signed=True) * seconds
+        t = epoch + int.from_bytes(data[pos : pos + 4], "big", signed=True) * seconds
         us = read_fsp(data, pos + 4) if fsp_size else 0
         if us > 0:
             t = t.replace(microsecond=us)
@@ -174,10 +177,10 @@ def unpack_time2(data: bytes, pos: int, fsp: int | None) -> tuple[_dt.timedelta,
     also the engine's reader for the library (``binlog._read_time2_exact``)."""
     fsp = fsp or 0
     if fsp >= 5:
-        packed = int.from_bytes(data[pos:pos + 6], "big") - 0x800000000000
+        packed = int.from_bytes(data[pos : pos + 6], "big") - 0x800000000000
         end = pos + 6
     else:
-        intpart = int.from_bytes(data[pos:pos + 3], "big") - 0x800000
+        intpart = int.from_bytes(data[pos : pos + 3], "big") - 0x800000
         frac, end = 0, pos + 3
         if fsp in (1, 2):
             frac = data[end]
@@ -186,7 +189,7 @@ def unpack_time2(data: bytes, pos: int, fsp: int | None) -> tuple[_dt.timedelta,
                 intpart, frac = intpart + 1, frac - 0x100
             frac *= 10000
         elif fsp in (3, 4):
-            frac = int.from_bytes(data[end:end + 2], "big")
+            frac = int.from_bytes(data[end : end + 2], "big")
             end += 2
             if intpart < 0 and frac:
                 intpart, frac = intpart + 1, frac - 0x10000
@@ -195,8 +198,9 @@ def unpack_time2(data: bytes, pos: int, fsp: int | None) -> tuple[_dt.timedelta,
     sign = -1 if packed < 0 else 1
     packed = abs(packed)
     hms, us = packed >> 24, packed % (1 << 24)
-    return sign * _dt.timedelta(hours=(hms >> 12) & 0x3FF, minutes=(hms >> 6) & 0x3F, seconds=hms & 0x3F,
-                                microseconds=us), end
+    return sign * _dt.timedelta(
+        hours=(hms >> 12) & 0x3FF, minutes=(hms >> 6) & 0x3F, seconds=hms & 0x3F, microseconds=us
+    ), end
 
 
 def _time2(fsp: int) -> Decoder:
@@ -284,7 +288,7 @@ def _plan_column(event: RowsEvent, column) -> Decoder | None:
 
 
 class _Plan:
-    __slots__ = ("names", "decoders", "all_present")  # all_present: the bits of every column set
+    __slots__ = ("all_present", "decoders", "names")  # all_present: the bits of every column set
 
     def __init__(self, event: RowsEvent, columns) -> None:
         self.names = [c.name for c in columns]
@@ -303,16 +307,19 @@ def _fast_read_column_data(self: RowsEvent, cols_bitmap, row_image_type=None):
             table._dts_plan = plan
         except AttributeError:  # pragma: no cover - a Table that takes no attributes
             pass
-    if (not plan or self.event_type == BINLOG.PARTIAL_UPDATE_ROWS_EVENT
-            or int.from_bytes(cols_bitmap, "little") & plan.all_present != plan.all_present
-            or wrapper._BinLogPacketWrapper__data_buffer):
+    if (
+        not plan
+        or self.event_type == BINLOG.PARTIAL_UPDATE_ROWS_EVENT
+        or int.from_bytes(cols_bitmap, "little") & plan.all_present != plan.all_present
+        or wrapper._BinLogPacketWrapper__data_buffer
+    ):
         return _original_read_column_data(self, cols_bitmap, row_image_type)
 
     self.is_partial_json_update = False
     mp = wrapper.packet  # pymysql's packet: the event's bytes and a read position
     data, start = mp._data, mp._position
     n = len(columns)
-    null_bitmap = data[start:start + (n + 7) // 8]
+    null_bitmap = data[start : start + (n + 7) // 8]
     pos = start + (n + 7) // 8
     none_sources = self._RowsEvent__none_sources
     read_slow = self._RowsEvent__read_values_name

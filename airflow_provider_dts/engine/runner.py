@@ -44,15 +44,23 @@ def settings_from_env(var: str, conn_id: str) -> ConnectionSettings:
             raise ConfigError([f"{var}: not valid JSON ({e.msg})"]) from None
         unknown = set(data) - _SETTINGS_FIELDS
         if unknown:
-            raise ConfigError([f"{var}: unknown field(s) {', '.join(sorted(unknown))}; "
-                               f"allowed: {', '.join(sorted(_SETTINGS_FIELDS))}"])
+            raise ConfigError(
+                [
+                    f"{var}: unknown field(s) {', '.join(sorted(unknown))}; "
+                    f"allowed: {', '.join(sorted(_SETTINGS_FIELDS))}"
+                ]
+            )
         data.setdefault("name", conn_id)
         return ConnectionSettings(**data)
     airflow_var = f"AIRFLOW_CONN_{conn_id.upper()}"
     raw = os.environ.get(airflow_var)
     if not raw:
-        raise ConfigError([f"{var}: not set, and neither is {airflow_var}; give the connection settings of "
-                           f"{conn_id!r} in one of them"])
+        raise ConfigError(
+            [
+                f"{var}: not set, and neither is {airflow_var}; give the connection settings of "
+                f"{conn_id!r} in one of them"
+            ]
+        )
     return _from_airflow_conn(raw, conn_id, airflow_var)
 
 
@@ -64,25 +72,38 @@ def _from_airflow_conn(raw: str, conn_id: str, var: str) -> ConnectionSettings:
         if isinstance(extra, str):
             extra = json.loads(extra or "{}")
         return ConnectionSettings(
-            host=data.get("host") or "127.0.0.1", port=int(data.get("port") or 3306),
-            user=data.get("login") or "root", password=data.get("password") or "",
-            unix_socket=extra.get("unix_socket"), ssl=extra.get("ssl"), name=conn_id,
+            host=data.get("host") or "127.0.0.1",
+            port=int(data.get("port") or 3306),
+            user=data.get("login") or "root",
+            password=data.get("password") or "",
+            unix_socket=extra.get("unix_socket"),
+            ssl=extra.get("ssl"),
+            name=conn_id,
         )
     u = urlparse(raw)
     if not u.hostname:
         raise ConfigError([f"{var}: cannot read a host from the connection URI"])
-    return ConnectionSettings(host=u.hostname, port=u.port or 3306, user=unquote(u.username or "root"),
-                              password=unquote(u.password or ""), name=conn_id)
+    return ConnectionSettings(
+        host=u.hostname,
+        port=u.port or 3306,
+        user=unquote(u.username or "root"),
+        password=unquote(u.password or ""),
+        name=conn_id,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_dts.engine.runner", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_dts.engine.runner",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--max-runtime", type=float, default=None)
     parser.add_argument("--log-level", default=os.environ.get("DTS_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("pymysqlreplication").setLevel(logging.ERROR)
     try:
         raw = os.environ.get("DTS_DIRECTION")
@@ -96,14 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stop = threading.Event()
 
-    def on_signal(signum, frame):  # noqa: ARG001
+    def on_signal(signum, frame):
         logging.getLogger(__name__).info("signal %s: stopping", signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    result = run_direction(direction, source, destination, stop=stop, max_runtime=args.max_runtime,
-                           logger=logging.getLogger(f"dts.{direction.key}"))
+    result = run_direction(
+        direction,
+        source,
+        destination,
+        stop=stop,
+        max_runtime=args.max_runtime,
+        logger=logging.getLogger(f"dts.{direction.key}"),
+    )
     print(json.dumps(asdict(result), default=str), flush=True)
     return 1 if result.outcome == "failed" else 0
 

@@ -48,8 +48,9 @@ def find_syncs(conn, control_schema: str) -> list[dict[str, Any]]:
         return []
     try:
         with conn.cursor(pymysql.cursors.DictCursor) as cur:
-            cur.execute(f"SELECT task_name, direction, state FROM {control.table('sync_state')} "
-                        "ORDER BY task_name, direction")
+            cur.execute(
+                f"SELECT task_name, direction, state FROM {control.table('sync_state')} ORDER BY task_name, direction"
+            )
             return list(cur.fetchall())
     except pymysql.err.ProgrammingError:  # the schema exists but has no sync_state table yet
         return []

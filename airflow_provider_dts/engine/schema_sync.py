@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pymysql
 
@@ -54,8 +55,8 @@ from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.errors import DtsError
 from airflow_provider_dts.engine.modify import begin as begin_modification
 from airflow_provider_dts.engine.modify import plan_modification
-from airflow_provider_dts.engine.startfloor import record_reverse_floor_on
 from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
+from airflow_provider_dts.engine.startfloor import record_reverse_floor_on
 from airflow_provider_dts.engine.triggers import guard_create_sql, guard_triggers
 from airflow_provider_dts.engine.values import READER_SQL_MODE
 
@@ -255,8 +256,10 @@ def map_qualified_names(sql: str, databases: set[str], map_table: Callable[[str,
     return _join(out)
 
 
-_DEFINER_RE = re.compile(r"\s+DEFINER\s*=\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s@]+)(?:\s*@\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s(]+))?",
-                         re.IGNORECASE)
+_DEFINER_RE = re.compile(
+    r"\s+DEFINER\s*=\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s@]+)(?:\s*@\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s(]+))?",
+    re.IGNORECASE,
+)
 
 
 def drop_definer(create_sql: str) -> str:
@@ -298,8 +301,9 @@ def rewrite_create_table(create_sql: str, ref: TableRef, map_table: Callable[[st
     return _join(tokens)
 
 
-def rewrite_create_view(create_sql: str, ref: TableRef, databases: set[str],
-                        map_table: Callable[[str, str], tuple[str, str]]) -> str:
+def rewrite_create_view(
+    create_sql: str, ref: TableRef, databases: set[str], map_table: Callable[[str, str], tuple[str, str]]
+) -> str:
     """SHOW CREATE VIEW text -> CREATE VIEW at the mapped name, without DEFINER, body names mapped."""
     sql = drop_definer(create_sql)
     tokens = tokenize(sql)
@@ -308,8 +312,9 @@ def rewrite_create_view(create_sql: str, ref: TableRef, databases: set[str],
     return head + map_qualified_names(_join(tokens[j:]), databases, map_table)
 
 
-def rewrite_create_routine(create_sql: str, rtype: str, dst_db: str, databases: set[str],
-                           map_table: Callable[[str, str], tuple[str, str]]) -> str:
+def rewrite_create_routine(
+    create_sql: str, rtype: str, dst_db: str, databases: set[str], map_table: Callable[[str, str], tuple[str, str]]
+) -> str:
     sql = drop_definer(create_sql)
     tokens = tokenize(sql)
     names, k, j = _name_after(tokens, rtype.upper())
@@ -317,8 +322,9 @@ def rewrite_create_routine(create_sql: str, rtype: str, dst_db: str, databases: 
     return head + map_qualified_names(_join(tokens[j:]), databases, map_table)
 
 
-def rewrite_create_trigger(create_sql: str, src_db: str, dst_db: str, databases: set[str],
-                           map_table: Callable[[str, str], tuple[str, str]]) -> str:
+def rewrite_create_trigger(
+    create_sql: str, src_db: str, dst_db: str, databases: set[str], map_table: Callable[[str, str], tuple[str, str]]
+) -> str:
     sql = drop_definer(create_sql)
     tokens = tokenize(sql)
     names, k, j = _name_after(tokens, "TRIGGER")
@@ -376,8 +382,9 @@ def _progress_status(conn, control: ControlSchema, direction: SyncDirection) -> 
     return {(r[0], r[1]): r[2] for r in rows}
 
 
-def mark_table(cur, control: ControlSchema, direction: SyncDirection, ref: TableRef, status: str,
-               rows_estimated: int = 0) -> None:
+def mark_table(
+    cur, control: ControlSchema, direction: SyncDirection, ref: TableRef, status: str, rows_estimated: int = 0
+) -> None:
     """Upsert the table's table_progress row with ``status`` (schema statuses: creating, created, kept)."""
     cur.execute(
         f"INSERT INTO {control.table('table_progress')} (task_name, direction, source_db, source_table, dest_db, "
@@ -385,8 +392,16 @@ def mark_table(cur, control: ControlSchema, direction: SyncDirection, ref: Table
         f"ON DUPLICATE KEY UPDATE dest_db=VALUES(dest_db), dest_table=VALUES(dest_table), status=VALUES(status), "
         f"rows_done=IF(VALUES(status)='creating', 0, rows_done), "
         f"last_key=IF(VALUES(status)='creating', NULL, last_key), updated_at=VALUES(updated_at)",
-        (direction.task_name, direction.role, ref.src_db, ref.src_table, ref.dst_db, ref.dst_table, status,
-         rows_estimated),
+        (
+            direction.task_name,
+            direction.role,
+            ref.src_db,
+            ref.src_table,
+            ref.dst_db,
+            ref.dst_table,
+            status,
+            rows_estimated,
+        ),
     )
 
 
@@ -417,8 +432,14 @@ def _exec_ddl(cur, sql: str, what: str) -> None:
         raise SchemaSyncError(f"cannot create {what} at the destination: [{code}] {text}. Fix: {fix}") from None
 
 
-def sync_schema(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                logger: logging.Logger | None = None, create_triggers_now: bool | None = None) -> SchemaSyncResult:
+def sync_schema(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    logger: logging.Logger | None = None,
+    create_triggers_now: bool | None = None,
+) -> SchemaSyncResult:
     """Create the selected objects at the destination (see module doc). Returns what was done.
 
     ``create_triggers_now``: default ``direction.sync_triggers and not direction.initial_full_data_sync``
@@ -493,8 +514,11 @@ def sync_schema(direction: SyncDirection, source: ConnectionSettings, destinatio
                     (src_db,),
                 )[0]
                 _charset_sql(cs, coll)  # checks both names
-                _exec_ddl(dcur, f"CREATE DATABASE IF NOT EXISTS {quote_ident(dst_db)} CHARACTER SET {cs} COLLATE {coll}",
-                          f"database {dst_db!r}")
+                _exec_ddl(
+                    dcur,
+                    f"CREATE DATABASE IF NOT EXISTS {quote_ident(dst_db)} CHARACTER SET {cs} COLLATE {coll}",
+                    f"database {dst_db!r}",
+                )
                 dst_have.add(dst_db)
                 result.databases_created.append(dst_db)
                 logger.info("schema sync: database %s created (%s, %s)", format_object_name(dst_db), cs, coll)
@@ -507,8 +531,11 @@ def sync_schema(direction: SyncDirection, source: ConnectionSettings, destinatio
                         (ref.src_db,),
                     )[0]
                     _charset_sql(cs, coll)  # checks both names
-                    _exec_ddl(dcur, f"CREATE DATABASE IF NOT EXISTS {quote_ident(ref.dst_db)} CHARACTER SET {cs} "
-                              f"COLLATE {coll}", f"database {ref.dst_db!r}")
+                    _exec_ddl(
+                        dcur,
+                        f"CREATE DATABASE IF NOT EXISTS {quote_ident(ref.dst_db)} CHARACTER SET {cs} COLLATE {coll}",
+                        f"database {ref.dst_db!r}",
+                    )
                     dst_have.add(ref.dst_db)
                     result.databases_created.append(ref.dst_db)
 
@@ -549,8 +576,10 @@ def sync_schema(direction: SyncDirection, source: ConnectionSettings, destinatio
                         if e.args and e.args[0] in (1146, 1356):  # base table/view not there (yet)
                             failed.append((v, e))
                             continue
-                        raise SchemaSyncError(f"cannot create view {v.label} at the destination: {e.args}. "
-                                              "Fix: check the view's definition on the source") from None
+                        raise SchemaSyncError(
+                            f"cannot create view {v.label} at the destination: {e.args}. "
+                            "Fix: check the view's definition on the source"
+                        ) from None
                     finally:
                         dcur.execute("SET NAMES utf8mb4")
                     result.views_created.append(v.label)
@@ -596,24 +625,30 @@ def sync_schema(direction: SyncDirection, source: ConnectionSettings, destinatio
         if create_triggers_now is None:
             create_triggers_now = direction.sync_triggers and not direction.initial_full_data_sync
         if create_triggers_now:
-            result.triggers_created = create_triggers(direction, source, destination, logger=logger,
-                                                      _objects=objs, _conns=(src, dst))
+            result.triggers_created = create_triggers(
+                direction, source, destination, logger=logger, _objects=objs, _conns=(src, dst)
+            )
     if direction.guard_triggers:  # before the copy and the appliers write anything (engine/triggers.py)
         result.triggers_guarded = guard_triggers(direction, source, destination, logger=logger)
     return result
 
 
-def create_triggers(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                    logger: logging.Logger | None = None, _objects: SourceObjects | None = None,
-                    _conns: tuple[Any, Any] | None = None) -> list[str]:
+def create_triggers(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    logger: logging.Logger | None = None,
+    _objects: SourceObjects | None = None,
+    _conns: tuple[Any, Any] | None = None,
+) -> list[str]:
     """Create the selected tables' triggers at the destination (only when ``direction.sync_triggers``)."""
     logger = logger or log
     if not direction.sync_triggers:
         return []
     if _conns is None:
         with source.connect() as src, destination.connect() as dst:
-            return create_triggers(direction, source, destination, logger=logger, _objects=_objects,
-                                   _conns=(src, dst))
+            return create_triggers(direction, source, destination, logger=logger, _objects=_objects, _conns=(src, dst))
     src, dst = _conns
     mapper = _mapper(direction)
     with src.cursor() as cur:
@@ -625,8 +660,11 @@ def create_triggers(direction: SyncDirection, source: ConnectionSettings, destin
         for src_db, trig, table in objs.triggers:
             dst_db = mapper(src_db, table)[0]
             label = f"trigger {format_object_name(dst_db, trig)}"
-            if _fetch(dst, "SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA=%s AND TRIGGER_NAME=%s",
-                      (dst_db, trig)):
+            if _fetch(
+                dst,
+                "SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA=%s AND TRIGGER_NAME=%s",
+                (dst_db, trig),
+            ):
                 continue
             scur.execute(f"SHOW CREATE TRIGGER {qualified(src_db, trig)}")
             row = [_text(x) for x in scur.fetchone()]

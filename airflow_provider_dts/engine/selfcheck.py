@@ -37,16 +37,17 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pymysql
 
 from airflow_provider_dts.engine.apply import _make_literal, load_table_info
-from airflow_provider_dts.engine.binlog import position_le
 from airflow_provider_dts.engine.config import ROLES, SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, to_json
 from airflow_provider_dts.engine.errors import ServerError
+from airflow_provider_dts.engine.model import position_le
 from airflow_provider_dts.engine.servers import ConnectionSettings, binlog_position, qualified, quote_ident, server_info
 from airflow_provider_dts.engine.verify import (
     RowDiff,
@@ -90,21 +91,31 @@ def summary(conn, direction: SyncDirection, where: str) -> dict[str, Any]:
     control = ControlSchema(direction.control_schema)
     who = (direction.task_name, direction.role)
     out: dict[str, Any] = {
-        "enabled": bool(direction.self_check), "divergences": 0, "open": 0, "last": [],
+        "enabled": bool(direction.self_check),
+        "divergences": 0,
+        "open": 0,
+        "last": [],
         "images": f"{control.table('divergence')} on {where} (task_name={direction.task_name!r}, "
-                  f"direction={direction.role!r}): source_image, dest_image",
+        f"direction={direction.role!r}): source_image, dest_image",
     }
     with conn.cursor() as cur:
         try:
-            cur.execute(f"SELECT divergences FROM {control.table('sync_state')} WHERE task_name=%s AND direction=%s",
-                        who)
+            cur.execute(
+                f"SELECT divergences FROM {control.table('sync_state')} WHERE task_name=%s AND direction=%s", who
+            )
             row = cur.fetchone()
-            cur.execute(f"SELECT COUNT(*) FROM {control.table('divergence')} WHERE task_name=%s AND direction=%s "
-                        "AND resolved_at IS NULL", who)
+            cur.execute(
+                f"SELECT COUNT(*) FROM {control.table('divergence')} WHERE task_name=%s AND direction=%s "
+                "AND resolved_at IS NULL",
+                who,
+            )
             out["open"] = int(cur.fetchone()[0])
-            cur.execute(f"SELECT source_db, source_table, key_json, kind, detected_at, repaired_at, resolved_at "
-                        f"FROM {control.table('divergence')} WHERE task_name=%s AND direction=%s "
-                        f"ORDER BY id DESC LIMIT {SUMMARY_LAST}", who)
+            cur.execute(
+                f"SELECT source_db, source_table, key_json, kind, detected_at, repaired_at, resolved_at "
+                f"FROM {control.table('divergence')} WHERE task_name=%s AND direction=%s "
+                f"ORDER BY id DESC LIMIT {SUMMARY_LAST}",
+                who,
+            )
             last = cur.fetchall()
         except pymysql.err.ProgrammingError as e:  # no control schema (yet): nothing was ever recorded
             if e.args and e.args[0] in (1146, 1049, 1054):
@@ -112,9 +123,13 @@ def summary(conn, direction: SyncDirection, where: str) -> dict[str, Any]:
             raise
     out["divergences"] = int(row[0] or 0) if row else 0
     out["last"] = [
-        {"table": f"{db}.{table}", "key": json.loads(key), "kind": kind,
-         "detected_at": detected.isoformat(sep=" ") if detected else None,
-         "now": "repaired" if repaired else ("equal again" if resolved else "open")}
+        {
+            "table": f"{db}.{table}",
+            "key": json.loads(key),
+            "kind": kind,
+            "detected_at": detected.isoformat(sep=" ") if detected else None,
+            "now": "repaired" if repaired else ("equal again" if resolved else "open"),
+        }
         for db, table, key, kind, detected, repaired, resolved in last
     ]
     return out
@@ -155,19 +170,32 @@ class Divergence:
     found_by: str
 
     def message(self) -> str:
-        what = {"missing": "missing at the destination", "extra": "only at the destination",
-                "different": "different in " + ", ".join(self.columns)}[self.kind]
-        return (f"{'.'.join(self.source)} -> {'.'.join(self.dest)} key {to_json(self.key)}: row {what} "
-                f"(source {to_json(self.source_image)}, destination {to_json(self.dest_image)})")
+        what = {
+            "missing": "missing at the destination",
+            "extra": "only at the destination",
+            "different": "different in " + ", ".join(self.columns),
+        }[self.kind]
+        return (
+            f"{'.'.join(self.source)} -> {'.'.join(self.dest)} key {to_json(self.key)}: row {what} "
+            f"(source {to_json(self.source_image)}, destination {to_json(self.dest_image)})"
+        )
 
 
 class SelfCheck:
     """The self-check of one running direction. ``note`` from the apply thread; ``start`` / ``stop`` the checker."""
 
-    def __init__(self, direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                 position_fn: Callable[[], tuple[str, int] | None], lag_fn: Callable[[], float | None],
-                 logger: logging.Logger | None = None, margin: float | None = None,
-                 pass_pause: float | None = None):
+    def __init__(
+        self,
+        direction: SyncDirection,
+        source: ConnectionSettings,
+        destination: ConnectionSettings,
+        *,
+        position_fn: Callable[[], tuple[str, int] | None],
+        lag_fn: Callable[[], float | None],
+        logger: logging.Logger | None = None,
+        margin: float | None = None,
+        pass_pause: float | None = None,
+    ):
         self.d = direction
         self.source = source
         self.dest = destination
@@ -196,8 +224,14 @@ class SelfCheck:
         self._passes = 0
         self._budget_at = 0.0
         self._status_at = 0.0
-        self.verifier = Verifier(direction, source, destination, chunk_size=max(1, min(CHUNK_MAX, self.rps // 2)),
-                                 rechecks=0, progress=lambda _m: None)
+        self.verifier = Verifier(
+            direction,
+            source,
+            destination,
+            chunk_size=max(1, min(CHUNK_MAX, self.rps // 2)),
+            rechecks=0,
+            progress=lambda _m: None,
+        )
 
     # ------------------------------------------------------------------ apply-thread side (must stay cheap)
 
@@ -218,8 +252,13 @@ class SelfCheck:
                     if len(self.noted) == NOTED_MAX:
                         self.noted_dropped += 1
                     append((now, c.source_db, c.source_table, c.after if c.after is not None else c.before))
-                    if c.kind == "update" and c.before and c.after and c.primary_key and any(
-                            c.before.get(k) != c.after.get(k) for k in c.primary_key):
+                    if (
+                        c.kind == "update"
+                        and c.before
+                        and c.after
+                        and c.primary_key
+                        and any(c.before.get(k) != c.after.get(k) for k in c.primary_key)
+                    ):
                         append((now, c.source_db, c.source_table, c.before))  # the old key must be gone too
                 i += 1
 
@@ -230,8 +269,9 @@ class SelfCheck:
         # run in a copy of the caller's context: Airflow routes a trigger's log records to its task log by
         # context variables, and a plain thread would start without them (warnings would miss the task log)
         ctx = contextvars.copy_context()
-        self._thread = threading.Thread(target=ctx.run, args=(self._run,), name=f"dts-selfcheck-{self.d.key}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=ctx.run, args=(self._run,), name=f"dts-selfcheck-{self.d.key}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -248,11 +288,15 @@ class SelfCheck:
                 self.round()
                 failing = False
                 self._stop.wait(LOOP_SLEEP)
-            except Exception as e:  # noqa: BLE001 - the self-check never stops the direction
+            except Exception as e:
                 # once per streak: a server that is down is reported by the direction itself
                 (self.log.debug if failing else self.log.warning)(
-                    "direction %s: self-check paused (retrying every %.0f s): %s: %s", self.d.key, ERROR_BACKOFF,
-                    type(e).__name__, e)
+                    "direction %s: self-check paused (retrying every %.0f s): %s: %s",
+                    self.d.key,
+                    ERROR_BACKOFF,
+                    type(e).__name__,
+                    e,
+                )
                 failing = True
                 self._close()
                 self.tables.clear()
@@ -273,7 +317,7 @@ class SelfCheck:
             if c is not None:
                 try:
                     c.close()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
         self._src = self._dst = None
 
@@ -300,7 +344,7 @@ class SelfCheck:
         with self._dst.cursor() as cur:
             try:
                 info = load_table_info(cur, ddb, dtable)
-            except Exception:  # noqa: BLE001 - no such table at the destination: the applier reports it
+            except Exception:
                 info = None
         meta = None
         if info is not None and info.match_key:
@@ -308,8 +352,13 @@ class SelfCheck:
             dst_cols = table_columns(self._dst, ddb, dtable)
             columns = tuple(c for c in src_cols if c in dst_cols)
             if all(k in src_cols for k in info.match_key) and columns:
-                meta = _Table((sdb, stable), (ddb, dtable), tuple(info.match_key), columns,
-                              tuple(exact_expr(k, src_cols[k]) for k in info.match_key))
+                meta = _Table(
+                    (sdb, stable),
+                    (ddb, dtable),
+                    tuple(info.match_key),
+                    columns,
+                    tuple(exact_expr(k, src_cols[k]) for k in info.match_key),
+                )
         self.tables[(sdb, stable)] = meta
         return meta
 
@@ -428,8 +477,12 @@ class SelfCheck:
         lag = self._lag()
         opposite_done = theirs is None or c.positions[1] is None or position_le(c.positions[1], theirs)
         c.waits_for_opposite = not opposite_done
-        arrived = (now - c.first_at > lag + self.margin and ours is not None and position_le(c.positions[0], ours)
-                   and opposite_done)
+        arrived = (
+            now - c.first_at > lag + self.margin
+            and ours is not None
+            and position_le(c.positions[0], ours)
+            and opposite_done
+        )
         if not arrived:
             if now - c.created > CONFIRM_TIMEOUT:
                 self.stats["unconfirmable"] += 1
@@ -448,12 +501,20 @@ class SelfCheck:
             kind, cols = "missing", ()
         else:
             kind, cols = "different", tuple(n for n, a, b in zip(t.columns, s_row, d_row) if a != b)
-        div = Divergence(t.source, t.dest, kind, dict(zip(t.key, c.key)), cols,
-                         None if s_row is None else dict(zip(t.columns, s_row)),
-                         None if d_row is None else dict(zip(t.columns, d_row)), c.found_by)
+        div = Divergence(
+            t.source,
+            t.dest,
+            kind,
+            dict(zip(t.key, c.key)),
+            cols,
+            None if s_row is None else dict(zip(t.columns, s_row)),
+            None if d_row is None else dict(zip(t.columns, d_row)),
+            c.found_by,
+        )
         ck = (t.source, c.key)
-        digest = hashlib.md5((to_json(div.source_image) or "").encode() + b"|"
-                             + (to_json(div.dest_image) or "").encode()).hexdigest()
+        digest = hashlib.md5(
+            (to_json(div.source_image) or "").encode() + b"|" + (to_json(div.dest_image) or "").encode()
+        ).hexdigest()
         if ck not in self.reported and len(self.reported) >= REPORTED_MAX:
             self.stats["over_limit"] += 1  # a mass divergence: the table holds the first REPORTED_MAX rows
         elif self.reported.get(ck) != digest:
@@ -486,9 +547,19 @@ class SelfCheck:
                     "dest_db, dest_table, kind, key_json, key_hash, columns_json, source_image, dest_image, found_by, "
                     "detected_at, last_seen_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
                     "UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
-                    (self.d.task_name, self.d.role, *div.source, *div.dest, div.kind, to_json(div.key),
-                     self._key_hash(t, key), to_json(list(div.columns)), to_json(div.source_image),
-                     to_json(div.dest_image), div.found_by),
+                    (
+                        self.d.task_name,
+                        self.d.role,
+                        *div.source,
+                        *div.dest,
+                        div.kind,
+                        to_json(div.key),
+                        self._key_hash(t, key),
+                        to_json(list(div.columns)),
+                        to_json(div.source_image),
+                        to_json(div.dest_image),
+                        div.found_by,
+                    ),
                 )
                 cur.execute(
                     f"UPDATE {self.control.table('sync_state')} SET divergences=divergences+1, last_divergence=%s, "
@@ -518,36 +589,50 @@ class SelfCheck:
                 (self.d.task_name, self.d.role, self._key_hash(t, key)),
             )
         if not repaired:
-            self.log.info("direction %s: self-check: %s.%s key %s is equal again", self.d.key, *t.source,
-                          to_json(list(key)))
+            self.log.info(
+                "direction %s: self-check: %s.%s key %s is equal again", self.d.key, *t.source, to_json(list(key))
+            )
 
     def _repair(self, div: Divergence, t: _Table, key: tuple) -> None:
-        report = TableReport(source=div.source, destination=div.dest, key_columns=t.key,
-                             diffs=[RowDiff(div.kind, key, div.columns)])
+        report = TableReport(
+            source=div.source, destination=div.dest, key_columns=t.key, diffs=[RowDiff(div.kind, key, div.columns)]
+        )
         self.verifier.repair_table(self._src, self._dst, report, "to_destination")
         self.stats["repaired"] += 1
         self._resolve(t, key, repaired=True)
-        self.log.warning("direction %s: self-check repaired %s.%s key %s (destination := source)", self.d.key,
-                         *div.dest, to_json(div.key))
+        self.log.warning(
+            "direction %s: self-check repaired %s.%s key %s (destination := source)",
+            self.d.key,
+            *div.dest,
+            to_json(div.key),
+        )
 
     def _write_status(self) -> None:
         open_count = len(self.reported)
-        msg = (f"self-check: {self._passes} rolling pass(es) done, {self.stats['checked']} row check(s), "
-               f"{len(self.candidates)} key(s) pending, {self.stats['confirmed']} divergence(s) found"
-               + (f", {self.stats['repaired']} repaired" if self.auto_repair else "")
-               + (f", {open_count} open" if open_count else "")
-               + f"; {self.stats['dismissed']} difference(s) in flight dismissed")
+        msg = (
+            f"self-check: {self._passes} rolling pass(es) done, {self.stats['checked']} row check(s), "
+            f"{len(self.candidates)} key(s) pending, {self.stats['confirmed']} divergence(s) found"
+            + (f", {self.stats['repaired']} repaired" if self.auto_repair else "")
+            + (f", {open_count} open" if open_count else "")
+            + f"; {self.stats['dismissed']} difference(s) in flight dismissed"
+        )
         if self.stats["over_limit"]:
-            msg += (f"; more than {REPORTED_MAX} rows differ: only the first {REPORTED_MAX} are recorded "
-                    "one by one; run dts_verify for the full list")
+            msg += (
+                f"; more than {REPORTED_MAX} rows differ: only the first {REPORTED_MAX} are recorded "
+                "one by one; run dts_verify for the full list"
+            )
         waiting = sum(1 for c in self.candidates.values() if c.waits_for_opposite)
         if waiting:
-            msg += (f"; {waiting} differing row(s) wait until {opposite_role(self.d.role)} direction applies the "
-                    "destination's binlog (is it running?) before they can be confirmed")
+            msg += (
+                f"; {waiting} differing row(s) wait until {opposite_role(self.d.role)} direction applies the "
+                "destination's binlog (is it running?) before they can be confirmed"
+            )
         if self.unchecked:
             names = ", ".join(".".join(t) for t in sorted(self.unchecked)[:5])
-            msg += (f"; {len(self.unchecked)} table(s) not compared (no primary key or NOT NULL unique key, or "
-                    f"missing at the destination): {names}")
+            msg += (
+                f"; {len(self.unchecked)} table(s) not compared (no primary key or NOT NULL unique key, or "
+                f"missing at the destination): {names}"
+            )
         if self.noted_dropped or self.stats["skipped"]:
             msg += f"; under load {self.noted_dropped + self.stats['skipped']} changed key(s) were not re-checked"
         with self._dst.cursor() as cur:  # not updated_at: that one says the apply loop is alive
@@ -571,7 +656,7 @@ class SelfCheck:
             self._pass = selected_tables(self._src, self.d)
             self._pass_index, self._pass_lo = 0, None
             self.tables.clear()  # re-read definitions once per pass (DDL)
-            for (src_t, key) in list(self.reported):
+            for src_t, key in list(self.reported):
                 t = self._table(*src_t)
                 if t is not None:
                     self._add(t, key, "rolling", now)
@@ -610,8 +695,9 @@ class SelfCheck:
         rows = []
         for conn, (db, table) in ((self._src, t.source), (self._dst, t.dest)):
             with conn.cursor() as cur:
-                cur.execute(f"SELECT {sel}, MD5({_row_expr(t.columns)}) FROM {qualified(db, table)} WHERE {where}",
-                            args)
+                cur.execute(
+                    f"SELECT {sel}, MD5({_row_expr(t.columns)}) FROM {qualified(db, table)} WHERE {where}", args
+                )
                 rows.append({tuple(r[:n]): r[n] for r in cur.fetchall()})
         a, b = rows
         return [k for k in list(a) + [k for k in b if k not in a] if a.get(k) != b.get(k)]
@@ -621,4 +707,3 @@ class SelfCheck:
         self._pass_lo = None
         if self._pass_index >= len(self._pass):
             self._pass_done_at = now
-

@@ -113,8 +113,23 @@ def is_connection_error(exc: BaseException) -> bool:
         return True
     if isinstance(exc, (pymysql.err.OperationalError, pymysql.err.InterfaceError)):
         code = exc.args[0] if exc.args else None
-        return code in (0, 2003, 2006, 2013, 2055, 1053, 1077, 1152, 1156, 1160, 1161, 2002, 2005, 1927, 4031) or \
-            isinstance(exc, pymysql.err.InterfaceError)
+        return code in (
+            0,
+            2003,
+            2006,
+            2013,
+            2055,
+            1053,
+            1077,
+            1152,
+            1156,
+            1160,
+            1161,
+            2002,
+            2005,
+            1927,
+            4031,
+        ) or isinstance(exc, pymysql.err.InterfaceError)
     return isinstance(exc, (ConnectionError, OSError, EOFError))
 
 

@@ -55,14 +55,16 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pymysql
 
 from airflow_provider_dts.engine.config import SyncDirection, format_object_name
-from airflow_provider_dts.engine.control import Checkpoint, ControlSchema, State
+from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError
+from airflow_provider_dts.engine.model import Checkpoint
 from airflow_provider_dts.engine.modify import begin as begin_modification
 from airflow_provider_dts.engine.modify import finish as modification_done
 from airflow_provider_dts.engine.modify import identities as modify_identities
@@ -351,21 +353,30 @@ class _Progress:
         est = max(plan.estimated_rows, plan.rows_done)
         eta = (est - plan.rows_done) / rate if rate > 0 else None
         info = {
-            "table": plan.label, "rows_done": plan.rows_done, "rows_estimated": est,
-            "rows_per_second": round(rate, 1), "eta_seconds": None if eta is None else round(eta, 1),
+            "table": plan.label,
+            "rows_done": plan.rows_done,
+            "rows_estimated": est,
+            "rows_per_second": round(rate, 1),
+            "eta_seconds": None if eta is None else round(eta, 1),
             "rows_total": rows_total,
         }
         pct = 100.0 * plan.rows_done / est if est else 100.0
         self.logger.info(
             "full data sync: %s: %d of ~%d rows (%.1f%%), %.0f rows/s, ETA %s",
-            plan.label, plan.rows_done, est, pct, rate, "-" if eta is None else f"{eta:.0f}s",
+            plan.label,
+            plan.rows_done,
+            est,
+            pct,
+            rate,
+            "-" if eta is None else f"{eta:.0f}s",
         )
         if self.callback:
             self.callback(info)
 
 
-def _reader(src, tables: queue.Queue, q: queue.Queue, stop: threading.Event, chunk_bytes: int,
-            max_packet: int, errors: list) -> None:
+def _reader(
+    src, tables: queue.Queue, q: queue.Queue, stop: threading.Event, chunk_bytes: int, max_packet: int, errors: list
+) -> None:
     """Take tables from the shared ``tables`` queue until it is empty; chunks go to this pipeline's ``q``."""
     try:
         with src.cursor() as cur:
@@ -377,15 +388,16 @@ def _reader(src, tables: queue.Queue, q: queue.Queue, stop: threading.Event, chu
                 _read_table(cur, plan, q, stop, chunk_bytes, max_packet)
     except _Stop:
         pass
-    except BaseException as e:  # noqa: BLE001 - handed to the main thread
+    except BaseException as e:
         errors.append(e)
         stop.set()
     finally:
         _put(q, None, stop, force=True)
 
 
-def _writer_loop(writer: "_Writer", q: queue.Queue, stop: threading.Event, errors: list,
-                 user_stop: threading.Event) -> None:
+def _writer_loop(
+    writer: _Writer, q: queue.Queue, stop: threading.Event, errors: list, user_stop: threading.Event
+) -> None:
     try:
         while True:
             try:
@@ -397,7 +409,7 @@ def _writer_loop(writer: "_Writer", q: queue.Queue, stop: threading.Event, error
             if chunk is None or stop.is_set() or user_stop.is_set():
                 return
             writer.write(chunk)
-    except BaseException as e:  # noqa: BLE001 - handed to the main thread
+    except BaseException as e:
         errors.append(e)
         stop.set()
     finally:
@@ -416,8 +428,7 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event, force: bool = False) 
                 return
 
 
-def _stream_keyless(scur, plan: TablePlan, q: queue.Queue, stop: threading.Event, chunk_bytes: int,
-                    sep: bytes) -> None:
+def _stream_keyless(scur, plan: TablePlan, q: queue.Queue, stop: threading.Event, chunk_bytes: int, sep: bytes) -> None:
     batch: list[bytes] = []
     size = 0
     while True:
@@ -431,8 +442,7 @@ def _stream_keyless(scur, plan: TablePlan, q: queue.Queue, stop: threading.Event
             )
         if row is None or size >= chunk_bytes:
             if batch or row is None:
-                _put(q, _Chunk(plan, sep.join(batch), len(batch), None, whole_table_txn=True,
-                               final=row is None), stop)
+                _put(q, _Chunk(plan, sep.join(batch), len(batch), None, whole_table_txn=True, final=row is None), stop)
             batch, size = [], 0
             if row is None:
                 return
@@ -440,8 +450,7 @@ def _stream_keyless(scur, plan: TablePlan, q: queue.Queue, stop: threading.Event
         size += len(row[0]) + 1
 
 
-def _read_table(cur, plan: TablePlan, q: queue.Queue, stop: threading.Event, chunk_bytes: int,
-                max_packet: int) -> None:
+def _read_table(cur, plan: TablePlan, q: queue.Queue, stop: threading.Event, chunk_bytes: int, max_packet: int) -> None:
     table = qualified(plan.ref.src_db, plan.ref.src_table)
     row_expr = plan.row_sql
     sep = plan.separator
@@ -471,8 +480,9 @@ def _read_table(cur, plan: TablePlan, q: queue.Queue, stop: threading.Event, chu
             if row_expr != insert_expr:
                 # The LOAD DATA rendering of a row did not fit the source's max_allowed_packet (it hex-encodes
                 # binary columns): copy the rest of this table with the INSERT rendering, same key range.
-                log.info("full data sync: %s has rows too large for LOAD DATA; copying the rest with INSERT",
-                         plan.label)
+                log.info(
+                    "full data sync: %s has rows too large for LOAD DATA; copying the rest with INSERT", plan.label
+                )
                 row_expr, sep, as_insert = insert_expr, b",", True
                 limit = 1
                 continue
@@ -499,8 +509,15 @@ def _read_table(cur, plan: TablePlan, q: queue.Queue, stop: threading.Event, chu
 
 
 class _Writer:
-    def __init__(self, dst, direction: SyncDirection, control: ControlSchema, progress: _Progress,
-                 max_rows_per_second: float | None, on_chunk: Callable[[str, int], None] | None):
+    def __init__(
+        self,
+        dst,
+        direction: SyncDirection,
+        control: ControlSchema,
+        progress: _Progress,
+        max_rows_per_second: float | None,
+        on_chunk: Callable[[str, int], None] | None,
+    ):
         self.dst = dst
         self.direction = direction
         self.control = control
@@ -509,8 +526,9 @@ class _Writer:
         self.on_chunk = on_chunk
         self.dst._dts_infile = ""  # LOAD DATA LOCAL: refuse every file until we name ours
         self.cur = dst.cursor()
-        self.cur.execute(f"SET SESSION sql_mode='{WRITER_SQL_MODE}', FOREIGN_KEY_CHECKS=0, max_error_count=65535, "
-                         "@dts_applying=1")  # guarded triggers do nothing in this session (engine/triggers.py)
+        self.cur.execute(
+            f"SET SESSION sql_mode='{WRITER_SQL_MODE}', FOREIGN_KEY_CHECKS=0, max_error_count=65535, @dts_applying=1"
+        )  # guarded triggers do nothing in this session (engine/triggers.py)
         self.tmpdir: str | None = None
         self.infile: str | None = None
         self.in_txn = False
@@ -535,9 +553,18 @@ class _Writer:
             f"started_at=IFNULL(started_at, UTC_TIMESTAMP(6)), "
             f"finished_at=IF(%s='done', UTC_TIMESTAMP(6), NULL), updated_at=UTC_TIMESTAMP(6) "
             f"WHERE task_name=%s AND direction=%s AND source_db=%s AND source_table=%s",
-            (status, rows_done, None if last_key is None else json.dumps(last_key),
-             plan.ref.dst_db, plan.ref.dst_table, status, self.direction.task_name, self.direction.role,
-             plan.ref.src_db, plan.ref.src_table),
+            (
+                status,
+                rows_done,
+                None if last_key is None else json.dumps(last_key),
+                plan.ref.dst_db,
+                plan.ref.dst_table,
+                status,
+                self.direction.task_name,
+                self.direction.role,
+                plan.ref.src_db,
+                plan.ref.src_table,
+            ),
         )
         # The loop mark: this transaction also changes the direction's checkpoint row.
         self.cur.execute(
@@ -681,13 +708,21 @@ def _load_progress(dst, control: ControlSchema, direction: SyncDirection) -> dic
         return {(_t(r[0]), _t(r[1])): (_t(r[2]), int(r[3]), _t(r[4])) for r in cur.fetchall()}
 
 
-def full_data_sync(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                   logger: logging.Logger | None = None, progress_interval: float = 5.0,
-                   progress_callback: Callable[[dict], None] | None = None,
-                   chunk_bytes: int = DEFAULT_CHUNK_BYTES, max_rows_per_second: float | None = None,
-                   on_chunk: Callable[[str, int], None] | None = None,
-                   stop: threading.Event | None = None, method: str = "auto",
-                   parallel: int = 2) -> FullSyncResult:
+def full_data_sync(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    logger: logging.Logger | None = None,
+    progress_interval: float = 5.0,
+    progress_callback: Callable[[dict], None] | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    max_rows_per_second: float | None = None,
+    on_chunk: Callable[[str, int], None] | None = None,
+    stop: threading.Event | None = None,
+    method: str = "auto",
+    parallel: int = 2,
+) -> FullSyncResult:
     """Copy every selected table's rows to the destination from one consistent snapshot (module doc).
 
     Returns a ``FullSyncResult``; ``already_initialized`` when the direction's checkpoint already has its
@@ -729,46 +764,99 @@ def full_data_sync(direction: SyncDirection, source: ConnectionSettings, destina
                         cur.execute("START TRANSACTION")
                         modification_done(mod, cur)
                         cur.execute("COMMIT")
-                logger.info("full data sync: %s is already initialized (incremental start %s:%s); %s; nothing to "
-                            "copy", direction.key, cp.binlog_file, cp.binlog_pos,
-                            mod.describe() if mod is not None else "no change")
+                logger.info(
+                    "full data sync: %s is already initialized (incremental start %s:%s); %s; nothing to copy",
+                    direction.key,
+                    cp.binlog_file,
+                    cp.binlog_pos,
+                    mod.describe() if mod is not None else "no change",
+                )
                 return result
             begin_modification(mod, dst)
-            logger.info("full data sync: %s is already initialized (incremental start %s:%s); %s; copying the added "
-                        "tables %s from a new snapshot", direction.key, cp.binlog_file, cp.binlog_pos, mod.describe(),
-                        ", ".join(r.label for r in mod.added_tables))
-        control.set_state(dst, task, role, State.INITIALIZING,
-                          "full data sync running" if mod is None else
-                          f"copying tables added to the sync: {', '.join(r.label for r in mod.added_tables)}")
+            logger.info(
+                "full data sync: %s is already initialized (incremental start %s:%s); %s; copying the added "
+                "tables %s from a new snapshot",
+                direction.key,
+                cp.binlog_file,
+                cp.binlog_pos,
+                mod.describe(),
+                ", ".join(r.label for r in mod.added_tables),
+            )
+        control.set_state(
+            dst,
+            task,
+            role,
+            State.INITIALIZING,
+            "full data sync running"
+            if mod is None
+            else f"copying tables added to the sync: {', '.join(r.label for r in mod.added_tables)}",
+        )
         try:
-            _run(direction, source, destination, dst, control, cp, result, logger, progress_interval,
-                 progress_callback, chunk_bytes, max_rows_per_second, on_chunk, stop, method, max(1, int(parallel)),
-                 mod)
+            _run(
+                direction,
+                source,
+                destination,
+                dst,
+                control,
+                cp,
+                result,
+                logger,
+                progress_interval,
+                progress_callback,
+                chunk_bytes,
+                max_rows_per_second,
+                on_chunk,
+                stop,
+                method,
+                max(1, int(parallel)),
+                mod,
+            )
             if direction.sync_triggers:  # after the copy, so copied rows never fire them
-                result.triggers_created = create_triggers(direction if mod is None else mod.added_direction(),
-                                                          source, destination, logger=logger)
+                result.triggers_created = create_triggers(
+                    direction if mod is None else mod.added_direction(), source, destination, logger=logger
+                )
         except BaseException as e:
             message = str(e) if isinstance(e, DtsError) else f"full data sync failed: {type(e).__name__}: {e}"
             stopped = stop.is_set() and isinstance(e, FullSyncError) and "stopped on request" in message
             try:
                 with destination.connect() as conn2:
                     conn2.cursor().execute(f"SET SESSION sql_mode='{WRITER_SQL_MODE}'")
-                    control.set_state(conn2, task, role, State.STOPPED if stopped else State.INITIALIZE_FAILED,
-                                      message[:60000])
-            except Exception:  # noqa: BLE001 - the original error matters more
+                    control.set_state(
+                        conn2, task, role, State.STOPPED if stopped else State.INITIALIZE_FAILED, message[:60000]
+                    )
+            except Exception:
                 logger.exception("could not record InitializeFailed for %s", direction.key)
             if isinstance(e, DtsError):
                 raise
             if isinstance(e, pymysql.err.MySQLError):
-                raise FullSyncError(message + ". Fix: check both servers are reachable, then run the task again; "
-                                    "it resumes after the last copied chunk") from e
+                raise FullSyncError(
+                    message + ". Fix: check both servers are reachable, then run the task again; "
+                    "it resumes after the last copied chunk"
+                ) from e
             raise
     result.seconds = time.monotonic() - started
     return result
 
 
-def _run(direction, source, destination, dst, control, cp, result, logger, progress_interval, progress_callback,
-         chunk_bytes, max_rows_per_second, on_chunk, stop, method, parallel, mod=None) -> None:
+def _run(
+    direction,
+    source,
+    destination,
+    dst,
+    control,
+    cp,
+    result,
+    logger,
+    progress_interval,
+    progress_callback,
+    chunk_bytes,
+    max_rows_per_second,
+    on_chunk,
+    stop,
+    method,
+    parallel,
+    mod=None,
+) -> None:
     """Copy the tables (all selected ones; with ``mod``, only the tables added to an initialized direction:
     its checkpoint is kept and each table's snapshot position becomes its catch-up position)."""
     task, role = direction.task_name, direction.role
@@ -784,13 +872,16 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
         result.skipped = list(objs.skipped)
         progress_rows = _load_progress(dst, control, direction)
         plans: list[TablePlan] = []
-        for ref in (objs.tables if mod is None else mod.added_tables):
+        for ref in objs.tables if mod is None else mod.added_tables:
             columns = [c for c in _source_columns(src, ref) if not c.generated]
             _check_destination_columns(dst, ref, columns)
             key = choose_key(src, ref.src_db, ref.src_table, columns)
             with src.cursor() as cur:
-                cur.execute("SELECT IFNULL(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
-                            "AND TABLE_NAME=%s", (ref.src_db, ref.src_table))
+                cur.execute(
+                    "SELECT IFNULL(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
+                    "AND TABLE_NAME=%s",
+                    (ref.src_db, ref.src_table),
+                )
                 est = int(cur.fetchone()[0])
             status, rows_done, last_key = progress_rows.get((ref.src_db, ref.src_table), (None, 0, None))
             plan = TablePlan(ref, columns, key, est, status)
@@ -803,8 +894,11 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
                 plan.rows_done = rows_done
                 result.resumed = True
             if key is None and status != "done":
-                logger.warning("full data sync: %s has no primary or NOT NULL unique key: copied in one "
-                               "transaction (restarted whole if interrupted)", ref.label)
+                logger.warning(
+                    "full data sync: %s has no primary or NOT NULL unique key: copied in one "
+                    "transaction (restarted whole if interrupted)",
+                    ref.label,
+                )
             plans.append(plan)
         with dst.cursor() as dcur:
             for plan in plans:
@@ -813,8 +907,16 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
                     f"dest_db, dest_table, status, rows_estimated, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,"
                     f"UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE rows_estimated=VALUES(rows_estimated), "
                     f"status=IF(status IN ('copying','done'), status, 'pending'), updated_at=VALUES(updated_at)",
-                    (task, role, plan.ref.src_db, plan.ref.src_table, plan.ref.dst_db, plan.ref.dst_table,
-                     "pending", plan.estimated_rows),
+                    (
+                        task,
+                        role,
+                        plan.ref.src_db,
+                        plan.ref.src_table,
+                        plan.ref.dst_db,
+                        plan.ref.dst_table,
+                        "pending",
+                        plan.estimated_rows,
+                    ),
                 )
                 if plan.status not in ("copying", "done"):
                     plan.status = "pending"
@@ -828,12 +930,17 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
         src_conns = [src] + [_reader_session(source.connect()) for _ in range(n_pipes - 1)]
         try:
             (file, pos), readers = take_snapshots(src_conns, info)
-            for extra in src_conns[len(readers):]:
+            for extra in src_conns[len(readers) :]:
                 extra.close()
             src_conns = src_conns[: len(readers)]
-            logger.info("full data sync: snapshot of %s taken at binlog %s:%d (%s; %d reader(s))", source.describe(),
-                        file, pos, "no lock" if info.has_binlog_snapshot_status else
-                        "read lock held only while it started", len(src_conns))
+            logger.info(
+                "full data sync: snapshot of %s taken at binlog %s:%d (%s; %d reader(s))",
+                source.describe(),
+                file,
+                pos,
+                "no lock" if info.has_binlog_snapshot_status else "read lock held only while it started",
+                len(src_conns),
+            )
             if mod is not None:
                 _mark_catchup(dst, control, direction, todo, file, pos)
             else:  # (an added table's copy keeps the checkpoint as it is)
@@ -856,8 +963,21 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
             for p in plans:
                 if p.status == "done":
                     logger.info("full data sync: %s already copied (%d rows)", p.label, p.rows_done)
-            _copy(direction, destination, control, todo, src_conns, logger, progress_interval, progress_callback,
-                  chunk_bytes, max_packet, max_rows_per_second, on_chunk, stop)
+            _copy(
+                direction,
+                destination,
+                control,
+                todo,
+                src_conns,
+                logger,
+                progress_interval,
+                progress_callback,
+                chunk_bytes,
+                max_packet,
+                max_rows_per_second,
+                on_chunk,
+                stop,
+            )
             for c in src_conns:
                 with c.cursor() as scur:
                     scur.execute("COMMIT")  # end the snapshot transactions
@@ -869,17 +989,31 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
             with dst.cursor() as dcur:
                 dcur.execute("START TRANSACTION")
                 modification_done(mod, dcur)
-                control.set_state(dcur, task, role, State.INITIALIZING,
-                                  f"added tables copied ({sum(p.rows_done for p in plans)} rows in {len(plans)} "
-                                  f"tables, snapshot {file}:{pos}); incremental sync resumes at {cp.binlog_file}:"
-                                  f"{cp.binlog_pos}")
+                control.set_state(
+                    dcur,
+                    task,
+                    role,
+                    State.INITIALIZING,
+                    f"added tables copied ({sum(p.rows_done for p in plans)} rows in {len(plans)} "
+                    f"tables, snapshot {file}:{pos}); incremental sync resumes at {cp.binlog_file}:"
+                    f"{cp.binlog_pos}",
+                )
                 dcur.execute("COMMIT")
             result.tables = len(plans)
             result.rows = sum(p.rows_done for p in plans)
             result.table_rows = {p.label: p.rows_done for p in plans}
-            logger.info("full data sync: %d added table(s), %d rows copied at %s:%s; incremental sync resumes at "
-                        "%s:%s (the added tables apply idempotently up to %s:%s)", result.tables, result.rows, file,
-                        pos, cp.binlog_file, cp.binlog_pos, file, pos)
+            logger.info(
+                "full data sync: %d added table(s), %d rows copied at %s:%s; incremental sync resumes at "
+                "%s:%s (the added tables apply idempotently up to %s:%s)",
+                result.tables,
+                result.rows,
+                file,
+                pos,
+                cp.binlog_file,
+                cp.binlog_pos,
+                file,
+                pos,
+            )
             return
 
         # Every table copied: the direction is initialized (incremental starts at the first snapshot).
@@ -890,19 +1024,32 @@ def _run(direction, source, destination, dst, control, cp, result, logger, progr
             final.binlog_file, final.binlog_pos = final.snapshot_file, final.snapshot_pos
             control.write_checkpoint(dcur, task, role, final)
             record_initialized(dcur, control, direction, ids)  # the baseline of later modifications
-            control.set_state(dcur, task, role, State.INITIALIZING,
-                              f"full data sync complete: {sum(p.rows_done for p in plans)} rows in {len(plans)} "
-                              f"tables; incremental sync starts at {final.binlog_file}:{final.binlog_pos}")
+            control.set_state(
+                dcur,
+                task,
+                role,
+                State.INITIALIZING,
+                f"full data sync complete: {sum(p.rows_done for p in plans)} rows in {len(plans)} "
+                f"tables; incremental sync starts at {final.binlog_file}:{final.binlog_pos}",
+            )
             dcur.execute("COMMIT")
         result.tables = len(plans)
         result.rows = sum(p.rows_done for p in plans)
         result.table_rows = {p.label: p.rows_done for p in plans}
-        logger.info("full data sync: %d tables, %d rows copied; incremental sync starts at %s:%s (catch-up %s:%s)",
-                    result.tables, result.rows, result.snapshot_file, result.snapshot_pos, file, pos)
+        logger.info(
+            "full data sync: %d tables, %d rows copied; incremental sync starts at %s:%s (catch-up %s:%s)",
+            result.tables,
+            result.rows,
+            result.snapshot_file,
+            result.snapshot_pos,
+            file,
+            pos,
+        )
 
 
-def _mark_catchup(dst, control: ControlSchema, direction: SyncDirection, todo: list[TablePlan], file: str,
-                  pos: int) -> None:
+def _mark_catchup(
+    dst, control: ControlSchema, direction: SyncDirection, todo: list[TablePlan], file: str, pos: int
+) -> None:
     """Added tables: their snapshot position is their catch-up position (changes in transactions ending at or
     before it apply idempotently: the copy holds them). Committed before any row is copied."""
     with dst.cursor() as dcur:
@@ -911,12 +1058,26 @@ def _mark_catchup(dst, control: ControlSchema, direction: SyncDirection, todo: l
             dcur.execute(
                 f"UPDATE {control.table('table_progress')} SET catchup_file=%s, catchup_pos=%s, "
                 f"updated_at=UTC_TIMESTAMP(6) WHERE task_name=%s AND direction=%s AND source_db=%s AND source_table=%s",
-                (file, pos, direction.task_name, direction.role, p.ref.src_db, p.ref.src_table))
+                (file, pos, direction.task_name, direction.role, p.ref.src_db, p.ref.src_table),
+            )
         dcur.execute("COMMIT")
 
 
-def _copy(direction, destination, control, todo, src_conns, logger, progress_interval, progress_callback, chunk_bytes,
-          max_packet, max_rows_per_second, on_chunk, stop) -> None:
+def _copy(
+    direction,
+    destination,
+    control,
+    todo,
+    src_conns,
+    logger,
+    progress_interval,
+    progress_callback,
+    chunk_bytes,
+    max_packet,
+    max_rows_per_second,
+    on_chunk,
+    stop,
+) -> None:
     """Run one reader + writer pipeline per source connection; tables are shared out largest first."""
     progress = _Progress(logger, progress_interval, progress_callback)
     tables: queue.Queue = queue.Queue()
@@ -935,10 +1096,19 @@ def _copy(direction, destination, control, todo, src_conns, logger, progress_int
             writer = _Writer(dconn, direction, control, progress, rate, on_chunk)
             writers.append(writer)
             q: queue.Queue = queue.Queue(maxsize=QUEUE_CHUNKS)
-            threads.append(threading.Thread(target=_reader, args=(src, tables, q, abort, chunk_bytes, max_packet,
-                                                                  errors), name=f"dts-copy-read-{i}", daemon=True))
-            threads.append(threading.Thread(target=_writer_loop, args=(writer, q, abort, errors, stop),
-                                            name=f"dts-copy-write-{i}", daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=_reader,
+                    args=(src, tables, q, abort, chunk_bytes, max_packet, errors),
+                    name=f"dts-copy-read-{i}",
+                    daemon=True,
+                )
+            )
+            threads.append(
+                threading.Thread(
+                    target=_writer_loop, args=(writer, q, abort, errors, stop), name=f"dts-copy-write-{i}", daemon=True
+                )
+            )
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
@@ -956,15 +1126,17 @@ def _copy(direction, destination, control, todo, src_conns, logger, progress_int
         for c in dst_conns:
             try:
                 c.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
     if errors:
         e = errors[0]
         if isinstance(e, DtsError):
             raise e
         if isinstance(e, pymysql.err.MySQLError):
-            raise FullSyncError(f"the copy failed: {type(e).__name__}: {e}. Fix: check both servers, then run the "
-                                "task again; it resumes after the last copied chunk") from e
+            raise FullSyncError(
+                f"the copy failed: {type(e).__name__}: {e}. Fix: check both servers, then run the "
+                "task again; it resumes after the last copied chunk"
+            ) from e
         raise e
     if stop.is_set():
         raise FullSyncError(

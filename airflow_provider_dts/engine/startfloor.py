@@ -41,8 +41,9 @@ def _has_start(conn, control: ControlSchema, task: str) -> bool:
     return cp is not None and (cp.binlog_file is not None or cp.snapshot_file is not None)
 
 
-def record_reverse_floor_on(direction: SyncDirection, a_conn, b_conn, *,
-                            logger: logging.Logger | None = None) -> tuple[str, int] | None:
+def record_reverse_floor_on(
+    direction: SyncDirection, a_conn, b_conn, *, logger: logging.Logger | None = None
+) -> tuple[str, int] | None:
     """Record B's current binlog position as task two's start floor (module doc), on open connections.
 
     ``direction`` is task one (role ``forward``; other roles: nothing is done). ``a_conn``: task one's source
@@ -59,15 +60,23 @@ def record_reverse_floor_on(direction: SyncDirection, a_conn, b_conn, *,
     try:
         file, pos = binlog_position(b_conn, server_info(b_conn))
     except ServerError:
-        lg.warning("%s: the destination has no binary log, so task two (%s/%s) cannot run; no start floor "
-                   "recorded for it", direction.key, task, REVERSE)
+        lg.warning(
+            "%s: the destination has no binary log, so task two (%s/%s) cannot run; no start floor recorded for it",
+            direction.key,
+            task,
+            REVERSE,
+        )
         return None
     except pymysql.err.OperationalError as e:
-        what = (f"{direction.key}: cannot read the destination's binary log position (task two's start floor, "
-                f"taken before task one writes there): {e.args[-1]}")
+        what = (
+            f"{direction.key}: cannot read the destination's binary log position (task two's start floor, "
+            f"taken before task one writes there): {e.args[-1]}"
+        )
         if e.args and e.args[0] == 1227:  # ER_SPECIFIC_ACCESS_DENIED_ERROR
-            raise ServerError(f"{what}. Fix: grant the destination account BINLOG MONITOR (MariaDB) or REPLICATION "
-                              "CLIENT (MySQL); task two reads that server's binlog with it anyway") from None
+            raise ServerError(
+                f"{what}. Fix: grant the destination account BINLOG MONITOR (MariaDB) or REPLICATION "
+                "CLIENT (MySQL); task two reads that server's binlog with it anyway"
+            ) from None
         raise ServerError(f"{what}. Fix: check the destination server is reachable, then run the task again") from None
     control.ensure(a_conn)
     table = control.table("checkpoint")
@@ -87,14 +96,25 @@ def record_reverse_floor_on(direction: SyncDirection, a_conn, b_conn, *,
     cp = control.read_checkpoint(a_conn, task, REVERSE)
     if cp is None or cp.binlog_file is not None or (cp.snapshot_file, cp.snapshot_pos) != (file, pos):
         return None  # someone else recorded a position first: theirs stands
-    lg.info("%s: task two (%s/%s) will start no later than the destination's binlog position %s:%s, taken before "
-            "task one writes there (its writes are dropped by the loop mark; writes of users reach the source)",
-            direction.key, task, REVERSE, file, pos)
+    lg.info(
+        "%s: task two (%s/%s) will start no later than the destination's binlog position %s:%s, taken before "
+        "task one writes there (its writes are dropped by the loop mark; writes of users reach the source)",
+        direction.key,
+        task,
+        REVERSE,
+        file,
+        pos,
+    )
     return file, pos
 
 
-def record_reverse_floor(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                         logger: logging.Logger | None = None) -> tuple[str, int] | None:
+def record_reverse_floor(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    logger: logging.Logger | None = None,
+) -> tuple[str, int] | None:
     """``record_reverse_floor_on`` with connection settings (task one's source and destination)."""
     if direction.role != "forward":
         return None

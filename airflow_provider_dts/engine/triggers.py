@@ -38,8 +38,9 @@ server may also need SUPER or ``log_bin_trust_function_creators=1``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pymysql
 
@@ -76,7 +77,7 @@ def unguard_body(body: str) -> str:
     """The original body of a guarded trigger body (unchanged when it is not guarded)."""
     if not is_guarded(body):
         return body
-    return body[len(GUARD_HEAD): -len(GUARD_TAIL)]
+    return body[len(GUARD_HEAD) : -len(GUARD_TAIL)]
 
 
 def guard_create_sql(create_sql: str) -> str:
@@ -86,7 +87,7 @@ def guard_create_sql(create_sql: str) -> str:
     tokens = tokenize(create_sql)
     words = [(i, t.text.upper()) for i, t in enumerate(tokens) if t.kind == "ident"]
     for n in range(len(words) - 2):
-        if [w for _, w in words[n: n + 3]] == ["FOR", "EACH", "ROW"]:
+        if [w for _, w in words[n : n + 3]] == ["FOR", "EACH", "ROW"]:
             k = words[n + 2][0] + 1
             while k < len(tokens) and tokens[k].kind in ("ws", "comment"):
                 k += 1
@@ -99,8 +100,10 @@ def guard_create_sql(create_sql: str) -> str:
                     k += 1
             head = "".join(t.text for t in tokens[:k])
             return head + guard_body("".join(t.text for t in tokens[k:]))
-    raise TriggerGuardError("cannot find FOR EACH ROW in a trigger definition read from the source. "
-                            "Fix: check the trigger with SHOW CREATE TRIGGER, or turn guard_triggers off")
+    raise TriggerGuardError(
+        "cannot find FOR EACH ROW in a trigger definition read from the source. "
+        "Fix: check the trigger with SHOW CREATE TRIGGER, or turn guard_triggers off"
+    )
 
 
 # ----------------------------------------------------------------------------------------- reading
@@ -144,8 +147,11 @@ def read_triggers(conn, databases: Iterable[str], selects: Callable[[str, str], 
             dbs,
         )
         rows = [[_text(v) for v in r] for r in cur.fetchall()]
-    return [TriggerDef(r[0], r[1], r[2], r[3], r[4], int(r[5] or 0), r[6], r[7] or "", r[8] or "", r[9], r[10])
-            for r in rows if selects(r[0], r[2])]
+    return [
+        TriggerDef(r[0], r[1], r[2], r[3], r[4], int(r[5] or 0), r[6], r[7] or "", r[8] or "", r[9], r[10])
+        for r in rows
+        if selects(r[0], r[2])
+    ]
 
 
 def source_selection(direction: SyncDirection) -> tuple[list[str], Callable[[str, str], bool]]:
@@ -199,8 +205,10 @@ def _replace_trigger(conn, t: TriggerDef, body: str, placement: str, mariadb: bo
     client = t.charset_client
     if not body.isascii() and client.lower() not in ("utf8mb4", "utf8mb3", "utf8"):
         client = "utf8mb4"  # the connection sends utf8mb4; the literals keep their collation_connection
-    tail = (f"TRIGGER {qualified(t.db, t.name)} {t.timing} {t.event} ON {qualified(t.db, t.table)} "
-            f"FOR EACH ROW {placement}{body}")
+    tail = (
+        f"TRIGGER {qualified(t.db, t.name)} {t.timing} {t.event} ON {qualified(t.db, t.table)} "
+        f"FOR EACH ROW {placement}{body}"
+    )
     with conn.cursor() as cur:
         try:
             cur.execute("SET SESSION sql_mode=%s", (t.sql_mode,))
@@ -226,7 +234,7 @@ def _replace_trigger(conn, t: TriggerDef, body: str, placement: str, mariadb: bo
             fix = {
                 1142: _grant_trigger(conn, t.db),
                 1227: f"create it as its definer {t.definer!r} or grant the sync account SUPER (MariaDB, MySQL 5.7) "
-                      "or SET_USER_ID / SET_ANY_DEFINER (MySQL 8)",
+                "or SET_USER_ID / SET_ANY_DEFINER (MySQL 8)",
                 1419: "grant the sync account SUPER or SET GLOBAL log_bin_trust_function_creators=1 on this server",
                 1418: "grant the sync account SUPER or SET GLOBAL log_bin_trust_function_creators=1 on this server",
             }.get(code, "check the trigger with SHOW CREATE TRIGGER, or turn guard_triggers off")
@@ -238,8 +246,9 @@ def _replace_trigger(conn, t: TriggerDef, body: str, placement: str, mariadb: bo
                 pass
 
 
-def _rewrite_all(conn, triggers: list[TriggerDef], change: Callable[[str], str], server: str,
-                 logger: logging.Logger) -> list[str]:
+def _rewrite_all(
+    conn, triggers: list[TriggerDef], change: Callable[[str], str], server: str, logger: logging.Logger
+) -> list[str]:
     """Apply ``change`` to every body that it changes, keeping each trigger's place in its group."""
     mariadb = _is_mariadb(conn)
     groups: dict[tuple, list[TriggerDef]] = {}
@@ -265,27 +274,41 @@ def _rewrite_all(conn, triggers: list[TriggerDef], change: Callable[[str], str],
     return done
 
 
-def _both_servers(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings,
-                  change: Callable[[str], str], logger: logging.Logger | None) -> list[str]:
+def _both_servers(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    change: Callable[[str], str],
+    logger: logging.Logger | None,
+) -> list[str]:
     logger = logger or log
     done: list[str] = []
     with source.connect() as src, destination.connect() as dst:
         sides = []
-        for conn, (dbs, selects), server in ((src, source_selection(direction), "source"),
-                                             (dst, destination_selection(direction), "destination")):
+        for conn, (dbs, selects), server in (
+            (src, source_selection(direction), "source"),
+            (dst, destination_selection(direction), "destination"),
+        ):
             triggers = read_triggers(conn, dbs, selects)
             for t in triggers:  # both servers checked before either is changed
                 if t.body is None:  # information_schema hides the body from an account without TRIGGER
-                    raise TriggerGuardError(f"cannot read the body of {t.label} on the {server}: the sync account "
-                                            f"lacks the TRIGGER privilege. Fix: {_grant_trigger(conn, t.db)}")
+                    raise TriggerGuardError(
+                        f"cannot read the body of {t.label} on the {server}: the sync account "
+                        f"lacks the TRIGGER privilege. Fix: {_grant_trigger(conn, t.db)}"
+                    )
             sides.append((conn, triggers, server))
         for conn, triggers, server in sides:
             done += _rewrite_all(conn, triggers, change, server, logger)
     return done
 
 
-def guard_triggers(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                   logger: logging.Logger | None = None) -> list[str]:
+def guard_triggers(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    logger: logging.Logger | None = None,
+) -> list[str]:
     """Guard every trigger of the direction's selected tables on both servers. Returns what was rewritten.
 
     Idempotent: already guarded triggers are left alone (nothing is written then).
@@ -293,8 +316,13 @@ def guard_triggers(direction: SyncDirection, source: ConnectionSettings, destina
     return _both_servers(direction, source, destination, guard_body, logger)
 
 
-def remove_trigger_guards(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings,
-                          *, logger: logging.Logger | None = None) -> list[str]:
+def remove_trigger_guards(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    logger: logging.Logger | None = None,
+) -> list[str]:
     """Restore the original bodies of the guarded triggers of the direction's selected tables on both servers.
 
     Run it after the sync is stopped for good (a running sync with unguarded triggers double-applies them).

@@ -30,9 +30,10 @@ import datetime as _dt
 import json
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from airflow_provider_dts.engine.catalog import is_generated_extra
 from airflow_provider_dts.engine.servers import quote_ident
@@ -56,10 +57,19 @@ DOUBLE_TYPES = frozenset({"double", "real", "double precision"})
 TEMPORAL_TYPES = frozenset({"date", "datetime", "timestamp", "time"})
 BINARY_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
 TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext"})
-SPATIAL_TYPES = frozenset({
-    "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-    "geometrycollection", "geomcollection",
-})
+SPATIAL_TYPES = frozenset(
+    {
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+        "geomcollection",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -124,8 +134,11 @@ def load_columns(conn, db: str, table: str) -> list[ColumnInfo]:
     out = []
     for name, dtype, ctype, charset, nullable, extra, gen in rows:
         generated = is_generated_extra(_s(extra)) and bool(_s(gen).strip())
-        out.append(ColumnInfo(_s(name), _s(dtype), _s(ctype), _s(charset) if charset else None,
-                              _s(nullable) == "YES", generated))
+        out.append(
+            ColumnInfo(
+                _s(name), _s(dtype), _s(ctype), _s(charset) if charset else None, _s(nullable) == "YES", generated
+            )
+        )
     return out
 
 
@@ -160,13 +173,22 @@ _ESCAPE_TABLE = str.maketrans(_ESCAPES)
 # 0x8D 0x8F 0x90 0x9D), which Python's cp1252 refuses: it has its own table. Other character sets (cp1251,
 # sjis, utf16, ...) are not checked: their values stay bytes, which is exact too.
 
-_EXACT_CODECS = {"utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "ascii": "ascii", "cp1250": "cp1250",
-                 "gbk": "gbk", "big5": "big5"}
+_EXACT_CODECS = {
+    "utf8mb4": "utf-8",
+    "utf8mb3": "utf-8",
+    "utf8": "utf-8",
+    "ascii": "ascii",
+    "cp1250": "cp1250",
+    "gbk": "gbk",
+    "big5": "big5",
+}
 # big5 characters the server reads differently from Python (A2CE: U+FFFD vs U+5345; A15A, A1C3, A1C5, A1FE,
 # A240, A2CC likewise): a value containing these bytes (even across a character boundary) stays bytes.
 _BIG5_UNSURE = (b"\xa1\x5a", b"\xa1\xc3", b"\xa1\xc5", b"\xa1\xfe", b"\xa2\x40", b"\xa2\xcc", b"\xa2\xce")
-_LATIN1_C1 = {b: bytes([b]).decode("cp1252", "strict") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b)
-              for b in range(0x80, 0xA0)}
+_LATIN1_C1 = {
+    b: bytes([b]).decode("cp1252", "strict") if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D) else chr(b)
+    for b in range(0x80, 0xA0)
+}
 _MYSQL_LATIN1 = str.maketrans({chr(b): c for b, c in _LATIN1_C1.items()})
 
 
@@ -175,7 +197,7 @@ class CharsetBytes(bytes):
 
     charset: str
 
-    def __new__(cls, raw: bytes, charset: str) -> "CharsetBytes":
+    def __new__(cls, raw: bytes, charset: str) -> CharsetBytes:
         self = super().__new__(cls, raw)
         self.charset = charset
         return self
@@ -206,6 +228,7 @@ def text_decoder(charset: str | None):
         return latin1
     codec = _EXACT_CODECS.get(cs)
     if codec is None:
+
         def keep(raw):
             return CharsetBytes(raw, cs) if raw else ""
 
@@ -285,8 +308,7 @@ def sql_literal(value: Any, column_kind: str | None = None) -> str:
     kind = column_kind
     if kind == "json":
         return quote_string(json_text(value))
-    if kind == "timestamp" and isinstance(value, _dt.datetime) and value.tzinfo is None and \
-            value == _EPOCH:
+    if kind == "timestamp" and isinstance(value, _dt.datetime) and value.tzinfo is None and value == _EPOCH:
         # python-mysql-replication decodes the zero TIMESTAMP as the epoch, which TIMESTAMP cannot hold
         # (its range starts at 1970-01-01 00:00:01 UTC): it can only be '0000-00-00 00:00:00'.
         return "'0000-00-00 00:00:00'"
@@ -322,9 +344,11 @@ def sql_literal(value: Any, column_kind: str | None = None) -> str:
         return hex_literal(value)
     if isinstance(value, _dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-        return (f"'{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
-                f"{value.second:02d}{_fraction(value.microsecond)}'")
+            value = value.astimezone(_dt.UTC).replace(tzinfo=None)
+        return (
+            f"'{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}{_fraction(value.microsecond)}'"
+        )
     if isinstance(value, _dt.date):
         return f"'{value.year:04d}-{value.month:02d}-{value.day:02d}'"
     if isinstance(value, _dt.timedelta):
@@ -422,9 +446,7 @@ def keyset_condition(key_columns: Sequence[ColumnInfo], last_key: Sequence[str])
 # hex through a user variable: ``UNHEX`` for binary, text (its own bytes) and spatial (the internal SRID+WKB
 # form), a number for BIT, ``CONVERT(.. USING utf8mb4)`` for MySQL's JSON type.
 
-LOAD_DATA_FORMAT = (
-    "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
-)
+LOAD_DATA_FORMAT = "CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
 _NULL = "'\\\\N'"  # SQL text for the two characters \N
 
 
@@ -444,8 +466,7 @@ def tsv_field_sql(col: ColumnInfo, var: str) -> tuple[str, str | None]:
         return f"IFNULL(HEX({c}),{_NULL})", f"UNHEX({var})"
     if kind == "json":  # MySQL's JSON type cannot take a binary string
         return f"IFNULL(HEX({c}),{_NULL})", f"CONVERT(UNHEX({var}) USING utf8mb4)"
-    escaped = (f"REPLACE(REPLACE(REPLACE(CAST({c} AS BINARY),'\\\\','\\\\\\\\'),'\\t','\\\\t'),"
-               f"'\\n','\\\\n')")
+    escaped = f"REPLACE(REPLACE(REPLACE(CAST({c} AS BINARY),'\\\\','\\\\\\\\'),'\\t','\\\\t'),'\\n','\\\\n')"
     return f"IFNULL({escaped},{_NULL})", None
 
 
@@ -467,8 +488,10 @@ class LoadDataPlan:
         """The LOAD DATA statement for ``path`` (escaped here: the path is ours, never user input)."""
         from airflow_provider_dts.engine.servers import qualified
 
-        return (f"LOAD DATA LOCAL INFILE {quote_string(path)} INTO TABLE {qualified(db, table)} "
-                f"{LOAD_DATA_FORMAT} {self.targets}{self.set_clause}")
+        return (
+            f"LOAD DATA LOCAL INFILE {quote_string(path)} INTO TABLE {qualified(db, table)} "
+            f"{LOAD_DATA_FORMAT} {self.targets}{self.set_clause}"
+        )
 
 
 def load_data_plan(columns: Sequence[ColumnInfo]) -> LoadDataPlan:

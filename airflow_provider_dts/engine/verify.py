@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pymysql
 
@@ -108,8 +109,12 @@ class VerifyReport:
         return "drift found in " + "; ".join(parts)
 
     def to_dict(self, max_diffs: int = 100) -> dict[str, Any]:
-        return {"equal": self.equal, "seconds": round(self.seconds, 3), "summary": self.summary(),
-                "tables": [t.to_dict(max_diffs) for t in self.tables]}
+        return {
+            "equal": self.equal,
+            "seconds": round(self.seconds, 3),
+            "summary": self.summary(),
+            "tables": [t.to_dict(max_diffs) for t in self.tables],
+        }
 
 
 # --------------------------------------------------------------------------- table discovery
@@ -153,11 +158,7 @@ def table_columns(conn, db: str, table: str) -> dict[str, str]:
             "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
             (db, table),
         )
-        return {
-            name: dtype.lower()
-            for name, dtype, extra in cur.fetchall()
-            if not is_generated_extra(extra)
-        }
+        return {name: dtype.lower() for name, dtype, extra in cur.fetchall() if not is_generated_extra(extra)}
 
 
 def exact_expr(column: str, data_type: str) -> str:
@@ -254,8 +255,10 @@ class Verifier:
                 if repair and report.diffs:
                     report.repaired = self.repair_table(src, dst, report, repair)
                 reports.append(report)
-                self.progress(f"verified {db}.{table}: " + ("equal" if report.equal else
-                              (report.problem or f"{len(report.diffs)} row difference(s)")))
+                self.progress(
+                    f"verified {db}.{table}: "
+                    + ("equal" if report.equal else (report.problem or f"{len(report.diffs)} row difference(s)"))
+                )
             return VerifyReport(reports, seconds=time.monotonic() - started)
         finally:
             src.close()
@@ -298,13 +301,11 @@ class Verifier:
             if not equal:
                 report.mismatched_chunks += 1
                 if len(report.diffs) < self.max_diffs:
-                    report.diffs.extend(
-                        self._row_diffs(src, dst, (db, table), (ddb, dtable), key, columns, lo, hi)
-                    )
+                    report.diffs.extend(self._row_diffs(src, dst, (db, table), (ddb, dtable), key, columns, lo, hi))
             if hi is None:
                 break
             lo = hi
-        del report.diffs[self.max_diffs:]
+        del report.diffs[self.max_diffs :]
         return report
 
     # ------------------------------------------------------------------ pieces
@@ -315,8 +316,7 @@ class Verifier:
         cols = ", ".join(quote_ident(c) for c in key)
         with src.cursor() as cur:
             cur.execute(
-                f"SELECT {cols} FROM {qualified(db, table)} WHERE {where} ORDER BY {cols} "
-                f"LIMIT {self.chunk_size}",
+                f"SELECT {cols} FROM {qualified(db, table)} WHERE {where} ORDER BY {cols} LIMIT {self.chunk_size}",
                 args,
             )
             rows = cur.fetchall()
@@ -384,8 +384,11 @@ class Verifier:
                     (self.direction.task_name, REPAIR_MARK_DIRECTION),
                 )
                 for diff in report.diffs:
-                    gcur.execute(f"SELECT {', '.join(exact_expr(c, t) for c, t in types.items())} "
-                                 f"FROM {qualified(*good_t)} WHERE {where_key}", diff.key)
+                    gcur.execute(
+                        f"SELECT {', '.join(exact_expr(c, t) for c, t in types.items())} "
+                        f"FROM {qualified(*good_t)} WHERE {where_key}",
+                        diff.key,
+                    )
                     row = gcur.fetchone()
                     bcur.execute(f"DELETE FROM {qualified(*bad_t)} WHERE {where_key}", diff.key)
                     if row is not None:
@@ -417,16 +420,37 @@ def record_report(conn, control: ControlSchema, direction: SyncDirection, report
                 f"different, problem, diffs_json, repaired, checked_at) VALUES "
                 f"(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, UTC_TIMESTAMP(6))",
                 (
-                    direction.task_name, direction.role, run_id, d["source"], d["destination"], t.equal,
-                    t.rows_source, t.rows_destination, t.chunks, t.mismatched_chunks, d["missing"], d["extra"],
-                    d["different"], t.problem, to_json(d["diffs"]), t.repaired,
+                    direction.task_name,
+                    direction.role,
+                    run_id,
+                    d["source"],
+                    d["destination"],
+                    t.equal,
+                    t.rows_source,
+                    t.rows_destination,
+                    t.chunks,
+                    t.mismatched_chunks,
+                    d["missing"],
+                    d["extra"],
+                    d["different"],
+                    t.problem,
+                    to_json(d["diffs"]),
+                    t.repaired,
                 ),
             )
         cur.execute("COMMIT")
 
 
-def verify_direction(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings, *,
-                     run_id: str, repair: str | None = None, record: bool = True, **options: Any) -> VerifyReport:
+def verify_direction(
+    direction: SyncDirection,
+    source: ConnectionSettings,
+    destination: ConnectionSettings,
+    *,
+    run_id: str,
+    repair: str | None = None,
+    record: bool = True,
+    **options: Any,
+) -> VerifyReport:
     """Verify (and optionally repair) one direction's tables; record the report at the destination."""
     report = Verifier(direction, source, destination, **options).run(repair=repair)
     if record:
@@ -437,8 +461,9 @@ def verify_direction(direction: SyncDirection, source: ConnectionSettings, desti
     return report
 
 
-def stored_direction(conn, task_name: str, control_schema: str = "dts_meta", role: str = "forward"
-                     ) -> SyncDirection | None:
+def stored_direction(
+    conn, task_name: str, control_schema: str = "dts_meta", role: str = "forward"
+) -> SyncDirection | None:
     """The configuration of the sync ``task_name`` stored on this server (the direction's home: its destination),
     or None when this server holds none: the settings it was last initialized or modified with
     (``sync_state.synced_config``, engine/modify.py), else the ones of its last precheck (``config_json``)."""

@@ -7,10 +7,11 @@ Nothing is parsed or looked up in ``__init__``: that happens in ``execute``.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import ConfigError

@@ -17,8 +17,8 @@ the engine's message.
 from __future__ import annotations
 
 import math
-
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -36,8 +36,12 @@ def parse_max_runtime(value: Any) -> float | None:
     except (TypeError, ValueError):
         raise ConfigError([f"max_runtime: {value!r} is not a number of seconds; leave it empty to run until stopped"])
     if not math.isfinite(seconds):
-        raise ConfigError([f"max_runtime: {value!r} is not a finite number of seconds; give seconds > 0, or leave "
-                           "it empty to run until stopped"])
+        raise ConfigError(
+            [
+                f"max_runtime: {value!r} is not a finite number of seconds; give seconds > 0, or leave "
+                "it empty to run until stopped"
+            ]
+        )
     if seconds < 0:
         raise ConfigError([f"max_runtime: {value!r} is negative; give seconds > 0, or leave it empty"])
     return seconds or None
@@ -54,8 +58,14 @@ class IncrementalSyncOperator(DtsDirectionOperator):
     template_fields: Sequence[str] = ("direction", "max_runtime")
     ui_color = "#dbeafe"
 
-    def __init__(self, *, direction: Any, max_runtime: float | str | None = None,
-                 progress_interval: float = DEFAULT_PROGRESS_INTERVAL, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        direction: Any,
+        max_runtime: float | str | None = None,
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(direction=direction, **kwargs)
         self.max_runtime = max_runtime
         self.progress_interval = progress_interval
@@ -70,11 +80,15 @@ class IncrementalSyncOperator(DtsDirectionOperator):
         self.log.info(
             "deferring the incremental sync of %s (%s -> %s) to the triggerer; max_runtime=%s. Mark this task "
             "success or failed to stop it (checkpoint kept); clear it to resume from the checkpoint.",
-            direction.key, direction.source_conn_id, direction.destination_conn_id, max_runtime,
+            direction.key,
+            direction.source_conn_id,
+            direction.destination_conn_id,
+            max_runtime,
         )
         self.defer(
-            trigger=IncrementalSyncTrigger(direction=direction.to_json(), max_runtime=max_runtime,
-                                           progress_interval=float(self.progress_interval)),
+            trigger=IncrementalSyncTrigger(
+                direction=direction.to_json(), max_runtime=max_runtime, progress_interval=float(self.progress_interval)
+            ),
             method_name="execute_complete",
         )
 

@@ -19,7 +19,8 @@ applied in place fails the task before anything is written, saying what to do.
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -46,8 +47,7 @@ def _already_initialized(direction: SyncDirection, destination: ConnectionSettin
     return f"{cp.binlog_file}:{cp.binlog_pos}"
 
 
-def _record_without_copy(direction: SyncDirection, source: ConnectionSettings,
-                         destination: ConnectionSettings) -> str:
+def _record_without_copy(direction: SyncDirection, source: ConnectionSettings, destination: ConnectionSettings) -> str:
     """Full data sync off: record the settings the direction runs with (checking a re-run's changes first)."""
     control = ControlSchema(direction.control_schema)
     with source.connect() as src, destination.connect() as dst:
@@ -63,8 +63,10 @@ def _record_without_copy(direction: SyncDirection, source: ConnectionSettings,
     if mod is None:
         return "incremental sync will start at the source's current binlog position"
     if mod.added_tables:
-        return (f"{mod.describe()}; the added tables are NOT copied (initial_full_data_sync is off): only their "
-                "changes from the direction's checkpoint on are applied")
+        return (
+            f"{mod.describe()}; the added tables are NOT copied (initial_full_data_sync is off): only their "
+            "changes from the direction's checkpoint on are applied"
+        )
     return mod.describe()
 
 
@@ -95,16 +97,27 @@ class InitialSchemaSyncOperator(DtsDirectionOperator):
         except ServerError as e:
             raise AirflowException(f"{direction.key}: {e}") from None
         summary = result.summary()
-        if started and not (result.tables_created or result.views_created or result.routines_created
-                            or result.databases_created):
-            self.log.info("%s: already initialized (incremental start %s); %s; nothing to create", direction.key,
-                          started, "; ".join(result.modification) or "no change")
+        if started and not (
+            result.tables_created or result.views_created or result.routines_created or result.databases_created
+        ):
+            self.log.info(
+                "%s: already initialized (incremental start %s); %s; nothing to create",
+                direction.key,
+                started,
+                "; ".join(result.modification) or "no change",
+            )
             summary["skipped"] = f"already initialized (incremental start {started})"
             return summary
         self.log.info(
             "%s: schema sync done: %d database(s), %d table(s), %d view(s), %d routine(s) created; %d table(s) "
-            "kept; %d skipped", direction.key, len(result.databases_created), len(result.tables_created),
-            len(result.views_created), len(result.routines_created), len(result.tables_kept), len(result.skipped),
+            "kept; %d skipped",
+            direction.key,
+            len(result.databases_created),
+            len(result.tables_created),
+            len(result.views_created),
+            len(result.routines_created),
+            len(result.tables_kept),
+            len(result.skipped),
         )
         return summary
 
@@ -122,8 +135,15 @@ class FullDataSyncOperator(DtsDirectionOperator):
     template_fields: Sequence[str] = ("direction", "max_rows_per_second", "method")
     ui_color = "#d9ecf7"
 
-    def __init__(self, *, direction: Any, progress_interval: float = 10.0, max_rows_per_second: Any = None,
-                 method: str = "auto", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        direction: Any,
+        progress_interval: float = 10.0,
+        max_rows_per_second: Any = None,
+        method: str = "auto",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(direction=direction, **kwargs)
         self.progress_interval = progress_interval
         self.max_rows_per_second = max_rows_per_second
@@ -155,9 +175,16 @@ class FullDataSyncOperator(DtsDirectionOperator):
             return {"skipped": "initial_full_data_sync is off"}
         self._stop = threading.Event()
         try:
-            result = full_data_sync(direction, source, destination, logger=self.log,
-                                    progress_interval=self.progress_interval, max_rows_per_second=rate,
-                                    stop=self._stop, method=self.method)
+            result = full_data_sync(
+                direction,
+                source,
+                destination,
+                logger=self.log,
+                progress_interval=self.progress_interval,
+                max_rows_per_second=rate,
+                stop=self._stop,
+                method=self.method,
+            )
         except ModifyRefused as e:
             raise AirflowFailException(str(e)) from None
         except ConfigError as e:
@@ -174,12 +201,24 @@ class FullDataSyncOperator(DtsDirectionOperator):
             summary["skipped"] = f"already initialized (incremental start {result.snapshot_file}:{result.snapshot_pos})"
             return summary
         if result.already_initialized:
-            self.log.info("%s: %s; %d added table(s), %d rows copied in %.1f s; the incremental sync resumes from its "
-                          "checkpoint", direction.key, result.modification, result.tables, result.rows, result.seconds)
+            self.log.info(
+                "%s: %s; %d added table(s), %d rows copied in %.1f s; the incremental sync resumes from its checkpoint",
+                direction.key,
+                result.modification,
+                result.tables,
+                result.rows,
+                result.seconds,
+            )
             return summary
-        self.log.info("%s: full data sync done: %d tables, %d rows in %.1f s (%s); incremental sync starts at %s",
-                      direction.key, result.tables, result.rows, result.seconds, result.method,
-                      summary["snapshot_position"])
+        self.log.info(
+            "%s: full data sync done: %d tables, %d rows in %.1f s (%s); incremental sync starts at %s",
+            direction.key,
+            result.tables,
+            result.rows,
+            result.seconds,
+            result.method,
+            summary["snapshot_position"],
+        )
         return summary
 
     def on_kill(self) -> None:

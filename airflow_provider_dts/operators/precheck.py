@@ -8,7 +8,8 @@ reported as IGNORED and never fail the task; warnings go to the log and the XCom
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 

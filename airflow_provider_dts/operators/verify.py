@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -34,8 +35,16 @@ class DataVerifyOperator(DtsDirectionOperator):
     the destination's control schema, table ``verify_result``.
     """
 
-    template_fields: Sequence[str] = ("direction", "repair", "chunk_size", "recheck_delay", "task_name",
-                                      "control_schema", "source_conn_id", "destination_conn_id")
+    template_fields: Sequence[str] = (
+        "direction",
+        "repair",
+        "chunk_size",
+        "recheck_delay",
+        "task_name",
+        "control_schema",
+        "source_conn_id",
+        "destination_conn_id",
+    )
 
     def __init__(
         self,
@@ -67,8 +76,12 @@ class DataVerifyOperator(DtsDirectionOperator):
         if self.direction not in (None, "", {}):
             return super().get_direction()
         if not self.task_name:
-            raise ConfigError(["direction: give the direction's settings, or task_name to read them from the "
-                               "control schema of an existing sync"])
+            raise ConfigError(
+                [
+                    "direction: give the direction's settings, or task_name to read them from the "
+                    "control schema of an existing sync"
+                ]
+            )
         tried = []
         for conn_id in dict.fromkeys((self.destination_conn_id, self.source_conn_id)):
             settings: ConnectionSettings = self.settings_for(conn_id)
@@ -76,15 +89,22 @@ class DataVerifyOperator(DtsDirectionOperator):
             with settings.connect() as conn:
                 found = stored_direction(conn, self.task_name, self.control_schema)
             if found is not None:
-                self.log.info("comparing the tables of sync %s as stored in %s.sync_state on %s: objects %s, "
-                              "mapping %s", self.task_name, self.control_schema, conn_id, list(found.objects),
-                              found.mapping)
+                self.log.info(
+                    "comparing the tables of sync %s as stored in %s.sync_state on %s: objects %s, mapping %s",
+                    self.task_name,
+                    self.control_schema,
+                    conn_id,
+                    list(found.objects),
+                    found.mapping,
+                )
                 return found
-        raise ConfigError([
-            f"task_name: no sync named {self.task_name!r} in {self.control_schema}.sync_state on "
-            f"{' or '.join(tried)}. Fix: give the task_name of a sync that has run its precheck (see the DTS sync "
-            "status page), the connection of its destination, or its objects and mapping"
-        ])
+        raise ConfigError(
+            [
+                f"task_name: no sync named {self.task_name!r} in {self.control_schema}.sync_state on "
+                f"{' or '.join(tried)}. Fix: give the task_name of a sync that has run its precheck (see the DTS sync "
+                "status page), the connection of its destination, or its objects and mapping"
+            ]
+        )
 
     def execute(self, context: Any) -> dict[str, Any]:
         if self.repair not in REPAIR_CHOICES:
@@ -99,10 +119,10 @@ class DataVerifyOperator(DtsDirectionOperator):
             raise AirflowFailException(
                 f"chunk_size {self.chunk_size!r} / recheck_delay {self.recheck_delay!r}: give numbers"
             ) from None
-        options = dict(chunk_size=chunk_size, recheck_delay=recheck_delay, rechecks=self.rechecks,
-                       progress=self.log.info)
-        report = verify_direction(direction, source, destination, run_id=run_id, repair=self.repair or None,
-                                  **options)
+        options = dict(
+            chunk_size=chunk_size, recheck_delay=recheck_delay, rechecks=self.rechecks, progress=self.log.info
+        )
+        report = verify_direction(direction, source, destination, run_id=run_id, repair=self.repair or None, **options)
         self.log.info("verification: %s (%.1f s)", report.summary(), report.seconds)
         result = report.to_dict()
         if not report.equal and self.repair:
@@ -113,8 +133,9 @@ class DataVerifyOperator(DtsDirectionOperator):
         if not report.equal:
             for t in report.tables:
                 for d in t.diffs[:20]:
-                    self.log.warning("%s.%s %s key=%s %s", *t.source, d.kind, list(d.key),
-                                     ",".join(d.columns) if d.columns else "")
+                    self.log.warning(
+                        "%s.%s %s key=%s %s", *t.source, d.kind, list(d.key), ",".join(d.columns) if d.columns else ""
+                    )
             if self.fail_on_drift:
                 context["ti"].xcom_push(key="report", value=result)
                 raise AirflowException(f"data drift between the two sides: {report.summary()}")

@@ -25,8 +25,9 @@ import datetime as _dt
 import html
 import json
 import os
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 import pymysql
 from airflow.plugins_manager import AirflowPlugin
@@ -57,7 +58,7 @@ DIRECTION_LABELS = {"forward": "task one (forward)", "reverse": "task two (rever
 def _jsonable(value: Any) -> Any:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)  # sessions run in UTC
+            value = value.replace(tzinfo=_dt.UTC)  # sessions run in UTC
         return value.isoformat()
     if isinstance(value, (_dt.date, _dt.time)):
         return value.isoformat()
@@ -132,41 +133,45 @@ def _read_server(settings: ConnectionSettings, cs: ControlSchema) -> tuple[bool,
             pos = None
             if st.get("binlog_file") is not None and st.get("binlog_pos") is not None:
                 pos = f"{st['binlog_file']}:{st['binlog_pos']}"
-            directions.append(_row({
-                "server": server,
-                "task_name": task,
-                "direction": direction,
-                "direction_label": DIRECTION_LABELS.get(direction, direction),
-                "state": st.get("state"),
-                "message": st.get("message"),
-                "lag_seconds": st.get("lag_seconds"),
-                "rows_per_second": st.get("rows_per_second"),
-                "rows_inserted": ins,
-                "rows_updated": upd,
-                "rows_deleted": dele,
-                "rows_applied": ins + upd + dele,
-                "transactions_applied": _int(st.get("transactions_applied")),
-                "conflicts": _int(st.get("conflicts")),
-                "last_source_commit_at": st.get("last_source_commit_at") or st.get("source_commit_at"),
-                "last_applied_at": st.get("last_applied_at"),
-                "binlog_file": st.get("binlog_file"),
-                "binlog_pos": st.get("binlog_pos"),
-                "binlog_position": pos,
-                "gtid": st.get("gtid"),
-                "retrying_since": st.get("retrying_since"),
-                "started_at": st.get("started_at"),
-                "updated_at": updated,
-                "updated_seconds_ago": None if age is None else round(age, 1),
-                # Synchronizing but no refresh for a while: its engine (the incremental task) is not running
-                "stale": st.get("state") == "Synchronizing" and age is not None and age > STALE_SECONDS,
-                # the self-check (engine/selfcheck.py): confirmed differences between the two servers
-                "divergences": _int(st.get("divergences")),
-                "open_divergences": open_counts.get((task, direction), 0),
-                "last_divergence": st.get("last_divergence"),
-                "last_divergence_at": st.get("last_divergence_at"),
-                "self_check_message": st.get("self_check_message"),
-                "self_check_at": st.get("self_check_at"),
-            }))
+            directions.append(
+                _row(
+                    {
+                        "server": server,
+                        "task_name": task,
+                        "direction": direction,
+                        "direction_label": DIRECTION_LABELS.get(direction, direction),
+                        "state": st.get("state"),
+                        "message": st.get("message"),
+                        "lag_seconds": st.get("lag_seconds"),
+                        "rows_per_second": st.get("rows_per_second"),
+                        "rows_inserted": ins,
+                        "rows_updated": upd,
+                        "rows_deleted": dele,
+                        "rows_applied": ins + upd + dele,
+                        "transactions_applied": _int(st.get("transactions_applied")),
+                        "conflicts": _int(st.get("conflicts")),
+                        "last_source_commit_at": st.get("last_source_commit_at") or st.get("source_commit_at"),
+                        "last_applied_at": st.get("last_applied_at"),
+                        "binlog_file": st.get("binlog_file"),
+                        "binlog_pos": st.get("binlog_pos"),
+                        "binlog_position": pos,
+                        "gtid": st.get("gtid"),
+                        "retrying_since": st.get("retrying_since"),
+                        "started_at": st.get("started_at"),
+                        "updated_at": updated,
+                        "updated_seconds_ago": None if age is None else round(age, 1),
+                        # Synchronizing but no refresh for a while: its engine (the incremental task) is not running
+                        "stale": st.get("state") == "Synchronizing" and age is not None and age > STALE_SECONDS,
+                        # the self-check (engine/selfcheck.py): confirmed differences between the two servers
+                        "divergences": _int(st.get("divergences")),
+                        "open_divergences": open_counts.get((task, direction), 0),
+                        "last_divergence": st.get("last_divergence"),
+                        "last_divergence_at": st.get("last_divergence_at"),
+                        "self_check_message": st.get("self_check_message"),
+                        "self_check_at": st.get("self_check_at"),
+                    }
+                )
+            )
         with conn.cursor(pymysql.cursors.DictCursor) as cur:
             cur.execute(
                 f"SELECT id, task_name, direction, detected_at, conflict_type, policy, decision, source_db, "
@@ -187,8 +192,9 @@ def _read_server(settings: ConnectionSettings, cs: ControlSchema) -> tuple[bool,
         conn.close()
 
 
-def collect_status(settings_list: Iterable[ConnectionSettings], control_schema: str = DEFAULT_CONTROL_SCHEMA
-                   ) -> dict[str, Any]:
+def collect_status(
+    settings_list: Iterable[ConnectionSettings], control_schema: str = DEFAULT_CONTROL_SCHEMA
+) -> dict[str, Any]:
     """Status of every direction whose control rows live on one of these servers; never raises for a server.
 
     Returns ``{"control_schema", "generated_at", "servers": [{"server", "address", "ok", "error",
@@ -200,7 +206,7 @@ def collect_status(settings_list: Iterable[ConnectionSettings], control_schema: 
     cs = ControlSchema(control_schema)
     out: dict[str, Any] = {
         "control_schema": control_schema,
-        "generated_at": _jsonable(_dt.datetime.now(_dt.timezone.utc)),
+        "generated_at": _jsonable(_dt.datetime.now(_dt.UTC)),
         "servers": [],
         "directions": [],
         "conflicts": [],
@@ -208,8 +214,14 @@ def collect_status(settings_list: Iterable[ConnectionSettings], control_schema: 
         "divergences": [],
     }
     for settings in settings_list:
-        entry: dict[str, Any] = {"server": settings.name or settings.describe(), "address": settings.describe(),
-                                 "ok": True, "error": None, "control_schema_exists": None, "directions": 0}
+        entry: dict[str, Any] = {
+            "server": settings.name or settings.describe(),
+            "address": settings.describe(),
+            "ok": True,
+            "error": None,
+            "control_schema_exists": None,
+            "directions": 0,
+        }
         try:
             exists, directions, conflicts, prechecks, divergences = _read_server(settings, cs)
         except Exception as e:  # one bad server must not hide the others
@@ -252,7 +264,8 @@ def _table(headers: list[str], rows: list[list[Any]], empty: str, css: str = "")
         return f'<p class="empty">{html.escape(empty)}</p>'
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        f'<tr class="{html.escape(css(r) if callable(css) else css, quote=True)}">' + "".join(_cell(v) for v in r[1:])
+        f'<tr class="{html.escape(css(r) if callable(css) else css, quote=True)}">'
+        + "".join(_cell(v) for v in r[1:])
         + "</tr>"
         for r in rows
     )
@@ -262,8 +275,14 @@ def _table(headers: list[str], rows: list[list[Any]], empty: str, css: str = "")
 def _state_css(d: dict[str, Any]) -> str:
     if d.get("stale") or d.get("open_divergences"):
         return "bad"
-    return {"Synchronizing": "ok", "Failed": "bad", "PrecheckFailed": "bad", "InitializeFailed": "bad",
-            "Stopped": "idle", "NotStarted": "idle"}.get(str(d.get("state")), "busy")
+    return {
+        "Synchronizing": "ok",
+        "Failed": "bad",
+        "PrecheckFailed": "bad",
+        "InitializeFailed": "bad",
+        "Stopped": "idle",
+        "NotStarted": "idle",
+    }.get(str(d.get("state")), "busy")
 
 
 def _state_text(d: dict[str, Any]) -> str:
@@ -271,8 +290,10 @@ def _state_text(d: dict[str, Any]) -> str:
     if d.get("retrying_since"):
         text += f" (retrying since {d['retrying_since']})"
     if d.get("open_divergences"):
-        text += (f" - SERVERS DIFFER: {d['open_divergences']} row(s) found different by the self-check "
-                 "(see Divergences below)")
+        text += (
+            f" - SERVERS DIFFER: {d['open_divergences']} row(s) found different by the self-check "
+            "(see Divergences below)"
+        )
     if d.get("stale"):
         text += f" - no update for {d['updated_seconds_ago']:.0f} s: is its incremental task running?"
     return text
@@ -291,49 +312,154 @@ def render_html(status: dict[str, Any], refresh_seconds: int = REFRESH_SECONDS) 
     e = html.escape
     servers = _table(
         ["Server", "Address", "Status", "Directions here"],
-        [[("ok" if s["ok"] else "bad"), s["server"], s["address"], _server_text(s, status["control_schema"]),
-          s["directions"]] for s in status["servers"]],
+        [
+            [
+                ("ok" if s["ok"] else "bad"),
+                s["server"],
+                s["address"],
+                _server_text(s, status["control_schema"]),
+                s["directions"],
+            ]
+            for s in status["servers"]
+        ],
         "No servers configured (DTS_STATUS_CONN_IDS).",
         css=lambda r: r[0],
     )
     directions = _table(
-        ["Task", "Direction", "State", "Message", "Lag (s)", "Rows/s", "Inserted", "Updated", "Deleted",
-         "Transactions", "Conflicts", "Last source commit", "Binlog position", "Updated at", "Stored on"],
-        [[_state_css(d), d["task_name"], d["direction_label"], _state_text(d), d["message"], d["lag_seconds"],
-          d["rows_per_second"], d["rows_inserted"], d["rows_updated"], d["rows_deleted"],
-          d["transactions_applied"], d["conflicts"], d["last_source_commit_at"], d["binlog_position"],
-          d["updated_at"], d["server"]] for d in status["directions"]],
+        [
+            "Task",
+            "Direction",
+            "State",
+            "Message",
+            "Lag (s)",
+            "Rows/s",
+            "Inserted",
+            "Updated",
+            "Deleted",
+            "Transactions",
+            "Conflicts",
+            "Last source commit",
+            "Binlog position",
+            "Updated at",
+            "Stored on",
+        ],
+        [
+            [
+                _state_css(d),
+                d["task_name"],
+                d["direction_label"],
+                _state_text(d),
+                d["message"],
+                d["lag_seconds"],
+                d["rows_per_second"],
+                d["rows_inserted"],
+                d["rows_updated"],
+                d["rows_deleted"],
+                d["transactions_applied"],
+                d["conflicts"],
+                d["last_source_commit_at"],
+                d["binlog_position"],
+                d["updated_at"],
+                d["server"],
+            ]
+            for d in status["directions"]
+        ],
         f"No sync direction found in the control schema {status['control_schema']}.",
         css=lambda r: r[0],
     )
     conflicts = _table(
-        ["Detected at", "Task", "Direction", "Type", "Policy", "Decision", "Table (destination)", "Key",
-         "Source position"],
-        [["", c["detected_at"], c["task_name"], DIRECTION_LABELS.get(c["direction"], c["direction"]),
-          c["conflict_type"], c["policy"], c["decision"], f"{c['dest_db']}.{c['dest_table']}", c["key_json"],
-          c["source_position"]] for c in status["conflicts"]],
+        [
+            "Detected at",
+            "Task",
+            "Direction",
+            "Type",
+            "Policy",
+            "Decision",
+            "Table (destination)",
+            "Key",
+            "Source position",
+        ],
+        [
+            [
+                "",
+                c["detected_at"],
+                c["task_name"],
+                DIRECTION_LABELS.get(c["direction"], c["direction"]),
+                c["conflict_type"],
+                c["policy"],
+                c["decision"],
+                f"{c['dest_db']}.{c['dest_table']}",
+                c["key_json"],
+                c["source_position"],
+            ]
+            for c in status["conflicts"]
+        ],
         "No conflicts logged.",
     )
     divergences = _table(
-        ["Detected at", "Task", "Direction", "Kind", "Table (source -> destination)", "Key", "Columns",
-         "Source row", "Destination row", "Found by", "Last seen"],
-        [["bad", v["detected_at"], v["task_name"], DIRECTION_LABELS.get(v["direction"], v["direction"]), v["kind"],
-          f"{v['source_db']}.{v['source_table']} -> {v['dest_db']}.{v['dest_table']}", v["key_json"],
-          v["columns_json"], v["source_image"], v["dest_image"], v["found_by"], v["last_seen_at"]]
-         for v in status["divergences"]],
+        [
+            "Detected at",
+            "Task",
+            "Direction",
+            "Kind",
+            "Table (source -> destination)",
+            "Key",
+            "Columns",
+            "Source row",
+            "Destination row",
+            "Found by",
+            "Last seen",
+        ],
+        [
+            [
+                "bad",
+                v["detected_at"],
+                v["task_name"],
+                DIRECTION_LABELS.get(v["direction"], v["direction"]),
+                v["kind"],
+                f"{v['source_db']}.{v['source_table']} -> {v['dest_db']}.{v['dest_table']}",
+                v["key_json"],
+                v["columns_json"],
+                v["source_image"],
+                v["dest_image"],
+                v["found_by"],
+                v["last_seen_at"],
+            ]
+            for v in status["divergences"]
+        ],
         "No divergence found by the self-check.",
     )
     self_check = _table(
         ["Task", "Direction", "Self-check", "Divergences found", "Last divergence", "At"],
-        [["", d["task_name"], d["direction_label"], d["self_check_message"], d["divergences"],
-          d["last_divergence"], d["last_divergence_at"]] for d in status["directions"]
-         if d.get("self_check_message") or d.get("divergences")],
+        [
+            [
+                "",
+                d["task_name"],
+                d["direction_label"],
+                d["self_check_message"],
+                d["divergences"],
+                d["last_divergence"],
+                d["last_divergence_at"],
+            ]
+            for d in status["directions"]
+            if d.get("self_check_message") or d.get("divergences")
+        ],
         "No self-check has run yet.",
     )
     prechecks = _table(
         ["Checked at", "Task", "Direction", "Item", "Reason", "Fix"],
-        [["bad", p["checked_at"], p["task_name"], DIRECTION_LABELS.get(p["direction"], p["direction"]), p["item"],
-          p["reason"], p["fix"]] for p in status["precheck_failures"]],
+        [
+            [
+                "bad",
+                p["checked_at"],
+                p["task_name"],
+                DIRECTION_LABELS.get(p["direction"], p["direction"]),
+                p["item"],
+                p["reason"],
+                p["fix"],
+            ]
+            for p in status["precheck_failures"]
+        ],
         "No failed precheck items.",
     )
     return f"""<!DOCTYPE html>
@@ -351,8 +477,8 @@ tr.busy td:first-child {{ border-left: 4px solid #1565c0; }} tr.idle td:first-ch
 .empty, .meta {{ color: #666; }}
 </style></head><body>
 <h1>DTS two-way sync</h1>
-<p class="meta">Control schema <code>{e(status['control_schema'])}</code>
-&middot; read at {e(str(status['generated_at']))} &middot; refreshes every {int(refresh_seconds)} s
+<p class="meta">Control schema <code>{e(status["control_schema"])}</code>
+&middot; read at {e(str(status["generated_at"]))} &middot; refreshes every {int(refresh_seconds)} s
 &middot; <a href="api/status">JSON</a></p>
 <h2>Directions</h2>{directions}
 <h2>Divergences (rows that differ between the servers)</h2>{divergences}
@@ -375,8 +501,7 @@ def configured_control_schema() -> str:
     return os.environ.get("DTS_STATUS_CONTROL_SCHEMA", "").strip() or DEFAULT_CONTROL_SCHEMA
 
 
-def status_from_connections(conn_ids: list[str] | None = None, control_schema: str | None = None
-                            ) -> dict[str, Any]:
+def status_from_connections(conn_ids: list[str] | None = None, control_schema: str | None = None) -> dict[str, Any]:
     """Look up the Airflow connections, then ``collect_status``; an unknown conn id is an error entry."""
     from airflow_provider_dts.hooks.dts import DtsMySqlHook
 
@@ -388,9 +513,16 @@ def status_from_connections(conn_ids: list[str] | None = None, control_schema: s
         try:
             settings.append(DtsMySqlHook(mysql_conn_id=cid).get_settings())
         except Exception as e:
-            lookup_errors.append({"server": cid, "address": "-", "ok": False, "directions": 0,
-                                  "error": f"Airflow connection {cid!r} cannot be read: {type(e).__name__}: {e}. "
-                                           f"Fix: define it, or change DTS_STATUS_CONN_IDS"})
+            lookup_errors.append(
+                {
+                    "server": cid,
+                    "address": "-",
+                    "ok": False,
+                    "directions": 0,
+                    "error": f"Airflow connection {cid!r} cannot be read: {type(e).__name__}: {e}. "
+                    f"Fix: define it, or change DTS_STATUS_CONN_IDS",
+                }
+            )
     status = collect_status(settings, control_schema)
     status["servers"] = lookup_errors + status["servers"]
     return status
@@ -410,27 +542,32 @@ def create_app(*, require_auth: bool = True):
 
         user = await get_user(request, None, credentials)
         manager = get_auth_manager()
-        denied = [cid for cid in configured_conn_ids()
-                  if not manager.is_authorized_connection(method="GET", details=ConnectionDetails(conn_id=cid),
-                                                          user=user)]
+        denied = [
+            cid
+            for cid in configured_conn_ids()
+            if not manager.is_authorized_connection(method="GET", details=ConnectionDetails(conn_id=cid), user=user)
+        ]
         if denied:
             raise HTTPException(
                 status_code=403,
                 detail=f"the DTS sync status shows data read through the connection(s) {', '.join(denied)}; "
-                       "it needs read access to them (in Airflow's simple auth manager: the Op or Admin role). "
-                       "Ask an administrator for that access.",
+                "it needs read access to them (in Airflow's simple auth manager: the Op or Admin role). "
+                "Ask an administrator for that access.",
             )
         return user
 
     dependencies = [Depends(authorized_user)] if require_auth else []
 
-    app = FastAPI(title="DTS two-way sync status", dependencies=dependencies, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="DTS two-way sync status", dependencies=dependencies, docs_url=None, redoc_url=None, openapi_url=None
+    )
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:  # sync def: FastAPI runs it in a worker thread (blocking PyMySQL)
-        return HTMLResponse(render_html(status_from_connections()),
-                            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        return HTMLResponse(
+            render_html(status_from_connections()),
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
 
     @app.get("/api/status")
     def api_status() -> JSONResponse:
@@ -445,10 +582,12 @@ class DtsStatusPlugin(AirflowPlugin):
 
     name = "dts_status"
     fastapi_apps = [{"app": create_app(), "url_prefix": "/dts", "name": "DTS sync status"}]
-    external_views = [{
-        "name": "DTS sync",
-        # relative to the UI's <base href>, so it also works when Airflow is served under a sub-path
-        "href": "dts/",
-        "url_route": "dts-sync",
-        "destination": "nav",
-    }]
+    external_views = [
+        {
+            "name": "DTS sync",
+            # relative to the UI's <base href>, so it also works when Airflow is served under a sub-path
+            "href": "dts/",
+            "url_route": "dts-sync",
+            "destination": "nav",
+        }
+    ]

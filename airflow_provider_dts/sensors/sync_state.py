@@ -7,11 +7,11 @@ Works in ``poke`` or ``reschedule`` mode, or deferred (``deferrable=True``) to `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any
 
 import pymysql
-
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -44,16 +44,29 @@ class SyncStateSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = (
-        "direction", "task_name", "role", "destination_conn_id", "control_schema", "max_lag_seconds",
+        "direction",
+        "task_name",
+        "role",
+        "destination_conn_id",
+        "control_schema",
+        "max_lag_seconds",
     )
     ui_color = "#d7e9f7"
 
-    def __init__(self, *, direction: dict[str, Any] | str | SyncDirection | None = None,
-                 task_name: str | None = None, role: str | None = None, destination_conn_id: str | None = None,
-                 max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS,
-                 max_state_age_seconds: float | None = DEFAULT_MAX_STATE_AGE_SECONDS,
-                 control_schema: str | None = None, ignore_failures_before_start: bool = False,
-                 deferrable: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        direction: dict[str, Any] | str | SyncDirection | None = None,
+        task_name: str | None = None,
+        role: str | None = None,
+        destination_conn_id: str | None = None,
+        max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS,
+        max_state_age_seconds: float | None = DEFAULT_MAX_STATE_AGE_SECONDS,
+        control_schema: str | None = None,
+        ignore_failures_before_start: bool = False,
+        deferrable: bool = False,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("poke_interval", 5)
         super().__init__(**kwargs)
         self.direction = direction.to_dict() if isinstance(direction, SyncDirection) else direction
@@ -107,8 +120,9 @@ class SyncStateSensor(BaseSensorOperator):
         except (ServerError, pymysql.err.Error) as e:
             self.log.warning("cannot read the state of %s/%s from %s: %s", task_name, role, conn_id, e)
             return False
-        verdict, reason = judge(status, float(self.max_lag_seconds), self.max_state_age_seconds,
-                                self._failures_since(context))
+        verdict, reason = judge(
+            status, float(self.max_lag_seconds), self.max_state_age_seconds, self._failures_since(context)
+        )
         self.log.info("%s -> %s", status.summary(), reason)
         if verdict == "fail":
             raise AirflowFailException(reason)

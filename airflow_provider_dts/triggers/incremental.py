@@ -24,7 +24,8 @@ import contextvars
 import json
 import threading
 import time
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -50,9 +51,14 @@ class IncrementalSyncTrigger(BaseTrigger):
     :param stop_timeout: how long a cancellation waits for the engine to stop and record its state.
     """
 
-    def __init__(self, *, direction: str | dict[str, Any], max_runtime: float | None = None,
-                 progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
-                 stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+    def __init__(
+        self,
+        *,
+        direction: str | dict[str, Any],
+        max_runtime: float | None = None,
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+    ) -> None:
         super().__init__()
         self.direction = direction if isinstance(direction, str) else json.dumps(direction, sort_keys=True)
         self.max_runtime = None if max_runtime in (None, "") else float(max_runtime)
@@ -100,7 +106,8 @@ class IncrementalSyncTrigger(BaseTrigger):
             source, destination = await self._settings(direction)
         except Exception as e:  # a missing or broken Airflow connection
             yield self._event(
-                "failed", "Failed",
+                "failed",
+                "Failed",
                 f"{direction.key}: cannot look up the Airflow connections {direction.source_conn_id!r} / "
                 f"{direction.destination_conn_id!r}: {e}. Fix: define both connections with conn_type mysql",
                 key=direction.key,
@@ -120,9 +127,10 @@ class IncrementalSyncTrigger(BaseTrigger):
 
         def work() -> None:
             try:
-                result = ctx.run(engine, direction, source, destination, stop=stop, max_runtime=self.max_runtime,
-                                 logger=self.log)
-            except BaseException as e:  # noqa: BLE001 - reported as the trigger's failure event
+                result = ctx.run(
+                    engine, direction, source, destination, stop=stop, max_runtime=self.max_runtime, logger=self.log
+                )
+            except BaseException as e:
                 outcome: tuple = (done.set_exception, e)
             else:
                 outcome = (done.set_result, result)
@@ -132,8 +140,13 @@ class IncrementalSyncTrigger(BaseTrigger):
                 pass
 
         self._thread = threading.Thread(target=work, name=f"dts-incremental-{direction.key}", daemon=True)
-        self.log.info("starting incremental sync of %s (%s -> %s), max_runtime=%s", direction.key,
-                      direction.source_conn_id, direction.destination_conn_id, self.max_runtime)
+        self.log.info(
+            "starting incremental sync of %s (%s -> %s), max_runtime=%s",
+            direction.key,
+            direction.source_conn_id,
+            direction.destination_conn_id,
+            self.max_runtime,
+        )
         self._thread.start()
         try:
             while True:
@@ -148,7 +161,7 @@ class IncrementalSyncTrigger(BaseTrigger):
 
         try:
             result = done.result()
-        except Exception as e:  # noqa: BLE001 - the engine must not raise; report it all the same
+        except Exception as e:
             self.log.exception("incremental sync of %s raised", direction.key)
             yield self._event("failed", "Failed", f"{direction.key}: {type(e).__name__}: {e}", key=direction.key)
             return
@@ -181,9 +194,10 @@ class IncrementalSyncTrigger(BaseTrigger):
         from airflow_provider_dts.triggers.sync_state import read_status
 
         try:
-            status = await asyncio.to_thread(read_status, destination, direction.control_schema,
-                                             direction.task_name, direction.role)
-        except Exception as e:  # noqa: BLE001 - progress lines are best effort
+            status = await asyncio.to_thread(
+                read_status, destination, direction.control_schema, direction.task_name, direction.role
+            )
+        except Exception as e:
             self.log.info("%s: status not readable right now: %s", direction.key, e)
             return
         self.log.info("%s", status.summary())

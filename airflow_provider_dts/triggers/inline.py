@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 
 def running_inline() -> bool:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pymysql
-
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_dts.engine.config import DEFAULT_CONTROL_SCHEMA
@@ -110,13 +110,17 @@ def _naive_utc(value: _dt.datetime | str | None) -> _dt.datetime | None:
     if isinstance(value, str):
         value = _dt.datetime.fromisoformat(value)
     if value.tzinfo is not None:
-        value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(_dt.UTC).replace(tzinfo=None)
     return value
 
 
-def judge(status: DirectionStatus, max_lag_seconds: float,
-          max_state_age_seconds: float | None = DEFAULT_MAX_STATE_AGE_SECONDS,
-          failures_since: _dt.datetime | str | None = None, inline: bool = False) -> tuple[str, str]:
+def judge(
+    status: DirectionStatus,
+    max_lag_seconds: float,
+    max_state_age_seconds: float | None = DEFAULT_MAX_STATE_AGE_SECONDS,
+    failures_since: _dt.datetime | str | None = None,
+    inline: bool = False,
+) -> tuple[str, str]:
     """Return ("done" | "wait" | "fail", reason).
 
     With ``failures_since`` (UTC), a failure state recorded before that moment is a leftover of an earlier
@@ -127,34 +131,53 @@ def judge(status: DirectionStatus, max_lag_seconds: float,
     will not change by itself: fail instead of waiting up to the sensor's timeout.
     """
     verdict, reason = _judge(status, max_lag_seconds, max_state_age_seconds, failures_since)
-    if (inline and verdict == "wait" and max_state_age_seconds is not None and status.age_seconds is not None
-            and status.age_seconds > max_state_age_seconds):
-        return "fail", (f"direction {status.task_name}/{status.role} is {status.state} and its state was last "
-                        f"written {status.age_seconds:.0f}s ago ({reason}). Under `airflow dags test` tasks run one "
-                        "at a time, so its incremental sync task does not run while this task waits. Fix: run the "
-                        "DAG under a scheduler and triggerer (`airflow standalone`, or trigger it in your Airflow)")
+    if (
+        inline
+        and verdict == "wait"
+        and max_state_age_seconds is not None
+        and status.age_seconds is not None
+        and status.age_seconds > max_state_age_seconds
+    ):
+        return "fail", (
+            f"direction {status.task_name}/{status.role} is {status.state} and its state was last "
+            f"written {status.age_seconds:.0f}s ago ({reason}). Under `airflow dags test` tasks run one "
+            "at a time, so its incremental sync task does not run while this task waits. Fix: run the "
+            "DAG under a scheduler and triggerer (`airflow standalone`, or trigger it in your Airflow)"
+        )
     return verdict, reason
 
 
-def _judge(status: DirectionStatus, max_lag_seconds: float, max_state_age_seconds: float | None,
-           failures_since: _dt.datetime | str | None) -> tuple[str, str]:
+def _judge(
+    status: DirectionStatus,
+    max_lag_seconds: float,
+    max_state_age_seconds: float | None,
+    failures_since: _dt.datetime | str | None,
+) -> tuple[str, str]:
     if status.state in FAILURE_STATES:
         since, at = _naive_utc(failures_since), _naive_utc(status.updated_at)
         if since is not None and at is not None and at < since:
-            return "wait", (f"state {status.state} was recorded at {at:%Y-%m-%d %H:%M:%S} UTC, before this wait "
-                            "began; waiting for the direction to be restarted")
+            return "wait", (
+                f"state {status.state} was recorded at {at:%Y-%m-%d %H:%M:%S} UTC, before this wait "
+                "began; waiting for the direction to be restarted"
+            )
         return "fail", f"direction {status.task_name}/{status.role} is {status.state}: {status.message or 'no message'}"
     if status.state == State.STOPPED:
         since, at = _naive_utc(failures_since), _naive_utc(status.updated_at)
         if since is not None and at is not None and at >= since:
             # stopped while we wait (stop request, max_runtime): it will not become Synchronizing by itself
-            return "fail", (f"direction {status.task_name}/{status.role} stopped at {at:%Y-%m-%d %H:%M:%S} UTC, after "
-                            f"this wait began ({status.message or 'no message'}), so it will not become "
-                            f"{State.SYNCHRONIZING} by itself. Fix: restart it (clear its incremental task), then "
-                            "clear this task")
+            return "fail", (
+                f"direction {status.task_name}/{status.role} stopped at {at:%Y-%m-%d %H:%M:%S} UTC, after "
+                f"this wait began ({status.message or 'no message'}), so it will not become "
+                f"{State.SYNCHRONIZING} by itself. Fix: restart it (clear its incremental task), then "
+                "clear this task"
+            )
     if status.state != State.SYNCHRONIZING:
         return "wait", f"state is {status.state}, waiting for {State.SYNCHRONIZING}"
-    if max_state_age_seconds is not None and status.age_seconds is not None and status.age_seconds > max_state_age_seconds:
+    if (
+        max_state_age_seconds is not None
+        and status.age_seconds is not None
+        and status.age_seconds > max_state_age_seconds
+    ):
         return "wait", (
             f"state is {State.SYNCHRONIZING} but was last refreshed {status.age_seconds:.0f}s ago "
             "(is the incremental sync task running?)"
@@ -173,10 +196,18 @@ class SyncStateTrigger(BaseTrigger):
     the destination connection is looked up by id when the trigger runs.
     """
 
-    def __init__(self, *, task_name: str, role: str, destination_conn_id: str,
-                 control_schema: str = DEFAULT_CONTROL_SCHEMA, max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS,
-                 max_state_age_seconds: float | None = DEFAULT_MAX_STATE_AGE_SECONDS,
-                 poke_interval: float = 5.0, failures_since: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        task_name: str,
+        role: str,
+        destination_conn_id: str,
+        control_schema: str = DEFAULT_CONTROL_SCHEMA,
+        max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS,
+        max_state_age_seconds: float | None = DEFAULT_MAX_STATE_AGE_SECONDS,
+        poke_interval: float = 5.0,
+        failures_since: str | None = None,
+    ) -> None:
         super().__init__()
         self.task_name = task_name
         self.role = role
@@ -215,9 +246,7 @@ class SyncStateTrigger(BaseTrigger):
         while True:
             try:
                 settings = await DtsMySqlHook.aget_settings(self.destination_conn_id)
-                status = await asyncio.to_thread(
-                    read_status, settings, self.control_schema, self.task_name, self.role
-                )
+                status = await asyncio.to_thread(read_status, settings, self.control_schema, self.task_name, self.role)
             except (ServerError, pymysql.err.Error) as e:
                 reason = f"cannot read the state from {self.destination_conn_id}: {e}"
                 if reason != last_reason:
@@ -225,8 +254,9 @@ class SyncStateTrigger(BaseTrigger):
                     last_reason = reason
                 await asyncio.sleep(self.poke_interval)
                 continue
-            verdict, reason = judge(status, self.max_lag_seconds, self.max_state_age_seconds, self.failures_since,
-                                    inline=inline)
+            verdict, reason = judge(
+                status, self.max_lag_seconds, self.max_state_age_seconds, self.failures_since, inline=inline
+            )
             if verdict == "done":
                 return TriggerEvent({"status": "success", "reason": reason, "direction_status": status.to_dict()})
             if verdict == "fail":

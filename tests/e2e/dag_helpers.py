@@ -11,8 +11,10 @@ from airflow_provider_dts.demo import AirflowStandalone, direction_status
 
 def diagnostics(af: AirflowStandalone, pair, task_name: str) -> str:
     states = {r: (s.state, s.message) for r, s in direction_status(pair, task_name).items()}
-    return (f"task states: {af.task_states()}\ndirections: {states}\nimport errors: {af.import_errors()}\n"
-            f"--- standalone log tail:\n{af.log_tail(30)}\n--- task logs:\n{af.task_logs()[-15000:]}")
+    return (
+        f"task states: {af.task_states()}\ndirections: {states}\nimport errors: {af.import_errors()}\n"
+        f"--- standalone log tail:\n{af.log_tail(30)}\n--- task logs:\n{af.task_logs()[-15000:]}"
+    )
 
 
 def wait_until(pred, timeout, what, af, pair, task_name, fail_on_task_failure=True):

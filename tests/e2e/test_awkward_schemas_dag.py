@@ -32,21 +32,33 @@ ZOO = (
 )
 # an audit trigger that lives on both servers (created at the destination by sync_triggers, guarded on both by
 # guard_triggers): it must fire once, where the user wrote
-TRIGGER = ("CREATE TRIGGER zoo.customer_audit AFTER INSERT ON zoo.customer FOR EACH ROW "
-           "INSERT INTO zoo.audit VALUES (CONCAT(@@server_id, '-', NEW.id), CONCAT('new customer ', NEW.code))")
+TRIGGER = (
+    "CREATE TRIGGER zoo.customer_audit AFTER INSERT ON zoo.customer FOR EACH ROW "
+    "INSERT INTO zoo.audit VALUES (CONCAT(@@server_id, '-', NEW.id), CONCAT('new customer ', NEW.code))"
+)
 
 
 def load_zoo(server) -> None:
     sql(server, *ZOO)
     for c in range(1, 21):
-        sql(server, f"INSERT INTO zoo.customer VALUES ({c}, 'c{c}', 'n{c}')",
+        sql(
+            server,
+            f"INSERT INTO zoo.customer VALUES ({c}, 'c{c}', 'n{c}')",
             *(f"INSERT INTO zoo.orders VALUES ({c * 10 + o}, 'c{c}', 'o')" for o in range(3)),
-            *(f"INSERT INTO zoo.line VALUES ({(c * 10 + o) * 10 + n}, {c * 10 + o}, {n})" for o in range(3)
-              for n in range(2)),
-            *(f"INSERT INTO zoo.tag VALUES ({c * 10 + o}, {c * 10 + o})" for o in range(3)))
-    sql(server, "INSERT INTO zoo.fkey VALUES (1e-38, 1), (0.1, 2), (3.3999999e38, 3), (-2.5e-7, 4), (123.456, 5)",
+            *(
+                f"INSERT INTO zoo.line VALUES ({(c * 10 + o) * 10 + n}, {c * 10 + o}, {n})"
+                for o in range(3)
+                for n in range(2)
+            ),
+            *(f"INSERT INTO zoo.tag VALUES ({c * 10 + o}, {c * 10 + o})" for o in range(3)),
+        )
+    sql(
+        server,
+        "INSERT INTO zoo.fkey VALUES (1e-38, 1), (0.1, 2), (3.3999999e38, 3), (-2.5e-7, 4), (123.456, 5)",
         "INSERT INTO zoo.cikey VALUES ('Straße', 1), ('ÉCOLE', 2), ('abc ', 3), ('Q', 4)",
-        "INSERT INTO zoo.evolving VALUES " + ",".join(f"({i}, 'd{i}', {i})" for i in range(1, 51)), TRIGGER)
+        "INSERT INTO zoo.evolving VALUES " + ",".join(f"({i}, 'd{i}', {i})" for i in range(1, 51)),
+        TRIGGER,
+    )
 
 
 def zoo_tables(server) -> list[str]:
@@ -72,39 +84,86 @@ def test_awkward_schema_through_the_two_way_dag(clean_pair, airflow, task_name):
     load_zoo(pair.a)
     af.wait_dag(timeout=120)
     af.cli("dags", "unpause", DAG_ID)
-    af.cli("dags", "trigger", DAG_ID, "--conf",
-           json.dumps({"objects": ["zoo"], "task_name": task_name, "max_lag_seconds": 30,
-                       "sync_triggers": True, "guard_triggers": True}))
+    af.cli(
+        "dags",
+        "trigger",
+        DAG_ID,
+        "--conf",
+        json.dumps(
+            {
+                "objects": ["zoo"],
+                "task_name": task_name,
+                "max_lag_seconds": 30,
+                "sync_triggers": True,
+                "guard_triggers": True,
+            }
+        ),
+    )
 
     # a user writes on the destination as soon as task one has created the tables there, then again right
     # after the full data sync: long before task two's incremental sync exists
-    wait_until(lambda: af.task_states().get("task_one_schema_sync") == "success", 240, "task one's schema sync",
-               af, pair, task_name)
-    sql(pair.b, "INSERT INTO zoo.evolving VALUES (1001, 'early on B', 1)",
-        "INSERT INTO zoo.customer VALUES (900, 'c900', 'early on B')")
-    wait_until(lambda: af.task_states().get("task_one_full_data_sync") == "success", 240,
-               "task one's full data sync", af, pair, task_name)
+    wait_until(
+        lambda: af.task_states().get("task_one_schema_sync") == "success",
+        240,
+        "task one's schema sync",
+        af,
+        pair,
+        task_name,
+    )
+    sql(
+        pair.b,
+        "INSERT INTO zoo.evolving VALUES (1001, 'early on B', 1)",
+        "INSERT INTO zoo.customer VALUES (900, 'c900', 'early on B')",
+    )
+    wait_until(
+        lambda: af.task_states().get("task_one_full_data_sync") == "success",
+        240,
+        "task one's full data sync",
+        af,
+        pair,
+        task_name,
+    )
     early_before_task_two = af.task_states().get("task_two_incremental") in (None, "none", "scheduled", "queued")
-    sql(pair.b, "UPDATE zoo.evolving SET v=77 WHERE id=5", "INSERT INTO zoo.cikey VALUES ('fromB-early', 9)",
-        "INSERT INTO zoo.orders VALUES (9000, 'c900', 'early child on B')")
-    wait_until(lambda: both(pair, task_name, "Synchronizing"), 420, "both directions Synchronizing",
-               af, pair, task_name)
+    sql(
+        pair.b,
+        "UPDATE zoo.evolving SET v=77 WHERE id=5",
+        "INSERT INTO zoo.cikey VALUES ('fromB-early', 9)",
+        "INSERT INTO zoo.orders VALUES (9000, 'c900', 'early child on B')",
+    )
+    wait_until(
+        lambda: both(pair, task_name, "Synchronizing"), 420, "both directions Synchronizing", af, pair, task_name
+    )
     assert early_before_task_two, "the early writes were not made before task two started"
-    wait_until(lambda: sql(pair.a, "SELECT v FROM zoo.evolving WHERE id=5")[0][0] == 77, 60,
-               "the destination's early update at the source", af, pair, task_name)
+    wait_until(
+        lambda: sql(pair.a, "SELECT v FROM zoo.evolving WHERE id=5")[0][0] == 77,
+        60,
+        "the destination's early update at the source",
+        af,
+        pair,
+        task_name,
+    )
 
     # cascades on both sides, batched updates of approximate and collated keys
-    sql(pair.a, "DELETE FROM zoo.customer WHERE id BETWEEN 1 AND 3",
+    sql(
+        pair.a,
+        "DELETE FROM zoo.customer WHERE id BETWEEN 1 AND 3",
         "UPDATE zoo.customer SET code=CONCAT(code, 'x') WHERE id BETWEEN 4 AND 6",
-        "UPDATE zoo.fkey SET v=v+100")
+        "UPDATE zoo.fkey SET v=v+100",
+    )
     sql(pair.b, "DELETE FROM zoo.customer WHERE id=10", "UPDATE zoo.cikey SET v=v+1000")
     # the audit trigger, on both servers: one row per user insert, wherever it was made
     sql(pair.a, "INSERT INTO zoo.customer VALUES (960, 'c960', 'on A')")
     sql(pair.b, "INSERT INTO zoo.customer VALUES (950, 'c950', 'on B')")
     # DDL on the source while both sides write, then both write the new columns
     sql(pair.a, "ALTER TABLE zoo.evolving RENAME COLUMN d TO d2", "ALTER TABLE zoo.evolving ADD COLUMN f0 INT FIRST")
-    wait_until(lambda: [r[0] for r in sql(pair.b, "SHOW COLUMNS FROM zoo.evolving")] == ["f0", "id", "d2", "v"],
-               60, "the DDL at the destination", af, pair, task_name)
+    wait_until(
+        lambda: [r[0] for r in sql(pair.b, "SHOW COLUMNS FROM zoo.evolving")] == ["f0", "id", "d2", "v"],
+        60,
+        "the DDL at the destination",
+        af,
+        pair,
+        task_name,
+    )
     sql(pair.b, "UPDATE zoo.evolving SET d2='b', f0=2 WHERE id > 25")
     sql(pair.a, "UPDATE zoo.evolving SET d2='a', f0=1 WHERE id <= 25")
 
@@ -127,6 +186,8 @@ def test_awkward_schema_through_the_two_way_dag(clean_pair, airflow, task_name):
     assert {f"{a_id}-960", f"{b_id}-950"} <= audit <= {f"{a_id}-960", f"{b_id}-950", f"{b_id}-900"}, audit
     assert sql(pair.b, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='zoo'")[0][0] == 1
     assert both(pair, task_name, "Synchronizing")
-    conflicts = sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.conflict_log WHERE task_name='{task_name}'")[0][0] + \
-        sql(pair.a, f"SELECT COUNT(*) FROM dts_meta.conflict_log WHERE task_name='{task_name}'")[0][0]
+    conflicts = (
+        sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.conflict_log WHERE task_name='{task_name}'")[0][0]
+        + sql(pair.a, f"SELECT COUNT(*) FROM dts_meta.conflict_log WHERE task_name='{task_name}'")[0][0]
+    )
     assert conflicts == 0

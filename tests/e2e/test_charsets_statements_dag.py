@@ -23,14 +23,23 @@ DB = "czoo"
 def test_charset_zoo_and_a_statement_based_change_through_the_two_way_dag(clean_pair, airflow, task_name):
     pair, af = clean_pair, airflow
     create_zoo(pair.a, with_rows=True, db=DB)
-    sql(pair.a, f"CREATE FUNCTION {DB}.f(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA "
-                f"BEGIN INSERT INTO {DB}.bin (k) VALUES (CONCAT('by-f-', x)); RETURN x; END")
+    sql(
+        pair.a,
+        f"CREATE FUNCTION {DB}.f(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA "
+        f"BEGIN INSERT INTO {DB}.bin (k) VALUES (CONCAT('by-f-', x)); RETURN x; END",
+    )
     af.wait_dag(timeout=120)
     af.cli("dags", "unpause", DAG_ID)
-    af.cli("dags", "trigger", DAG_ID, "--conf",
-           json.dumps({"objects": [DB], "task_name": task_name, "max_lag_seconds": 30}))
-    wait_until(lambda: both(pair, task_name, "Synchronizing"), 420, "both directions Synchronizing",
-               af, pair, task_name)
+    af.cli(
+        "dags",
+        "trigger",
+        DAG_ID,
+        "--conf",
+        json.dumps({"objects": [DB], "task_name": task_name, "max_lag_seconds": 30}),
+    )
+    wait_until(
+        lambda: both(pair, task_name, "Synchronizing"), 420, "both directions Synchronizing", af, pair, task_name
+    )
     # the full data sync copied every byte
     assert not zoo_differences(pair.a, pair.b, DB), zoo_differences(pair.a, pair.b, DB)
 
@@ -40,11 +49,14 @@ def test_charset_zoo_and_a_statement_based_change_through_the_two_way_dag(clean_
     deadline = time.monotonic() + 90
     while zoo_differences(pair.a, pair.b, DB) and time.monotonic() < deadline:
         time.sleep(1)
-    assert not zoo_differences(pair.a, pair.b, DB), \
+    assert not zoo_differences(pair.a, pair.b, DB), (
         f"{zoo_differences(pair.a, pair.b, DB)}\n{diagnostics(af, pair, task_name)}"
+    )
     assert both(pair, task_name, "Synchronizing")
-    conflicts = sum(sql(s, f"SELECT COUNT(*) FROM dts_meta.conflict_log WHERE task_name='{task_name}'")[0][0]
-                    for s in (pair.a, pair.b))
+    conflicts = sum(
+        sql(s, f"SELECT COUNT(*) FROM dts_meta.conflict_log WHERE task_name='{task_name}'")[0][0]
+        for s in (pair.a, pair.b)
+    )
     assert conflicts == 0
 
     # a stored function called by a session logging statements: its row is not in the binlog as a row
@@ -56,8 +68,15 @@ def test_charset_zoo_and_a_statement_based_change_through_the_two_way_dag(clean_
             cur.execute(f"SELECT {DB}.f(1)")
     finally:
         conn.close()
-    wait_until(lambda: direction_status(pair, task_name)["forward"].state == "Failed", 90,
-               "task one Failed on the statement-based change", af, pair, task_name, fail_on_task_failure=False)
+    wait_until(
+        lambda: direction_status(pair, task_name)["forward"].state == "Failed",
+        90,
+        "task one Failed on the statement-based change",
+        af,
+        pair,
+        task_name,
+        fail_on_task_failure=False,
+    )
     message = direction_status(pair, task_name)["forward"].message
     assert "statement-based" in message and "binlog_format=ROW" in message, message
     assert f"transaction from {position[0]}:{position[1]}" in message, message

@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def make(target: str, env: dict, timeout: float = 600) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    proc = subprocess.run(["make", "-s", "-C", str(REPO), target], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(REPO), target], env=env, capture_output=True, text=True, timeout=timeout
+    )
     return proc, time.monotonic() - started
 
 
@@ -49,10 +50,12 @@ def test_demo_keeps_itself_and_stops_fast(tmp_path):
 
         # the README's CLI block for the demo, run as printed (paths of this test's demo)
         def readme_cli(command: str) -> subprocess.CompletedProcess:
-            script = (f'cd {REPO}\n'
-                      f'eval "$(.venv/bin/python -m airflow_provider_dts.localpair env --dir {state}/pair)"\n'
-                      f'export AIRFLOW_HOME={state}/airflow AIRFLOW_API_URL=http://localhost:{env["DTS_DEMO_PORT"]}\n'
-                      f'.venv/bin/python -m airflow_provider_dts.cli {command}\n')
+            script = (
+                f"cd {REPO}\n"
+                f'eval "$(.venv/bin/python -m airflow_provider_dts.localpair env --dir {state}/pair)"\n'
+                f"export AIRFLOW_HOME={state}/airflow AIRFLOW_API_URL=http://localhost:{env['DTS_DEMO_PORT']}\n"
+                f".venv/bin/python -m airflow_provider_dts.cli {command}\n"
+            )
             return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
 
         shown = readme_cli("status")
@@ -81,8 +84,11 @@ def test_demo_keeps_itself_and_stops_fast(tmp_path):
 
         # write while everything is down; `make demo` keeps the demo and the sync resumes from its checkpoint
         pair.a.start()
-        sql(pair.a, "INSERT INTO shop.orders (id, customer_id, item, qty, price, updated_at) "
-                    "VALUES (900001, 1, 'while down', 1, 1.00, UTC_TIMESTAMP(6))")
+        sql(
+            pair.a,
+            "INSERT INTO shop.orders (id, customer_id, item, qty, price, updated_at) "
+            "VALUES (900001, 1, 'while down', 1, 1.00, UTC_TIMESTAMP(6))",
+        )
         pair.a.stop()
         third, _ = make("demo", env)
         assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]

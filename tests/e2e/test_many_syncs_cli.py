@@ -15,10 +15,10 @@ import sys
 import time
 
 import pytest
-
-from airflow_provider_dts.demo import AirflowStandalone, DAG_ID, compare_shop, direction_status, load_sample_shop, sql
-from airflow_provider_dts.localpair import LocalPair, free_port
 from dag_helpers import wait_until
+
+from airflow_provider_dts.demo import DAG_ID, AirflowStandalone, compare_shop, direction_status, load_sample_shop, sql
+from airflow_provider_dts.localpair import LocalPair, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +37,14 @@ def cli(af: AirflowStandalone, *args: str) -> subprocess.CompletedProcess:
     connections (AIRFLOW_CONN_*), AIRFLOW_HOME, AIRFLOW_API_URL."""
     env = af.env()
     env["AIRFLOW_API_URL"] = af.url
-    return subprocess.run([sys.executable, "-m", "airflow_provider_dts.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=120, cwd="/")
+    return subprocess.run(
+        [sys.executable, "-m", "airflow_provider_dts.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+    )
 
 
 def run_state(af: AirflowStandalone, run_id: str) -> tuple[str | None, dict]:
@@ -60,8 +66,12 @@ def test_two_syncs_at_once_bad_and_duplicate_triggers_and_the_cli(clean_pair, se
     for s in (pair2.a, pair2.b):
         sql(s, "DROP DATABASE IF EXISTS dts_meta")
     load_sample_shop(pair.a, customers=30, orders=60)
-    sql(pair2.a, "CREATE DATABASE stock", "CREATE TABLE stock.items (id INT PRIMARY KEY, name VARCHAR(20))",
-        "INSERT INTO stock.items VALUES (1, 'bolt'), (2, 'nut')")
+    sql(
+        pair2.a,
+        "CREATE DATABASE stock",
+        "CREATE TABLE stock.items (id INT PRIMARY KEY, name VARCHAR(20))",
+        "INSERT INTO stock.items VALUES (1, 'bolt'), (2, 'nut')",
+    )
     env = {**pair.env(), **pair2.env(("dts_c", "dts_d"))}
     af = AirflowStandalone(tmp_path / "airflow", port=free_port(), env=env)
     af.start()
@@ -72,8 +82,9 @@ def test_two_syncs_at_once_bad_and_duplicate_triggers_and_the_cli(clean_pair, se
         af.cli("dags", "unpause", DAG_ID)
         one, two = "shop_eu", "stock_eu"  # the README's names (clean_pair and second_pair start empty)
         run_one = trigger(af, {"objects": ["shop"], "task_name": one})
-        run_two = trigger(af, {"objects": ["stock"], "task_name": two, "source_conn_id": "dts_c",
-                               "destination_conn_id": "dts_d"})
+        run_two = trigger(
+            af, {"objects": ["stock"], "task_name": two, "source_conn_id": "dts_c", "destination_conn_id": "dts_d"}
+        )
         bad_at = time.monotonic()
         run_bad = trigger(af, {"objects": ["shop"], "task_name": "typo", "conflict_polcy": "Ignore"})
 
@@ -90,8 +101,15 @@ def test_two_syncs_at_once_bad_and_duplicate_triggers_and_the_cli(clean_pair, se
             b = direction_status(pair2, two)
             return all(s.state == "Synchronizing" for s in [*a.values(), *b.values()])
 
-        wait_until(synchronizing, 360, "both syncs' four directions Synchronizing at once", af, pair, one,
-                   fail_on_task_failure=False)
+        wait_until(
+            synchronizing,
+            360,
+            "both syncs' four directions Synchronizing at once",
+            af,
+            pair,
+            one,
+            fail_on_task_failure=False,
+        )
         assert run_state(af, run_one)[0] == run_state(af, run_two)[0] == "running"
         assert sql(pair2.b, "SELECT id, name FROM stock.items ORDER BY id") == [(1, "bolt"), (2, "nut")]
 
@@ -105,8 +123,18 @@ def test_two_syncs_at_once_bad_and_duplicate_triggers_and_the_cli(clean_pair, se
         assert run_state(af, run_one)[0] == "running"
 
         # --- the CLI as the README prints it
-        status = cli(af, "status", "--conn-id", "dts_source", "--conn-id", "dts_destination",
-                     "--conn-id", "dts_c", "--conn-id", "dts_d")
+        status = cli(
+            af,
+            "status",
+            "--conn-id",
+            "dts_source",
+            "--conn-id",
+            "dts_destination",
+            "--conn-id",
+            "dts_c",
+            "--conn-id",
+            "dts_d",
+        )
         assert status.returncode == 0, status.stderr
         for key in (f"{one}/forward", f"{one}/reverse", f"{two}/forward", f"{two}/reverse"):
             line = next(ln for ln in status.stdout.splitlines() if ln.startswith(key + " "))
@@ -114,21 +142,45 @@ def test_two_syncs_at_once_bad_and_duplicate_triggers_and_the_cli(clean_pair, se
 
         stop = cli(af, "stop", "--task-name", one)
         assert stop.returncode == 0, stop.stdout + stop.stderr
-        wait_until(lambda: all(s.state == "Stopped" for s in direction_status(pair, one).values()), 60,
-                   "both directions of the first sync Stopped", af, pair, one, fail_on_task_failure=False)
+        wait_until(
+            lambda: all(s.state == "Stopped" for s in direction_status(pair, one).values()),
+            60,
+            "both directions of the first sync Stopped",
+            af,
+            pair,
+            one,
+            fail_on_task_failure=False,
+        )
         assert all(s.state == "Synchronizing" for s in direction_status(pair2, two).values())  # the other runs on
-        sql(pair.a, "INSERT INTO shop.orders (id, customer_id, item, qty, price, updated_at) "
-                    "VALUES (50001, 1, 'while stopped', 1, 1.00, UTC_TIMESTAMP(6))")
+        sql(
+            pair.a,
+            "INSERT INTO shop.orders (id, customer_id, item, qty, price, updated_at) "
+            "VALUES (50001, 1, 'while stopped', 1, 1.00, UTC_TIMESTAMP(6))",
+        )
         time.sleep(3)
         assert sql(pair.b, "SELECT COUNT(*) FROM shop.orders WHERE id = 50001")[0][0] == 0
         assert "state=Stopped" in cli(af, "status").stdout
 
         resume = cli(af, "resume", "--task-name", one)
         assert resume.returncode == 0, resume.stdout + resume.stderr
-        wait_until(lambda: sql(pair.b, "SELECT COUNT(*) FROM shop.orders WHERE id = 50001")[0][0] == 1, 120,
-                   "the row written while stopped", af, pair, one, fail_on_task_failure=False)
-        wait_until(lambda: all(s.state == "Synchronizing" for s in direction_status(pair, one).values()), 60,
-                   "resumed", af, pair, one, fail_on_task_failure=False)
+        wait_until(
+            lambda: sql(pair.b, "SELECT COUNT(*) FROM shop.orders WHERE id = 50001")[0][0] == 1,
+            120,
+            "the row written while stopped",
+            af,
+            pair,
+            one,
+            fail_on_task_failure=False,
+        )
+        wait_until(
+            lambda: all(s.state == "Synchronizing" for s in direction_status(pair, one).values()),
+            60,
+            "resumed",
+            af,
+            pair,
+            one,
+            fail_on_task_failure=False,
+        )
         assert all(v["equal"] for v in compare_shop(pair.a, pair.b).values())
 
         verify = cli(af, "verify", "--task-name", one)

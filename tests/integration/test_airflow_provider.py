@@ -23,8 +23,9 @@ CONTROL = ControlSchema("dts_meta")
 
 def test_airflow_providers_list_shows_the_provider(tmp_path):
     env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "home"), AIRFLOW__CORE__LOAD_EXAMPLES="False")
-    proc = subprocess.run([AIRFLOW_BIN, "providers", "list", "--output", "json"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [AIRFLOW_BIN, "providers", "list", "--output", "json"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     start = proc.stdout.index("[")
     providers = {p["package_name"]: p for p in json.loads(proc.stdout[start:])}
@@ -49,7 +50,8 @@ def dag_folder(tmp_path, monkeypatch):
 def _write_dag(folder, dag_id, direction):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{dag_id}.py"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         from datetime import datetime
 
         from airflow.sdk import DAG
@@ -58,7 +60,8 @@ def _write_dag(folder, dag_id, direction):
 
         with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
             PrecheckOperator(task_id="precheck", direction={direction!r})
-    """))
+    """)
+    )
     spec = importlib.util.spec_from_file_location(dag_id, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -70,8 +73,11 @@ def _xcom(dr, task_id, key="return_value"):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter_by(dag_id=dr.dag_id, run_id=dr.run_id, task_id=task_id,
-                                                 key=key).one_or_none()
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dr.dag_id, run_id=dr.run_id, task_id=task_id, key=key)
+            .one_or_none()
+        )
         if row is None:
             return None
         value = row.value
@@ -87,9 +93,16 @@ def _make_shop(server):
 def test_dag_with_precheck_operator_succeeds(airflow_db, clean_pair, task_name, dag_folder):
     _make_shop(clean_pair.a)
     folder = dag_folder
-    dag = _write_dag(folder, f"pc_ok_{task_name}", {
-        "task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-        "objects": ["shop"]})
+    dag = _write_dag(
+        folder,
+        f"pc_ok_{task_name}",
+        {
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop"],
+        },
+    )
     dr = dag.test()
     assert dr.state == "success"
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == {"precheck": "success"}
@@ -107,9 +120,16 @@ def test_dag_with_precheck_operator_succeeds(airflow_db, clean_pair, task_name, 
 def test_dag_with_failing_precheck_fails_the_task(airflow_db, clean_pair, task_name, dag_folder):
     _make_shop(clean_pair.a)
     folder = dag_folder
-    dag = _write_dag(folder, f"pc_fail_{task_name}", {
-        "task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-        "objects": ["shop.orders", "shop.missing_table"]})
+    dag = _write_dag(
+        folder,
+        f"pc_fail_{task_name}",
+        {
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop.orders", "shop.missing_table"],
+        },
+    )
     dr = dag.test()
     assert dr.state == "failed"
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == {"precheck": "failed"}
@@ -125,16 +145,31 @@ def test_operator_bad_configuration_and_unknown_connection_fail_clearly(clean_pa
 
     from airflow_provider_dts.operators.precheck import PrecheckOperator
 
-    bad = PrecheckOperator(task_id="precheck", direction={
-        "task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-        "objects": ["shop"], "existing_table_mode": "Overwrite"})
+    bad = PrecheckOperator(
+        task_id="precheck",
+        direction={
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop"],
+            "existing_table_mode": "Overwrite",
+        },
+    )
     with pytest.raises(AirflowFailException) as exc:
         bad.execute({})
     assert "existing_table_mode: 'Overwrite' is not allowed; use one of PrecheckAndIntercept, Ignore" in str(exc.value)
 
-    unknown = PrecheckOperator(task_id="precheck", direction=json.dumps({
-        "task_name": task_name, "source_conn_id": "dts_nowhere", "destination_conn_id": "dts_destination",
-        "objects": ["shop"]}))
+    unknown = PrecheckOperator(
+        task_id="precheck",
+        direction=json.dumps(
+            {
+                "task_name": task_name,
+                "source_conn_id": "dts_nowhere",
+                "destination_conn_id": "dts_destination",
+                "objects": ["shop"],
+            }
+        ),
+    )
     with pytest.raises(AirflowFailException) as exc:
         unknown.execute({})
     assert "'dts_nowhere'" in str(exc.value) and "AIRFLOW_CONN_<CONN_ID>" in str(exc.value)
@@ -149,9 +184,16 @@ def test_operator_returns_the_report_with_warnings(clean_pair, task_name):
     with clean_pair.a.root_connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE DATABASE shop")
         cur.execute("CREATE TABLE shop.hits (id INT PRIMARY KEY) ENGINE=MyISAM")
-    op = PrecheckOperator(task_id="precheck", run_id="manual-1", direction={
-        "task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-        "objects": ["shop"]})
+    op = PrecheckOperator(
+        task_id="precheck",
+        run_id="manual-1",
+        direction={
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop"],
+        },
+    )
     result = op.execute({})
     assert result["passed"] is True and result["warnings"] == ["storage_engines"] and result["run_id"] == "manual-1"
     assert json.loads(json.dumps(result)) == result  # XCom-safe

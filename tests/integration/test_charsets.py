@@ -30,8 +30,14 @@ def test_full_data_sync_copies_every_charset_byte_exact(clean_pair, task_name):
     create_zoo(pair.a, with_rows=True)
     for method in ("insert", "load_data"):
         sql(pair.b, f"DROP DATABASE IF EXISTS {DB}")
-        d = SyncDirection.from_dict({"task_name": task_name + method[0], "source_conn_id": "dts_source",
-                                     "destination_conn_id": "dts_destination", "objects": [DB]})
+        d = SyncDirection.from_dict(
+            {
+                "task_name": task_name + method[0],
+                "source_conn_id": "dts_source",
+                "destination_conn_id": "dts_destination",
+                "objects": [DB],
+            }
+        )
         sync_schema(d, pair.a.settings(), pair.b.settings())
         result = full_data_sync(d, pair.a.settings(), pair.b.settings(), method=method, chunk_bytes=2048)
         assert result.method == method and result.rows > 50
@@ -39,8 +45,11 @@ def test_full_data_sync_copies_every_charset_byte_exact(clean_pair, task_name):
     # verify agrees, and sees one byte changed in a latin1 value (0x81 -> 0x8D) and in a big5 one
     report = verify_direction(d, pair.a.settings(), pair.b.settings(), run_id="zoo", record=False)
     assert report.equal, report.summary()
-    sql(pair.b, f"UPDATE {DB}.latin1_bin SET v=REPLACE(v, _latin1 X'81', _latin1 X'8D') WHERE k='k0'",
-        f"UPDATE {DB}.big5_chinese_ci SET t=_big5 X'F9D7' WHERE k='k2'")
+    sql(
+        pair.b,
+        f"UPDATE {DB}.latin1_bin SET v=REPLACE(v, _latin1 X'81', _latin1 X'8D') WHERE k='k0'",
+        f"UPDATE {DB}.big5_chinese_ci SET t=_big5 X'F9D7' WHERE k='k2'",
+    )
     report = verify_direction(d, pair.a.settings(), pair.b.settings(), run_id="zoo2", record=False)
     bad = sorted(t.source[1] for t in report.tables if not t.equal)
     assert bad == ["big5_chinese_ci", "latin1_bin"], report.summary()
@@ -58,8 +67,9 @@ def test_binlog_apply_keeps_every_charset_byte_exact(clean_pair, task_name, role
         assert sync.result is None, sync.result  # still running
         assert sql(dst, "SELECT conflict_type, dest_table, key_json FROM dts_meta.conflict_log") == []
         # the case twins really are distinct rows on both sides
-        assert [r[0] for r in hex_rows(dst, "latin1_bin") if r[0].startswith(b"case-".hex().upper())] == \
-               sorted((b"case-" + x).hex().upper() for x in (b"A", b"\xe9", b"z"))
+        assert [r[0] for r in hex_rows(dst, "latin1_bin") if r[0].startswith(b"case-".hex().upper())] == sorted(
+            (b"case-" + x).hex().upper() for x in (b"A", b"\xe9", b"z")
+        )
 
 
 def test_zoo_writes_of_one_server_touch_only_its_own_rows(clean_pair):
@@ -83,8 +93,13 @@ def test_two_way_zoo_written_on_both_servers_ends_equal(clean_pair, task_name):
     side of tests/e2e/test_charsets_statements_dag.py)."""
     p = clean_pair
     create_zoo(p.a, with_rows=True)
-    task = TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": [DB]}, "reverse": {}})
+    task = TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {"source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": [DB]},
+            "reverse": {},
+        }
+    )
     a, b = p.a.settings(name="src"), p.b.settings(name="dst")
     sync_schema(task.forward, a, b)
     full_data_sync(task.forward, a, b)
@@ -101,8 +116,9 @@ def test_two_way_zoo_written_on_both_servers_ends_equal(clean_pair, task_name):
         with server.root_connect() as conn:
             assert ControlSchema().conflicts(conn, task_name, role) == [], role
     keys = [r[0] for r in hex_rows(p.a, "latin1_swedish_ci")]
-    assert (b"new-A-k1" + b"\x81\x8d\x8f\x90\x9d").hex().upper() in keys and \
-        (b"new-B-k1" + b"\x81\x8d\x8f\x90\x9d").hex().upper() in keys  # both servers' re-keys arrived
+    assert (b"new-A-k1" + b"\x81\x8d\x8f\x90\x9d").hex().upper() in keys and (
+        b"new-B-k1" + b"\x81\x8d\x8f\x90\x9d"
+    ).hex().upper() in keys  # both servers' re-keys arrived
 
 
 def test_self_check_reads_rows_whose_key_is_kept_as_bytes(clean_pair, task_name, caplog):
@@ -113,8 +129,13 @@ def test_self_check_reads_rows_whose_key_is_kept_as_bytes(clean_pair, task_name,
     p = clean_pair
     create_zoo(p.a, with_rows=False)
     keys = {"big5_chinese_ci": "_big5 X'6B31A2CE'", "latin1_swedish_ci": "_latin1 X'6B31818D8F909D'"}
-    task = TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": [DB]}, "reverse": {}})
+    task = TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {"source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": [DB]},
+            "reverse": {},
+        }
+    )
     a, b = p.a.settings(name="src"), p.b.settings(name="dst")
     sync_schema(task.forward, a, b)
     full_data_sync(task.forward, a, b)
@@ -123,15 +144,33 @@ def test_self_check_reads_rows_whose_key_is_kept_as_bytes(clean_pair, task_name,
         with Sync(task.reverse, p.b, p.a) as reverse:
             for table, k in keys.items():
                 sql(p.a, f"INSERT INTO {DB}.{table} (k, v) VALUES ({k}, 'same')")
-            wait_until(lambda: all(sql(p.b, f"SELECT v FROM {DB}.{t} WHERE k={k}") == [("same",)]
-                                   for t, k in keys.items()), what="rows applied")
+            wait_until(
+                lambda: all(sql(p.b, f"SELECT v FROM {DB}.{t} WHERE k={k}") == [("same",)] for t, k in keys.items()),
+                what="rows applied",
+            )
             # a change on B that bypasses its binlog: neither direction sees it, the rows really differ
-            sql(p.b, "SET SESSION sql_log_bin=0",
-                *(f"UPDATE {DB}.{table} SET v='only on b' WHERE k={k}" for table, k in keys.items()))
+            sql(
+                p.b,
+                "SET SESSION sql_log_bin=0",
+                *(f"UPDATE {DB}.{table} SET v='only on b' WHERE k={k}" for table, k in keys.items()),
+            )
             found = wait_until(
-                lambda: len(r := sorted(sql(p.b, "SELECT source_table, kind FROM dts_meta.divergence WHERE "
-                                                 f"task_name='{task_name}' AND direction='forward'"))) >= len(keys)
-                and r, timeout=40, what="the self-check of task one found both divergences")
+                lambda: (
+                    len(
+                        r := sorted(
+                            sql(
+                                p.b,
+                                "SELECT source_table, kind FROM dts_meta.divergence WHERE "
+                                f"task_name='{task_name}' AND direction='forward'",
+                            )
+                        )
+                    )
+                    >= len(keys)
+                    and r
+                ),
+                timeout=40,
+                what="the self-check of task one found both divergences",
+            )
             assert found == sorted((t, "different") for t in keys), found
             assert forward.result is None and reverse.result is None
     assert "self-check paused" not in caplog.text, caplog.text
@@ -157,9 +196,13 @@ def test_python_codecs_agree_with_the_server(pair, cs):
     try:
         with conn.cursor() as cur:
             for i in range(0, len(codes), 2000):
-                chunk = codes[i:i + 2000]
-                cur.execute(" UNION ALL ".join(
-                    f"SELECT '{c.hex()}', HEX(CONVERT(CONVERT(X'{c.hex()}' USING {cs}) USING utf8mb4))" for c in chunk))
+                chunk = codes[i : i + 2000]
+                cur.execute(
+                    " UNION ALL ".join(
+                        f"SELECT '{c.hex()}', HEX(CONVERT(CONVERT(X'{c.hex()}' USING {cs}) USING utf8mb4))"
+                        for c in chunk
+                    )
+                )
                 for h, server_utf8 in cur.fetchall():
                     value = dec(bytes.fromhex(h))
                     if isinstance(value, CharsetBytes):

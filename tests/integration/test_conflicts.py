@@ -118,8 +118,10 @@ def test_update_of_missing_row_whose_insert_conflicts(clean_pair, task_name, pol
     else:
         assert table_rows(pair.b, "t") == [(7, "u@x", 70), (9, "nine@x", 9)]
     types = [(c["conflict_type"], c["decision"]) for c in conflict_rows(pair.b, task_name)]
-    assert types == [("update_missing", "UpdateToInsert"),
-                     ("update_insert_duplicate", "Ignored" if policy == "Ignore" else "Overwritten")]
+    assert types == [
+        ("update_missing", "UpdateToInsert"),
+        ("update_insert_duplicate", "Ignored" if policy == "Ignore" else "Overwritten"),
+    ]
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -165,19 +167,27 @@ def test_catch_up_window_applies_idempotently_without_conflicts(clean_pair, task
     pair = clean_pair
     create_both(pair, TABLE)
     start = sql(pair.a, "SHOW MASTER STATUS")[0]
-    sql(pair.a, "INSERT INTO shop.t VALUES (1, 'one@x', 1), (2, 'two@x', 2)", "UPDATE shop.t SET v = 20 WHERE id = 2",
-        "DELETE FROM shop.t WHERE id = 1")
+    sql(
+        pair.a,
+        "INSERT INTO shop.t VALUES (1, 'one@x', 1), (2, 'two@x', 2)",
+        "UPDATE shop.t SET v = 20 WHERE id = 2",
+        "DELETE FROM shop.t WHERE id = 1",
+    )
     catchup = sql(pair.a, "SHOW MASTER STATUS")[0]
     # a snapshot taken at `catchup` already holds row 2 (and a row that the source deletes before it)
     sql(pair.b, "INSERT INTO shop.t VALUES (2, 'two@x', 20)")
     conn = pair.b.root_connect()
     control = ControlSchema()
     control.ensure(conn)
-    from airflow_provider_dts.engine.control import Checkpoint
+    from airflow_provider_dts.engine.model import Checkpoint
 
     with conn.cursor() as cur:
-        control.write_checkpoint(cur, task_name, "forward", Checkpoint(
-            binlog_file=start[0], binlog_pos=start[1], catchup_file=catchup[0], catchup_pos=catchup[1]))
+        control.write_checkpoint(
+            cur,
+            task_name,
+            "forward",
+            Checkpoint(binlog_file=start[0], binlog_pos=start[1], catchup_file=catchup[0], catchup_pos=catchup[1]),
+        )
     conn.close()
     with Sync(make_direction(task_name, initial_full_data_sync=True), pair.a, pair.b):
         sql(pair.a, "INSERT INTO shop.t VALUES (3, 'three@x', 3)")

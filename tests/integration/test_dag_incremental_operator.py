@@ -34,13 +34,22 @@ def sql(server, *statements, db=None):
 
 def make_shop(pair):
     for s in (pair.a, pair.b):
-        sql(s, "CREATE DATABASE shop",
-            "CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(40) NOT NULL, qty INT NOT NULL)")
+        sql(
+            s,
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(40) NOT NULL, qty INT NOT NULL)",
+        )
 
 
 def direction(task_name, **kw) -> SyncDirection:
-    d = {"task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-         "objects": ["shop"], "initial_full_data_sync": False, "retry_minutes": 1}
+    d = {
+        "task_name": task_name,
+        "source_conn_id": "dts_source",
+        "destination_conn_id": "dts_destination",
+        "objects": ["shop"],
+        "initial_full_data_sync": False,
+        "retry_minutes": 1,
+    }
     d.update(kw)
     return SyncDirection.from_dict(d)
 
@@ -78,10 +87,13 @@ def test_trigger_syncs_stops_on_cancel_and_resumes_from_the_checkpoint(clean_pai
 
     async def first_run():
         task = asyncio.ensure_future(trig.run().__anext__())
-        await wait_for(lambda: (state(pair, task_name) or {}).get("state") == State.SYNCHRONIZING,
-                       what="Synchronizing")
-        await asyncio.to_thread(sql, pair.a, "INSERT INTO shop.orders VALUES (1, 'apple', 3), (2, 'pear', 5)",
-                                "UPDATE shop.orders SET qty = 4 WHERE id = 1")
+        await wait_for(lambda: (state(pair, task_name) or {}).get("state") == State.SYNCHRONIZING, what="Synchronizing")
+        await asyncio.to_thread(
+            sql,
+            pair.a,
+            "INSERT INTO shop.orders VALUES (1, 'apple', 3), (2, 'pear', 5)",
+            "UPDATE shop.orders SET qty = 4 WHERE id = 1",
+        )
         await wait_for(lambda: rows(pair.b) == [(1, "apple", 4), (2, "pear", 5)], what="rows on B")
         # the event loop is never blocked by the engine
         t0 = time.monotonic()
@@ -146,8 +158,7 @@ def test_conflict_under_taskfailed_fails_with_the_engines_message(clean_pair, ta
     async def run_until_event():
         gen = trig.run()
         task = asyncio.ensure_future(gen.__anext__())
-        await wait_for(lambda: (state(pair, task_name) or {}).get("state") == State.SYNCHRONIZING,
-                       what="Synchronizing")
+        await wait_for(lambda: (state(pair, task_name) or {}).get("state") == State.SYNCHRONIZING, what="Synchronizing")
         await asyncio.to_thread(sql, pair.b, "INSERT INTO shop.orders VALUES (9, 'on B', 1)")
         await asyncio.to_thread(sql, pair.a, "INSERT INTO shop.orders VALUES (9, 'on A', 2)")
         return await asyncio.wait_for(task, timeout=60)

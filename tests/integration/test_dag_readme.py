@@ -31,8 +31,8 @@ def test_every_dag_param_and_precheck_item_is_documented():
 def sql_block(title_fragment: str) -> list[str]:
     """The statements of the first ```sql block after the line containing ``title_fragment``."""
     start = README.index(title_fragment)
-    block = README[README.index("```sql", start) + len("```sql"):]
-    block = block[:block.index("```")]
+    block = README[README.index("```sql", start) + len("```sql") :]
+    block = block[: block.index("```")]
     text = "\n".join(line.split("--")[0] for line in block.splitlines())
     return [s.strip() for s in text.split(";") if s.strip()]
 
@@ -54,15 +54,29 @@ def test_mariadb_grants_as_written_pass_the_privilege_checks(fresh_pair):
             for stmt in statements:
                 cur.execute(stmt.replace("change-me", password))
     as_dts = [s.settings(user="dts", password=password) for s in (a, b)]
-    forward = SyncDirection.from_dict({"task_name": "readme", "source_conn_id": "a", "destination_conn_id": "b",
-                                       "objects": ["shop"], "existing_table_mode": "Ignore"})
-    reverse = SyncDirection.from_dict({"task_name": "readme", "role": "reverse", "source_conn_id": "b",
-                                       "destination_conn_id": "a", "objects": ["shop"], "exclude_ddl": True,
-                                       "existing_table_mode": "Ignore"})
+    forward = SyncDirection.from_dict(
+        {
+            "task_name": "readme",
+            "source_conn_id": "a",
+            "destination_conn_id": "b",
+            "objects": ["shop"],
+            "existing_table_mode": "Ignore",
+        }
+    )
+    reverse = SyncDirection.from_dict(
+        {
+            "task_name": "readme",
+            "role": "reverse",
+            "source_conn_id": "b",
+            "destination_conn_id": "a",
+            "objects": ["shop"],
+            "exclude_ddl": True,
+            "existing_table_mode": "Ignore",
+        }
+    )
     for direction, (src, dst) in ((forward, as_dts), (reverse, as_dts[::-1])):
         results = {r.name: r for r in run_checks(direction, src, dst)}
-        for item in ("source_connectivity", "destination_connectivity", "source_privileges",
-                     "destination_privileges"):
+        for item in ("source_connectivity", "destination_connectivity", "source_privileges", "destination_privileges"):
             r = results[item]
             assert r.status == PASS, f"{direction.key} {item}: {r.status} {r.reason} Fix: {r.fix}"
 
@@ -108,10 +122,13 @@ def test_readme_grants_run_the_whole_two_way_sync_and_verification_under_live_sy
     with a.root_connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE DATABASE shop")
         cur.execute("CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(20), qty INT)")
-        cur.executemany("INSERT INTO shop.orders VALUES (%s, %s, %s)", [(i, f"item {i}", i % 7) for i in range(1, 3001)])
+        cur.executemany(
+            "INSERT INTO shop.orders VALUES (%s, %s, %s)", [(i, f"item {i}", i % 7) for i in range(1, 3001)]
+        )
     sa, sb = a.settings(user="dts", password=password), b.settings(user="dts", password=password)
-    task = TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "a", "destination_conn_id": "b", "objects": ["shop"]}})
+    task = TwoWayTask.from_dict(
+        {"name": task_name, "forward": {"source_conn_id": "a", "destination_conn_id": "b", "objects": ["shop"]}}
+    )
     for d, src, dst in ((task.forward, sa, sb), (task.reverse, sb, sa)):
         if d.role == "forward":
             assert run_precheck(d, src, dst).passed
@@ -127,9 +144,12 @@ def test_readme_grants_run_the_whole_two_way_sync_and_verification_under_live_sy
 
     stop, writing = threading.Event(), threading.Event()
     results = {}
-    runs = [threading.Thread(target=lambda d=d, s=s, t=t: results.setdefault(
-        d.role, run_direction(d, s, t, stop=stop)), daemon=True)
-        for d, s, t in ((task.forward, sa, sb), (task.reverse, sb, sa))]
+    runs = [
+        threading.Thread(
+            target=lambda d=d, s=s, t=t: results.setdefault(d.role, run_direction(d, s, t, stop=stop)), daemon=True
+        )
+        for d, s, t in ((task.forward, sa, sb), (task.reverse, sb, sa))
+    ]
     writes = {"A": 0, "B": 0}
 
     def writer(server, side, base):
@@ -144,8 +164,10 @@ def test_readme_grants_run_the_whole_two_way_sync_and_verification_under_live_sy
 
     for t in runs:
         t.start()
-    writers = [threading.Thread(target=writer, args=(a, "A", 100_000), daemon=True),
-               threading.Thread(target=writer, args=(b, "B", 200_000), daemon=True)]
+    writers = [
+        threading.Thread(target=writer, args=(a, "A", 100_000), daemon=True),
+        threading.Thread(target=writer, args=(b, "B", 200_000), daemon=True),
+    ]
     try:
         for t in writers:
             t.start()

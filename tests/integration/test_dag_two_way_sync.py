@@ -100,16 +100,18 @@ def test_only_objects_is_enough(dag_module):
 
 
 def test_task_one_and_task_two_are_configured_separately(dag_module):
-    task = dag_module.build_task({
-        "objects": ["shop", "crm.contacts"],
-        "mapping": {"shop": "shop_copy"},
-        "conflict_policy": "Ignore",
-        "dml_types": ["INSERT", "UPDATE"],
-        "reverse_conflict_policy": "Overwrite",
-        "reverse_dml_types": ["INSERT"],
-        "reverse_retry_minutes": 30,
-        "reverse_ignore_precheck_items": ["triggers"],
-    })
+    task = dag_module.build_task(
+        {
+            "objects": ["shop", "crm.contacts"],
+            "mapping": {"shop": "shop_copy"},
+            "conflict_policy": "Ignore",
+            "dml_types": ["INSERT", "UPDATE"],
+            "reverse_conflict_policy": "Overwrite",
+            "reverse_dml_types": ["INSERT"],
+            "reverse_retry_minutes": 30,
+            "reverse_ignore_precheck_items": ["triggers"],
+        }
+    )
     f, r = task.forward, task.reverse
     assert f.conflict_policy.value == "Ignore" and r.conflict_policy.value == "Overwrite"
     assert f.dml_types == ("INSERT", "UPDATE") and r.dml_types == ("INSERT",)
@@ -122,13 +124,15 @@ def test_task_one_and_task_two_are_configured_separately(dag_module):
 
 def test_bad_params_get_one_error_listing_each_problem(dag_module):
     with pytest.raises(ConfigError) as e:
-        dag_module.build_task({
-            "object": ["shop"],  # typo
-            "conflict_policy": "LastWriterWins",
-            "retry_minutes": 0,
-            "max_runtime": "soon",
-            "destination_conn_id": "dts_source",
-        })
+        dag_module.build_task(
+            {
+                "object": ["shop"],  # typo
+                "conflict_policy": "LastWriterWins",
+                "retry_minutes": 0,
+                "max_runtime": "soon",
+                "destination_conn_id": "dts_source",
+            }
+        )
     msg = str(e.value)
     assert "object: unknown setting" in msg
     assert "'LastWriterWins'" in msg and "TaskFailed, Ignore, Overwrite" in msg

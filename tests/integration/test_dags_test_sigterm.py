@@ -43,7 +43,7 @@ def _group_members(pgid: int) -> list[str]:
                 cmd = (entry / "cmdline").read_text().replace("\0", " ")[:120]
             except OSError:
                 continue
-            fields = stat[stat.rfind(")") + 2:].split()
+            fields = stat[stat.rfind(")") + 2 :].split()
             if fields[2] == str(pgid) and fields[0] != "Z":
                 out.append(f"{entry.name} {cmd}")
     return out
@@ -51,15 +51,27 @@ def _group_members(pgid: int) -> list[str]:
 
 def _dags_test(tmp_path: Path, dag_id: str, conf: dict | None, dags_folder: Path, extra_env=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__CORE__DAGS_FOLDER")}
-    env.update({"AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    env.update(
+        {
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
     env.update(extra_env or {})
     log = tmp_path / f"{dag_id}.log"
     cmd = [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id]
     if conf is not None:
         cmd += ["-c", json.dumps(conf)]
-    proc = subprocess.Popen(cmd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(tmp_path))
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=str(tmp_path),
+    )
     return proc, log
 
 
@@ -101,9 +113,16 @@ def test_sigterm_stops_the_running_incremental_sync_under_dags_test(clean_pair, 
     pair = clean_pair
     load_sample_shop(pair.a, customers=5, orders=5)
     load_sample_shop(pair.b, customers=5, orders=5)
-    direction = json.dumps({"task_name": task_name, "source_conn_id": "dts_source",
-                            "destination_conn_id": "dts_destination", "objects": ["shop"],
-                            "initial_full_data_sync": False, "existing_table_mode": "Ignore"})
+    direction = json.dumps(
+        {
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop"],
+            "initial_full_data_sync": False,
+            "existing_table_mode": "Ignore",
+        }
+    )
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "sigterm_dag.py").write_text(INCREMENTAL_DAG)
@@ -129,8 +148,7 @@ def test_sigterm_stops_the_two_way_dag_waiting_in_a_deferred_task(clean_pair, ta
     incremental sync or the sensor waiting for it), SIGTERM ends the command at once."""
     pair = clean_pair
     load_sample_shop(pair.a, customers=10, orders=20)
-    proc, log = _dags_test(tmp_path, "dts_two_way_sync", {"objects": ["shop"], "task_name": task_name},
-                           REPO / "dags")
+    proc, log = _dags_test(tmp_path, "dts_two_way_sync", {"objects": ["shop"], "task_name": task_name}, REPO / "dags")
     _wait_log(proc, log, INLINE, 180)
     time.sleep(3)  # well inside the wait (the sensor polls every 5 s)
     took = _terminate_and_check(proc, log)
@@ -145,9 +163,16 @@ def test_sigterm_stops_the_two_way_dag_waiting_in_a_deferred_task(clean_pair, ta
 
 
 def _status(state: str, age: float | None) -> DirectionStatus:
-    now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    return DirectionStatus("t", "forward", state, "full data sync complete", lag_seconds=None, age_seconds=age,
-                           updated_at=(now - _dt.timedelta(seconds=age or 0)).isoformat())
+    now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+    return DirectionStatus(
+        "t",
+        "forward",
+        state,
+        "full data sync complete",
+        lag_seconds=None,
+        age_seconds=age,
+        updated_at=(now - _dt.timedelta(seconds=age or 0)).isoformat(),
+    )
 
 
 def test_inline_wait_on_a_state_nobody_writes_fails_instead_of_hanging():

@@ -10,17 +10,28 @@ from airflow_provider_dts.engine.control import ControlSchema, State
 
 
 def columns(server, db, table):
-    return [r[0] for r in sql(server, f"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='{db}' "
-                                      f"AND TABLE_NAME='{table}' ORDER BY ORDINAL_POSITION")]
+    return [
+        r[0]
+        for r in sql(
+            server,
+            f"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='{db}' "
+            f"AND TABLE_NAME='{table}' ORDER BY ORDINAL_POSITION",
+        )
+    ]
 
 
 def tables(server, db):
-    return sorted(r[0] for r in sql(server, f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='{db}'"))
+    return sorted(
+        r[0] for r in sql(server, f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='{db}'")
+    )
 
 
 def ddl_log(server, task, role):
-    return sql(server, f"SELECT outcome, applied_statement FROM dts_meta.ddl_log WHERE task_name='{task}' "
-                       f"AND direction='{role}' ORDER BY id")
+    return sql(
+        server,
+        f"SELECT outcome, applied_statement FROM dts_meta.ddl_log WHERE task_name='{task}' "
+        f"AND direction='{role}' ORDER BY id",
+    )
 
 
 def test_ddl_flows_forward_with_mapping(clean_pair, task_name):
@@ -29,7 +40,8 @@ def test_ddl_flows_forward_with_mapping(clean_pair, task_name):
     sql(pair.b, "CREATE DATABASE shop_copy", "CREATE DATABASE other")
     d = make_direction(task_name, mapping={"shop": "shop_copy"})
     with Sync(d, pair.a, pair.b) as sync:
-        sql(pair.a,
+        sql(
+            pair.a,
             "CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(10))",
             "INSERT INTO t VALUES (1, 'x')",
             "ALTER TABLE t ADD COLUMN b INT NOT NULL DEFAULT 7",
@@ -44,11 +56,20 @@ def test_ddl_flows_forward_with_mapping(clean_pair, task_name):
             "CREATE PROCEDURE count_t(OUT n INT) SELECT COUNT(*) INTO n FROM shop.t",
             "CREATE TABLE other.ignored (id INT PRIMARY KEY)",  # not selected
             "CREATE USER IF NOT EXISTS 'someone'@'localhost'",  # never synchronized
-            db="shop")
+            db="shop",
+        )
         wait_until(lambda: table_rows(pair.b, "t", "shop_copy") == [(1, "x", 7), (2, "y", 8)], 30, "rows after ALTER")
-        wait_until(lambda: "v" in tables(pair.b, "shop_copy") and sql(
-            pair.b, "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA='shop_copy'")[0][0] == 2,
-            30, "view and routines")
+        wait_until(
+            lambda: (
+                "v" in tables(pair.b, "shop_copy")
+                and sql(pair.b, "SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA='shop_copy'")[0][
+                    0
+                ]
+                == 2
+            ),
+            30,
+            "view and routines",
+        )
         sql(pair.a, "DROP INDEX by_a ON shop.t", "TRUNCATE TABLE shop.t", "INSERT INTO shop.t VALUES (3, 'z', 9)")
         wait_until(lambda: table_rows(pair.b, "t", "shop_copy") == [(3, "z", 9)], 30, "truncate then insert")
         assert sync.result is None
@@ -57,8 +78,13 @@ def test_ddl_flows_forward_with_mapping(clean_pair, task_name):
     assert tables(pair.b, "other") == []
     assert sql(pair.b, "SELECT shop_copy.twice(21)")[0][0] == 42
     assert sql(pair.b, "SELECT COUNT(*) FROM mysql.user WHERE User='someone'")[0][0] == 0
-    assert sql(pair.b, "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA='shop_copy' "
-                       "AND INDEX_NAME='by_a'")[0][0] == 0
+    assert (
+        sql(
+            pair.b,
+            "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA='shop_copy' AND INDEX_NAME='by_a'",
+        )[0][0]
+        == 0
+    )
     outcomes = [o for o, _ in ddl_log(pair.b, task_name, "forward")]
     assert outcomes.count("applied") == 12
 
@@ -70,8 +96,12 @@ def test_ddl_never_flows_backward(clean_pair, task_name):
     rev = make_direction(task_name, "reverse")
     assert rev.exclude_ddl
     with Sync(rev, pair.b, pair.a):
-        sql(pair.b, "ALTER TABLE shop.t ADD COLUMN extra INT DEFAULT 1", "CREATE TABLE shop.new_b (id INT PRIMARY KEY)",
-            "INSERT INTO shop.t VALUES (1, 2, 3)")
+        sql(
+            pair.b,
+            "ALTER TABLE shop.t ADD COLUMN extra INT DEFAULT 1",
+            "CREATE TABLE shop.new_b (id INT PRIMARY KEY)",
+            "INSERT INTO shop.t VALUES (1, 2, 3)",
+        )
         # DML keeps flowing back, by column name, while the columns differ
         wait_until(lambda: table_rows(pair.a, "t") == [(1, 2)], 30, "row without the new column")
     assert columns(pair.a, "shop", "t") == ["id", "a"]
@@ -82,8 +112,12 @@ def test_ddl_never_flows_backward(clean_pair, task_name):
 def test_rows_apply_by_column_name_when_columns_differ(clean_pair, task_name):
     pair = clean_pair
     sql(pair.a, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, a INT, b VARCHAR(5), c INT)")
-    sql(pair.b, "CREATE DATABASE shop", "CREATE TABLE shop.t (b VARCHAR(5), id INT PRIMARY KEY, a INT, "
-                "only_here INT DEFAULT 42, full_b VARCHAR(9) AS (CONCAT(b, '!')) STORED)")
+    sql(
+        pair.b,
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.t (b VARCHAR(5), id INT PRIMARY KEY, a INT, "
+        "only_here INT DEFAULT 42, full_b VARCHAR(9) AS (CONCAT(b, '!')) STORED)",
+    )
     with Sync(make_direction(task_name, exclude_ddl=True), pair.a, pair.b):
         sql(pair.a, "INSERT INTO shop.t VALUES (1, 10, 'x', 100)", "UPDATE shop.t SET b = 'y', c = 5")
         wait_until(lambda: table_rows(pair.b, "t") == [("y", 1, 10, 42, "y!")], 30, "mapped by column name")

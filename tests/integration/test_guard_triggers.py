@@ -8,7 +8,7 @@ test shows the guard is what keeps them equal).
 from __future__ import annotations
 
 import pytest
-from helpers import q, wait_until
+from helpers import wait_until
 from test_incremental import Sync, make_direction, sql
 
 from airflow_provider_dts.engine.config import SyncDirection, TwoWayTask
@@ -51,10 +51,12 @@ def setup_both(pair) -> None:
 
 def user_writes(server, base: int) -> None:
     """A user's session on one server: inserts, one update per row, a delete."""
-    sql(server,
+    sql(
+        server,
         *[f"INSERT INTO shop.items (id, name) VALUES ({base + i}, 'n{base + i}')" for i in range(1, 6)],
         f"UPDATE shop.items SET name = CONCAT(name, 'u') WHERE id BETWEEN {base + 1} AND {base + 3}",
-        f"DELETE FROM shop.items WHERE id = {base + 5}")
+        f"DELETE FROM shop.items WHERE id = {base + 5}",
+    )
 
 
 def rows(server, table: str) -> list[tuple]:
@@ -66,8 +68,11 @@ def checksum(server, table: str) -> int:
 
 
 def bodies(server) -> dict[str, str]:
-    return dict(sql(server, "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS "
-                            "WHERE TRIGGER_SCHEMA='shop'"))
+    return dict(
+        sql(
+            server, "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='shop'"
+        )
+    )
 
 
 def run_two_way(pair, task_name: str, guard: bool) -> None:
@@ -98,8 +103,11 @@ def test_guarded_triggers_fire_once_and_both_servers_end_equal(clean_pair, task_
     # every user write fired its server's trigger exactly once, and no synced row fired one again
     items = rows(pair.a, "items")
     assert [(r[0], r[1], r[2], r[3]) for r in items] == (
-        [(i, f"n{i}u", 1, "+") for i in (1, 2, 3)] + [(4, "n4", 0, None)]
-        + [(i, f"n{i}u", 1, "+") for i in (101, 102, 103)] + [(104, "n104", 0, None)])
+        [(i, f"n{i}u", 1, "+") for i in (1, 2, 3)]
+        + [(4, "n4", 0, None)]
+        + [(i, f"n{i}u", 1, "+") for i in (101, 102, 103)]
+        + [(104, "n104", 0, None)]
+    )
     audit = sorted((r[1], r[2]) for r in rows(pair.a, "audit"))
     assert audit == sorted([(b + i, "ins") for b in (0, 100) for i in range(1, 6)] + [(5, "del"), (105, "del")])
     # the triggers on both servers are the guarded originals
@@ -136,9 +144,11 @@ def test_guard_is_idempotent_keeps_order_definer_mode_and_removal_restores_the_o
     ]
     sql(pair.a, "SET SESSION sql_mode='ANSI_QUOTES,NO_BACKSLASH_ESCAPES'", *extra)
     sql(pair.b, *extra)
-    meta = ("SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, "
-            "ACTION_STATEMENT, SQL_MODE, DEFINER, CHARACTER_SET_CLIENT, COLLATION_CONNECTION "
-            "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='shop' ORDER BY TRIGGER_NAME")
+    meta = (
+        "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, "
+        "ACTION_STATEMENT, SQL_MODE, DEFINER, CHARACTER_SET_CLIENT, COLLATION_CONNECTION "
+        "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='shop' ORDER BY TRIGGER_NAME"
+    )
     before = {s.server_id: sql(s, meta) for s in (pair.a, pair.b)}
     d = make_direction(task_name, guard_triggers=True)
 
@@ -156,8 +166,12 @@ def test_guard_is_idempotent_keeps_order_definer_mode_and_removal_restores_the_o
     assert sql(pair.a, "SHOW MASTER STATUS")[0][:2] == pos
     # guarded: a user's session fires the three insert triggers, a session of the sync none
     sql(pair.b, "INSERT INTO shop.items (id, name) VALUES (7, 'user')")
-    sql(pair.b, "SET @dts_applying = 1", "INSERT INTO shop.items (id, name) VALUES (8, 'sync')",
-        "UPDATE shop.items SET name = 'sync2' WHERE id = 7")
+    sql(
+        pair.b,
+        "SET @dts_applying = 1",
+        "INSERT INTO shop.items (id, name) VALUES (8, 'sync')",
+        "UPDATE shop.items SET name = 'sync2' WHERE id = 7",
+    )
     assert sorted(r[2] for r in rows(pair.b, "audit")) == ["ins", "ins0", "ins2"]
     assert sql(pair.b, "SELECT id, touches, note FROM shop.items ORDER BY id") == [(7, 0, None), (8, 0, None)]
 
@@ -170,16 +184,31 @@ def test_guard_is_idempotent_keeps_order_definer_mode_and_removal_restores_the_o
 
 def test_schema_sync_guards_both_servers_and_creates_synced_triggers_guarded(clean_pair, task_name):
     pair = clean_pair
-    sql(pair.a, "CREATE DATABASE shop", *TABLES, *TRIGGERS,
-        "INSERT INTO shop.items (id, name) VALUES (1, 'a'), (2, 'b')")
-    d = SyncDirection.from_dict({"task_name": task_name, "source_conn_id": "dts_source",
-                                 "destination_conn_id": "dts_destination", "objects": ["shop"],
-                                 "sync_triggers": True, "guard_triggers": True})
+    sql(
+        pair.a,
+        "CREATE DATABASE shop",
+        *TABLES,
+        *TRIGGERS,
+        "INSERT INTO shop.items (id, name) VALUES (1, 'a'), (2, 'b')",
+    )
+    d = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop"],
+            "sync_triggers": True,
+            "guard_triggers": True,
+        }
+    )
     result = sync_schema(d, pair.a.settings(), pair.b.settings())
     assert len(result.triggers_guarded) == 3  # the source's; the destination has none before the copy
     copied = full_data_sync(d, pair.a.settings(), pair.b.settings())
-    assert sorted(copied.triggers_created) == ["trigger shop.items_ad", "trigger shop.items_ai",
-                                               "trigger shop.items_bu"]
+    assert sorted(copied.triggers_created) == [
+        "trigger shop.items_ad",
+        "trigger shop.items_ai",
+        "trigger shop.items_bu",
+    ]
     # the created triggers are the source's guarded bodies (not guarded twice)
     assert len(rows(pair.a, "audit")) == 2 and rows(pair.b, "audit") == rows(pair.a, "audit")
     assert bodies(pair.b) == bodies(pair.a) and all(is_guarded(b) for b in bodies(pair.b).values())
@@ -193,9 +222,16 @@ def test_the_copy_writer_session_does_not_fire_guarded_destination_triggers(clea
     setup_both(pair)
     sql(pair.a, *[f"INSERT INTO shop.items (id, name) VALUES ({i}, 'r{i}')" for i in range(1, 4)])
     sql(pair.a, "DELETE FROM shop.audit")
-    d = SyncDirection.from_dict({"task_name": task_name, "source_conn_id": "dts_source",
-                                 "destination_conn_id": "dts_destination", "objects": ["shop.items"],
-                                 "existing_table_mode": "Ignore", "guard_triggers": True})
+    d = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop.items"],
+            "existing_table_mode": "Ignore",
+            "guard_triggers": True,
+        }
+    )
     sync_schema(d, pair.a.settings(), pair.b.settings())
     assert all(is_guarded(b) for b in bodies(pair.b).values())
     full_data_sync(d, pair.a.settings(), pair.b.settings())
@@ -206,20 +242,28 @@ def test_the_copy_writer_session_does_not_fire_guarded_destination_triggers(clea
 def test_precheck_passes_with_guard_and_says_what_it_does(clean_pair, task_name):
     pair = clean_pair
     setup_both(pair)
-    base = {"task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-            "objects": ["shop"], "existing_table_mode": "Ignore"}
+    base = {
+        "task_name": task_name,
+        "source_conn_id": "dts_source",
+        "destination_conn_id": "dts_destination",
+        "objects": ["shop"],
+        "existing_table_mode": "Ignore",
+    }
     t = run_precheck(SyncDirection.from_dict(base), pair.a.settings(), pair.b.settings()).result("triggers")
     assert t.status == WARN and "guard_triggers on" in t.fix
-    t = run_precheck(SyncDirection.from_dict({**base, "guard_triggers": True}), pair.a.settings(),
-                     pair.b.settings()).result("triggers")
+    t = run_precheck(
+        SyncDirection.from_dict({**base, "guard_triggers": True}), pair.a.settings(), pair.b.settings()
+    ).result("triggers")
     assert t.status == PASS, t
     assert "`shop`.`items_ai` on `shop`.`items` (destination)" in t.reason
     assert "IF @dts_applying IS NULL THEN" in t.reason and "remove_trigger_guards" in t.reason
 
 
 def test_guard_setting_is_validated_and_task_two_follows_task_one():
-    base = {"name": "t1", "forward": {"source_conn_id": "a", "destination_conn_id": "b", "objects": ["shop"],
-                                      "guard_triggers": True}}
+    base = {
+        "name": "t1",
+        "forward": {"source_conn_id": "a", "destination_conn_id": "b", "objects": ["shop"], "guard_triggers": True},
+    }
     two = TwoWayTask.from_dict(base)
     assert two.forward.guard_triggers and two.reverse.guard_triggers
     assert TwoWayTask.from_json(two.to_json()).reverse.guard_triggers
@@ -246,10 +290,14 @@ def test_guard_text_rules():
     g = guard_body(body)
     assert g == "IF @dts_applying IS NULL THEN\n" + body + "\n;\nEND IF"
     assert guard_body(g) == g and unguard_body(g) == body and unguard_body(body) == body
-    sql_text = ("CREATE TRIGGER `s`.`t` BEFORE INSERT ON `s`.`x` FOR EACH ROW /* c */ FOLLOWS `o` "
-                "BEGIN SET NEW.a = 'FOR EACH ROW'; END")
-    assert guard_create_sql(sql_text) == ("CREATE TRIGGER `s`.`t` BEFORE INSERT ON `s`.`x` FOR EACH ROW /* c */ "
-                                          "FOLLOWS `o` " + guard_body("BEGIN SET NEW.a = 'FOR EACH ROW'; END"))
+    sql_text = (
+        "CREATE TRIGGER `s`.`t` BEFORE INSERT ON `s`.`x` FOR EACH ROW /* c */ FOLLOWS `o` "
+        "BEGIN SET NEW.a = 'FOR EACH ROW'; END"
+    )
+    assert guard_create_sql(sql_text) == (
+        "CREATE TRIGGER `s`.`t` BEFORE INSERT ON `s`.`x` FOR EACH ROW /* c */ "
+        "FOLLOWS `o` " + guard_body("BEGIN SET NEW.a = 'FOR EACH ROW'; END")
+    )
     assert guard_create_sql(guard_create_sql(sql_text)) == guard_create_sql(sql_text)
 
 
@@ -258,14 +306,19 @@ def test_verify_repair_writes_do_not_fire_guarded_triggers(clean_pair, task_name
 
     pair = clean_pair
     setup_both(pair)
-    d = SyncDirection.from_dict({"task_name": task_name, "source_conn_id": "dts_source",
-                                 "destination_conn_id": "dts_destination", "objects": ["shop.items"],
-                                 "guard_triggers": True})
+    d = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop.items"],
+            "guard_triggers": True,
+        }
+    )
     guard_triggers(d, pair.a.settings(), pair.b.settings())
     sql(pair.a, "INSERT INTO shop.items (id, name) VALUES (1, 'only on a'), (2, 'two')")
     sql(pair.b, "SET @dts_applying = 1", "INSERT INTO shop.items (id, name) VALUES (2, 'two')")
-    report = Verifier(d, pair.a.settings(), pair.b.settings(), recheck_delay=0, rechecks=0).run(
-        repair="to_destination")
+    report = Verifier(d, pair.a.settings(), pair.b.settings(), recheck_delay=0, rechecks=0).run(repair="to_destination")
     assert report.tables[0].repaired == 1
     assert rows(pair.a, "items") == rows(pair.b, "items")
     assert rows(pair.b, "audit") == []  # the repair's INSERT is a sync write: the audit trigger stayed quiet
@@ -290,22 +343,37 @@ def test_precheck_warns_with_the_grant_when_an_account_cannot_rewrite_triggers(c
     pair = clean_pair
     setup_both(pair)
     user = "dts_notrig_" + task_name[-6:]
-    sql(pair.b, f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{task_name}'",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, INDEX ON *.* TO '{user}'@'%'")
+    sql(
+        pair.b,
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{task_name}'",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, INDEX ON *.* TO '{user}'@'%'",
+    )
     try:
-        d = SyncDirection.from_dict({"task_name": task_name, "source_conn_id": "dts_source",
-                                     "destination_conn_id": "dts_destination", "objects": ["shop"],
-                                     "existing_table_mode": "Ignore", "guard_triggers": True})
-        t = run_precheck(d, pair.a.settings(), pair.b.settings(user=user, password=f"pw-{task_name}")
-                         ).result("triggers")
+        d = SyncDirection.from_dict(
+            {
+                "task_name": task_name,
+                "source_conn_id": "dts_source",
+                "destination_conn_id": "dts_destination",
+                "objects": ["shop"],
+                "existing_table_mode": "Ignore",
+                "guard_triggers": True,
+            }
+        )
+        t = run_precheck(d, pair.a.settings(), pair.b.settings(user=user, password=f"pw-{task_name}")).result(
+            "triggers"
+        )
         assert t.status == WARN, t
         assert f"GRANT TRIGGER ON `shop`.* TO '{user}'@" in t.fix and "(destination" not in t.fix
         assert f"pw-{task_name}" not in t.reason + t.fix
         # and the guard itself fails with the same fix, naming the trigger
         from airflow_provider_dts.engine.triggers import TriggerGuardError
-        with pytest.raises(TriggerGuardError, match=r"cannot read the body of trigger shop\.items_\w+ on "
-                                                    r"shop\.items on the destination: .*lacks the TRIGGER privilege"
-                                                    rf"\. Fix: GRANT TRIGGER ON `shop`\.\* TO '{user}'@'%'"):
+
+        with pytest.raises(
+            TriggerGuardError,
+            match=r"cannot read the body of trigger shop\.items_\w+ on "
+            r"shop\.items on the destination: .*lacks the TRIGGER privilege"
+            rf"\. Fix: GRANT TRIGGER ON `shop`\.\* TO '{user}'@'%'",
+        ):
             guard_triggers(d, pair.a.settings(), pair.b.settings(user=user, password=f"pw-{task_name}"))
         assert not any(is_guarded(b) for b in bodies(pair.a).values())  # nothing changed on either server
     finally:

@@ -12,16 +12,20 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from test_guard_triggers import TABLES, TRIGGERS, bodies, checksum, rows
 from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
+from test_guard_triggers import TABLES, TRIGGERS, bodies, checksum, rows
 from test_incremental import sql
 
 from airflow_provider_dts.engine.triggers import is_guarded
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
 
-TEST_DAG = DAG_TEST_PREAMBLE + '''FWD, REV = os.environ["DTS_GT_FORWARD"], os.environ["DTS_GT_REVERSE"]
-''' + DAG_TEST_RUN + '''
+TEST_DAG = (
+    DAG_TEST_PREAMBLE
+    + """FWD, REV = os.environ["DTS_GT_FORWARD"], os.environ["DTS_GT_REVERSE"]
+"""
+    + DAG_TEST_RUN
+    + """
 
 with DAG(dag_id="dts_guard_triggers_test", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
 
@@ -48,21 +52,29 @@ with DAG(dag_id="dts_guard_triggers_test", schedule=None, start_date=datetime(20
         >> IncrementalSyncOperator(task_id="task_two_incremental", direction=REV, max_runtime=5)
         >> IncrementalSyncOperator(task_id="task_one_incremental_again", direction=FWD, max_runtime=5)
     )
-'''
+"""
+)
 
 
-def test_dag_with_guard_triggers_keeps_triggers_on_both_servers_equal(clean_pair, task_name, airflow_db,
-                                                                      tmp_path, monkeypatch):
+def test_dag_with_guard_triggers_keeps_triggers_on_both_servers_equal(
+    clean_pair, task_name, airflow_db, tmp_path, monkeypatch
+):
     import airflow.settings
 
     p = clean_pair
-    sql(p.a, "CREATE DATABASE shop", *TABLES, *TRIGGERS,
-        "INSERT INTO shop.items (id, name) VALUES (1, 'a1'), (2, 'a2'), (3, 'a3')")
+    sql(
+        p.a,
+        "CREATE DATABASE shop",
+        *TABLES,
+        *TRIGGERS,
+        "INSERT INTO shop.items (id, name) VALUES (1, 'a1'), (2, 'a2'), (3, 'a3')",
+    )
     spec = importlib.util.spec_from_file_location("dts_two_way_sync_dag_gt", DAG_FILE)
     real = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(real)
-    two_way = real.build_task({"task_name": task_name, "objects": ["shop"], "guard_triggers": True,
-                               "sync_triggers": True})
+    two_way = real.build_task(
+        {"task_name": task_name, "objects": ["shop"], "guard_triggers": True, "sync_triggers": True}
+    )
 
     (tmp_path / "gt_dag.py").write_text(TEST_DAG)
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(tmp_path))
@@ -88,4 +100,5 @@ def test_dag_with_guard_triggers_keeps_triggers_on_both_servers_equal(clean_pair
     # each user write fired its server's triggers once: touches/note changed once per user update
     assert [r[:4] for r in rows(p.a, "items")] == [(1, "a1u", 1, "+"), (3, "b3u", 1, "+"), (20, "b20", 0, None)]
     assert sorted((r[1], r[2]) for r in rows(p.a, "audit")) == sorted(
-        [(1, "ins"), (2, "ins"), (3, "ins"), (10, "ins"), (2, "del"), (20, "ins"), (10, "del")])
+        [(1, "ins"), (2, "ins"), (3, "ins"), (10, "ins"), (2, "del"), (20, "ins"), (10, "del")]
+    )

@@ -23,12 +23,27 @@ def conn(**kw) -> Connection:
 
 
 def test_settings_from_an_env_var_json_connection(pair, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_DTS_HOOK_A", json.dumps(
-        {"conn_type": "mysql", "host": "127.0.0.1", "port": pair.a.port, "login": "dts_admin",
-         "password": pair.a.password, "extra": {"charset": "utf8mb4"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DTS_HOOK_A",
+        json.dumps(
+            {
+                "conn_type": "mysql",
+                "host": "127.0.0.1",
+                "port": pair.a.port,
+                "login": "dts_admin",
+                "password": pair.a.password,
+                "extra": {"charset": "utf8mb4"},
+            }
+        ),
+    )
     s = DtsMySqlHook(mysql_conn_id="dts_hook_a").get_settings()
-    assert (s.host, s.port, s.user, s.password, s.name) == ("127.0.0.1", pair.a.port, "dts_admin", pair.a.password,
-                                                            "dts_hook_a")
+    assert (s.host, s.port, s.user, s.password, s.name) == (
+        "127.0.0.1",
+        pair.a.port,
+        "dts_admin",
+        pair.a.password,
+        "dts_hook_a",
+    )
     assert s.ssl is None and s.charset == "utf8mb4" and s.database is None
     # the async lookup (used by triggers) gives the same settings
     assert asyncio.run(DtsMySqlHook.aget_settings("dts_hook_a")) == s
@@ -41,13 +56,20 @@ def test_the_pair_connections_from_conftest(pair):
 
 
 def test_ssl_extras_are_mapped():
-    s = settings_from_connection(conn(extra=json.dumps({"ssl": {"ca": "/c/ca.pem", "cert": "/c/cl.pem",
-                                                                "key": "/c/cl.key"}})))
-    assert s.ssl == {"ca": "/c/ca.pem", "cert": "/c/cl.pem", "key": "/c/cl.key", "verify_cert": True,
-                     "verify_identity": False}
+    s = settings_from_connection(
+        conn(extra=json.dumps({"ssl": {"ca": "/c/ca.pem", "cert": "/c/cl.pem", "key": "/c/cl.key"}}))
+    )
+    assert s.ssl == {
+        "ca": "/c/ca.pem",
+        "cert": "/c/cl.pem",
+        "key": "/c/cl.key",
+        "verify_cert": True,
+        "verify_identity": False,
+    }
     # ssl given as a JSON string, with check_hostname
-    s = settings_from_connection(conn(extra=json.dumps({"ssl": json.dumps({"ca": "/c/ca.pem",
-                                                                           "check_hostname": True})})))
+    s = settings_from_connection(
+        conn(extra=json.dumps({"ssl": json.dumps({"ca": "/c/ca.pem", "check_hostname": True})}))
+    )
     assert s.ssl == {"ca": "/c/ca.pem", "verify_cert": True, "verify_identity": True}
     # flat ssl_* extras and an explicit mode
     s = settings_from_connection(conn(extra=json.dumps({"ssl_ca": "/c/ca.pem", "ssl_mode": "VERIFY_IDENTITY"})))
@@ -79,8 +101,12 @@ def test_connects_detects_mariadb_and_runs_in_utc(pair):
 
 def test_password_never_shown(pair, monkeypatch):
     secret = "Not-The-Right-Pw-987"
-    monkeypatch.setenv("AIRFLOW_CONN_DTS_HOOK_BAD", json.dumps(
-        {"conn_type": "mysql", "host": "127.0.0.1", "port": pair.a.port, "login": "dts_admin", "password": secret}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DTS_HOOK_BAD",
+        json.dumps(
+            {"conn_type": "mysql", "host": "127.0.0.1", "port": pair.a.port, "login": "dts_admin", "password": secret}
+        ),
+    )
     hook = DtsMySqlHook(mysql_conn_id="dts_hook_bad")
     s = hook.get_settings()
     assert s.password == secret
@@ -93,8 +119,17 @@ def test_password_never_shown(pair, monkeypatch):
     assert secret not in text and secret not in repr(exc.value)
     assert exc.value.__cause__ is None and exc.value.__suppress_context__  # the driver's error is not chained
     # and the right password does log in (the failure above was the password, not the server)
-    monkeypatch.setenv("AIRFLOW_CONN_DTS_HOOK_BAD", json.dumps(
-        {"conn_type": "mysql", "host": "127.0.0.1", "port": pair.a.port, "login": "dts_admin",
-         "password": pair.a.password}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DTS_HOOK_BAD",
+        json.dumps(
+            {
+                "conn_type": "mysql",
+                "host": "127.0.0.1",
+                "port": pair.a.port,
+                "login": "dts_admin",
+                "password": pair.a.password,
+            }
+        ),
+    )
     with DtsMySqlHook(mysql_conn_id="dts_hook_bad").get_conn() as c:
         assert isinstance(c, pymysql.connections.Connection)

@@ -19,8 +19,8 @@ from airflow_provider_dts.engine.snapshot import full_data_sync
 from airflow_provider_dts.engine.verify import Verifier
 
 ODD_DB = "we`ird db ☃"
-ODD_TABLE = "select"          # a reserved word
-ODD_TABLE2 = "tab le'\"x"     # space and both quote characters
+ODD_TABLE = "select"  # a reserved word
+ODD_TABLE2 = "tab le'\"x"  # space and both quote characters
 COLS = ("`id`", "`order`", "`col ``tick```", "`naïve ✓`", "`key`")
 
 
@@ -68,8 +68,17 @@ def initialize(task: TwoWayTask, pair):
 
 
 def two_way(task_name, objects, **forward):
-    return TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": objects, **forward}})
+    return TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {
+                "source_conn_id": "dts_source",
+                "destination_conn_id": "dts_destination",
+                "objects": objects,
+                **forward,
+            },
+        }
+    )
 
 
 def test_odd_identifiers_end_to_end(clean_pair, task_name):
@@ -80,19 +89,27 @@ def test_odd_identifiers_end_to_end(clean_pair, task_name):
     sql(pair.a, f"CREATE TABLE {qualified(ODD_DB, ODD_TABLE)} ({cols})")
     sql(pair.a, f"CREATE TABLE {qualified(ODD_DB, ODD_TABLE2)} (`k k` VARCHAR(20) PRIMARY KEY, `v` TEXT)")
     for i in range(1, 51):
-        sql(pair.a, f"INSERT INTO {qualified(ODD_DB, ODD_TABLE)} VALUES (%s, %s, %s, %s, %s)",
-            (i, f"o{i}", f"t`{i}", f"n'{i}\"", f"k{i} 😀"))
+        sql(
+            pair.a,
+            f"INSERT INTO {qualified(ODD_DB, ODD_TABLE)} VALUES (%s, %s, %s, %s, %s)",
+            (i, f"o{i}", f"t`{i}", f"n'{i}\"", f"k{i} 😀"),
+        )
     sql(pair.a, f"INSERT INTO {qualified(ODD_DB, ODD_TABLE2)} VALUES ('a `b` \\'c\\'', 'v ✓')")
-    task = two_way(task_name, [f"`{ODD_DB.replace('`', '``')}`"],
-                   mapping={f"`{ODD_DB.replace('`', '``')}`": "mapped ☃ `db`"})
+    task = two_way(
+        task_name, [f"`{ODD_DB.replace('`', '``')}`"], mapping={f"`{ODD_DB.replace('`', '``')}`": "mapped ☃ `db`"}
+    )
     initialize(task, pair)
     dst_t = qualified("mapped ☃ `db`", ODD_TABLE)
     assert sql(pair.b, f"SELECT COUNT(*) FROM {dst_t}") == ((50,),)
 
     with Running(task, pair):
-        wait_for(lambda: all((ControlSchema().get_state(s.root_connect(), task_name, r) or {}).get("state")
-                             == State.SYNCHRONIZING for s, r in ((pair.b, "forward"), (pair.a, "reverse"))),
-                 what="both directions synchronizing")
+        wait_for(
+            lambda: all(
+                (ControlSchema().get_state(s.root_connect(), task_name, r) or {}).get("state") == State.SYNCHRONIZING
+                for s, r in ((pair.b, "forward"), (pair.a, "reverse"))
+            ),
+            what="both directions synchronizing",
+        )
         sql(pair.a, f"UPDATE {qualified(ODD_DB, ODD_TABLE)} SET `col ``tick``` = 'moved' , id = 1000 WHERE id = 1")
         sql(pair.a, f"DELETE FROM {qualified(ODD_DB, ODD_TABLE)} WHERE `order` = 'o2'")
         sql(pair.a, f"ALTER TABLE {qualified(ODD_DB, ODD_TABLE)} ADD COLUMN `new ``col`` ✓` INT DEFAULT 7")
@@ -119,8 +136,10 @@ def test_rows_near_max_allowed_packet(clean_pair, task_name):
     sql(pair.a, "CREATE DATABASE big")
     sql(pair.a, "CREATE TABLE big.blobs (id INT PRIMARY KEY, b LONGBLOB, t LONGTEXT)")
     with pair.a.root_connect() as conn, conn.cursor() as cur:
-        cur.executemany("INSERT INTO big.blobs VALUES (%s, %s, %s)",
-                        [(i, bytes([i % 256]) * 100, f"small {i}") for i in range(100, 3100)])
+        cur.executemany(
+            "INSERT INTO big.blobs VALUES (%s, %s, %s)",
+            [(i, bytes([i % 256]) * 100, f"small {i}") for i in range(100, 3100)],
+        )
     # mid-table, after chunks that went through LOAD DATA: too large for a LOAD DATA line, fine as INSERT
     sql(pair.a, "REPLACE INTO big.blobs VALUES (2500, %s, %s)", (bytes(range(256)) * 4096 * 6, "é" * 2_000_000))
     sql(pair.a, "DELETE FROM big.blobs WHERE id = 2501")
@@ -130,11 +149,22 @@ def test_rows_near_max_allowed_packet(clean_pair, task_name):
     checksum = "SELECT COUNT(*), SUM(CRC32(b)), SUM(CRC32(t)), MD5(GROUP_CONCAT(MD5(b) ORDER BY id)) FROM big.blobs"
     assert sql(pair.b, checksum) == sql(pair.a, checksum)
     with Running(task, pair) as run:
-        wait_for(lambda: (ControlSchema().get_state(pair.b.root_connect(), task_name, "forward") or {}).get("state")
-                 == State.SYNCHRONIZING, what="task one synchronizing")
+        wait_for(
+            lambda: (
+                (ControlSchema().get_state(pair.b.root_connect(), task_name, "forward") or {}).get("state")
+                == State.SYNCHRONIZING
+            ),
+            what="task one synchronizing",
+        )
         sql(pair.a, "INSERT INTO big.blobs VALUES (2, %s, NULL)", (b"\x00\xff" * 3_000_000,))
-        wait_for(lambda: sql(pair.b, "SELECT MD5(b) FROM big.blobs WHERE id=2")
-                 == sql(pair.a, "SELECT MD5(b) FROM big.blobs WHERE id=2"), 60, "6 MB row replicated")
+        wait_for(
+            lambda: (
+                sql(pair.b, "SELECT MD5(b) FROM big.blobs WHERE id=2")
+                == sql(pair.a, "SELECT MD5(b) FROM big.blobs WHERE id=2")
+            ),
+            60,
+            "6 MB row replicated",
+        )
         del run
 
 
@@ -148,8 +178,13 @@ def test_selected_database_dropped_on_the_source(clean_pair, task_name):
     task = two_way(task_name, ["gone"])
     initialize(task, pair)
     with Running(task, pair):
-        wait_for(lambda: (ControlSchema().get_state(pair.b.root_connect(), task_name, "forward") or {}).get("state")
-                 == State.SYNCHRONIZING, what="task one synchronizing")
+        wait_for(
+            lambda: (
+                (ControlSchema().get_state(pair.b.root_connect(), task_name, "forward") or {}).get("state")
+                == State.SYNCHRONIZING
+            ),
+            what="task one synchronizing",
+        )
         sql(pair.a, "INSERT INTO gone.t VALUES (3, 3)")
         wait_for(lambda: sql(pair.b, "SELECT COUNT(*) FROM gone.t") == ((3,),), what="row 3")
         sql(pair.a, "DROP DATABASE gone")
@@ -163,28 +198,36 @@ def test_selected_database_dropped_on_the_source(clean_pair, task_name):
     assert "gone" in report.result("objects_exist").reason
 
 
-@pytest.mark.parametrize("field,value,needle", [
-    ("task_name", "", "task_name"),
-    ("source_conn_id", 5, "source_conn_id"),
-    ("destination_conn_id", None, "destination_conn_id"),
-    ("objects", "a.b.c", "objects"),
-    ("mapping", ["x"], "mapping"),
-    ("dml_types", ["TRUNCATE"], "dml_types"),
-    ("exclude_ddl", "maybe", "exclude_ddl"),
-    ("conflict_policy", "LastWriterWins", "conflict_policy"),
-    ("existing_table_mode", "Drop", "existing_table_mode"),
-    ("initial_schema_sync", 3, "initial_schema_sync"),
-    ("initial_full_data_sync", "perhaps", "initial_full_data_sync"),
-    ("retry_minutes", -1, "retry_minutes"),
-    ("ignore_precheck_items", ["everything"], "ignore_precheck_items"),
-    ("sync_triggers", "on", "sync_triggers"),
-    ("control_schema", "x" * 65, "control_schema"),
-])
+@pytest.mark.parametrize(
+    "field,value,needle",
+    [
+        ("task_name", "", "task_name"),
+        ("source_conn_id", 5, "source_conn_id"),
+        ("destination_conn_id", None, "destination_conn_id"),
+        ("objects", "a.b.c", "objects"),
+        ("mapping", ["x"], "mapping"),
+        ("dml_types", ["TRUNCATE"], "dml_types"),
+        ("exclude_ddl", "maybe", "exclude_ddl"),
+        ("conflict_policy", "LastWriterWins", "conflict_policy"),
+        ("existing_table_mode", "Drop", "existing_table_mode"),
+        ("initial_schema_sync", 3, "initial_schema_sync"),
+        ("initial_full_data_sync", "perhaps", "initial_full_data_sync"),
+        ("retry_minutes", -1, "retry_minutes"),
+        ("ignore_precheck_items", ["everything"], "ignore_precheck_items"),
+        ("sync_triggers", "on", "sync_triggers"),
+        ("control_schema", "x" * 65, "control_schema"),
+    ],
+)
 def test_each_malformed_field_is_named_and_nothing_is_written(clean_pair, field, value, needle):
     from airflow_provider_dts.engine.errors import ConfigError
 
-    data = {"task_name": "t1", "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-            "objects": ["shop"], field: value}
+    data = {
+        "task_name": "t1",
+        "source_conn_id": "dts_source",
+        "destination_conn_id": "dts_destination",
+        "objects": ["shop"],
+        field: value,
+    }
     with pytest.raises(ConfigError) as e:
         SyncDirection.from_dict(data)
     assert any(p.startswith(needle) or needle in p for p in e.value.problems), e.value.problems

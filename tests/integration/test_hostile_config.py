@@ -27,8 +27,10 @@ def dag_module():
 def everything(server) -> list[tuple]:
     """Every schema and table of a server, with the binlog position (any write moves it)."""
     with server.root_connect() as conn, conn.cursor() as cur:
-        cur.execute("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "
-                    "WHERE TABLE_SCHEMA NOT IN ('information_schema', 'performance_schema') ORDER BY 1, 2")
+        cur.execute(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA NOT IN ('information_schema', 'performance_schema') ORDER BY 1, 2"
+        )
         tables = list(cur.fetchall())
         cur.execute("SHOW DATABASES")
         dbs = list(cur.fetchall())
@@ -52,8 +54,11 @@ BAD = [
     ({"objects": ["dts_meta"]}, "forward.objects", "control schema"),
     ({"objects": ["``"]}, "forward.objects", "empty name"),
     ({"objects": ["shop", "shop.t"]}, "forward.objects", "selected whole"),
-    ({"objects": ["shop.a", "shop.b"], "mapping": {"shop.a": "x.t", "shop.b": "x.t"}}, "forward.mapping",
-     "different tables"),
+    (
+        {"objects": ["shop.a", "shop.b"], "mapping": {"shop.a": "x.t", "shop.b": "x.t"}},
+        "forward.mapping",
+        "different tables",
+    ),
     ({"objects": ["shop", "crm"], "mapping": {"crm": "shop"}}, "forward.mapping", "different databases"),
     ({"objects": ["shop"], "task_name": "t_nl\n"}, "forward.task_name", "letters, digits"),
     ({"objects": ["shop"], "max_runtime": "NaN"}, "max_runtime", "finite number"),
@@ -78,24 +83,35 @@ def test_configure_refuses_each_bad_value_and_writes_nothing(clean_pair, dag_mod
 
 def test_engine_config_refuses_the_same_values():
     base = {"task_name": "t", "role": "forward", "source_conn_id": "a", "destination_conn_id": "b"}
-    for extra, field in (({"objects": ["mysql"]}, "objects"), ({"objects": ["x"], "control_schema": "dts%m"},
-                                                                 "control_schema"),
-                         ({"objects": ["x", "x.t"]}, "objects"), ({"objects": ["x"], "task_name": "t\n"}, "task_name")):
+    for extra, field in (
+        ({"objects": ["mysql"]}, "objects"),
+        ({"objects": ["x"], "control_schema": "dts%m"}, "control_schema"),
+        ({"objects": ["x", "x.t"]}, "objects"),
+        ({"objects": ["x"], "task_name": "t\n"}, "task_name"),
+    ):
         with pytest.raises(ConfigError) as e:
             SyncDirection.from_dict({**base, **extra})
         assert any(p.startswith(f"{field}:") for p in e.value.problems), e.value.problems
     # a forward problem is listed once, not repeated as task two's derived settings
     with pytest.raises(ConfigError) as e:
-        TwoWayTask.from_dict({"name": "t", "forward": {"source_conn_id": "a", "destination_conn_id": "b",
-                                                        "objects": ["mysql.user"]}})
+        TwoWayTask.from_dict(
+            {"name": "t", "forward": {"source_conn_id": "a", "destination_conn_id": "b", "objects": ["mysql.user"]}}
+        )
     assert len(e.value.problems) == 1
 
 
 def test_a_failing_precheck_writes_nothing_on_either_server(clean_pair, task_name):
     """The precheck used to create the control schema on the destination even when it failed."""
     before = (everything(clean_pair.a), everything(clean_pair.b))
-    d = SyncDirection.from_dict({"task_name": task_name, "role": "forward", "source_conn_id": "dts_source",
-                                 "destination_conn_id": "dts_destination", "objects": ["no_such_db"]})
+    d = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "role": "forward",
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["no_such_db"],
+        }
+    )
     report = run_precheck(d, clean_pair.a.settings(), clean_pair.b.settings())
     assert [r.name for r in report.failed] == ["objects_exist"]
     assert not report.recorded

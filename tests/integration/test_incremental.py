@@ -18,17 +18,19 @@ from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.incremental import RunResult, run_direction
 from airflow_provider_dts.engine.reader_process import ReaderProcess
 
-
 # --------------------------------------------------------------------------- helpers (used by the other
 # test_incremental_*.py / test_conflicts / test_ddl files too)
 
 
 def make_direction(task_name: str, role: str = "forward", **kw: Any) -> SyncDirection:
     data = dict(
-        task_name=task_name, role=role,
+        task_name=task_name,
+        role=role,
         source_conn_id="dts_source" if role == "forward" else "dts_destination",
         destination_conn_id="dts_destination" if role == "forward" else "dts_source",
-        objects=["shop"], initial_full_data_sync=False, exclude_ddl=role == "reverse",
+        objects=["shop"],
+        initial_full_data_sync=False,
+        exclude_ddl=role == "reverse",
     )
     data.update(kw)
     return SyncDirection.from_dict(data)
@@ -74,17 +76,27 @@ class Sync:
 
     def _run(self) -> None:
         self.result = run_direction(
-            self.direction, self.src.settings(name="src"), self.dst.settings(name="dst"),
-            stop=self.stop_event, max_runtime=self.max_runtime,
+            self.direction,
+            self.src.settings(name="src"),
+            self.dst.settings(name="dst"),
+            stop=self.stop_event,
+            max_runtime=self.max_runtime,
         )
 
     def start(self, wait: bool = True) -> Sync:
         self.thread.start()
         if wait:
-            wait_until(lambda: (self.result is not None) or (
-                (row := state_row(self.dst, self.direction.task_name, self.direction.role)) is not None
-                and row["state"] == State.SYNCHRONIZING and row["binlog_file"] is not None),
-                what=f"{self.direction.key} Synchronizing")
+            wait_until(
+                lambda: (
+                    (self.result is not None)
+                    or (
+                        (row := state_row(self.dst, self.direction.task_name, self.direction.role)) is not None
+                        and row["state"] == State.SYNCHRONIZING
+                        and row["binlog_file"] is not None
+                    )
+                ),
+                what=f"{self.direction.key} Synchronizing",
+            )
             assert self.result is None, f"run ended early: {self.result}"
         return self
 
@@ -135,17 +147,22 @@ def create_both(pair, *statements: str) -> None:
 
 def test_dml_of_every_kind_arrives_exactly(clean_pair, task_name):
     pair = clean_pair
-    create_both(pair, "CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(40), qty INT, UNIQUE KEY (name))",
-                "CREATE TABLE shop.lines (o INT, n INT, note TEXT, PRIMARY KEY (o, n))")
+    create_both(
+        pair,
+        "CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(40), qty INT, UNIQUE KEY (name))",
+        "CREATE TABLE shop.lines (o INT, n INT, note TEXT, PRIMARY KEY (o, n))",
+    )
     with Sync(make_direction(task_name), pair.a, pair.b) as sync:
-        sql(pair.a,
+        sql(
+            pair.a,
             "INSERT INTO shop.items VALUES (1,'apple',5),(2,'pear',7),(3,'plum',9)",
             "INSERT INTO shop.lines VALUES (1,1,'a'),(1,2,'b'),(2,1,'c')",
-            "UPDATE shop.items SET qty=qty*2",                       # multi-row update
-            "UPDATE shop.items SET id=30 WHERE id=3",                 # primary key change
-            "UPDATE shop.lines SET n=3 WHERE o=1 AND n=2",            # composite key change
+            "UPDATE shop.items SET qty=qty*2",  # multi-row update
+            "UPDATE shop.items SET id=30 WHERE id=3",  # primary key change
+            "UPDATE shop.lines SET n=3 WHERE o=1 AND n=2",  # composite key change
             "DELETE FROM shop.items WHERE id=2",
-            "DELETE FROM shop.lines WHERE o=2")
+            "DELETE FROM shop.lines WHERE o=2",
+        )
         # a multi-statement transaction, and a rolled back one (nothing of it may arrive)
         conn = pair.a.root_connect()
         with conn.cursor() as cur:
@@ -208,8 +225,12 @@ def test_every_type_arrives_exactly(clean_pair, task_name, reader_mode, monkeypa
             diffs = [(x, y) for x, y in zip(a, b) if x != y]
             raise AssertionError(f"{len(a)} vs {len(b)} rows; differing rows: {diffs}") from None
         # updates and deletes of such rows match by key and carry every type back exactly
-        sql(pair.a, "SET sql_mode=''", "UPDATE shop.every_type SET i = IFNULL(i, 0) + 1, tm = '-00:00:01.5'",
-            "DELETE FROM shop.every_type WHERE id = 2")
+        sql(
+            pair.a,
+            "SET sql_mode=''",
+            "UPDATE shop.every_type SET i = IFNULL(i, 0) + 1, tm = '-00:00:01.5'",
+            "DELETE FROM shop.every_type WHERE id = 2",
+        )
         expected["n"] = n - 1
         wait_until(same, 30, "every-type rows equal after update/delete")
 
@@ -247,8 +268,13 @@ def test_unselected_tables_and_dml_types_are_filtered(clean_pair, task_name):
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY)", "CREATE TABLE shop.other (id INT PRIMARY KEY)")
     d = make_direction(task_name, objects=["shop.t"], dml_types=["INSERT", "UPDATE"])
     with Sync(d, pair.a, pair.b):
-        sql(pair.a, "INSERT INTO shop.t VALUES (1),(2)", "INSERT INTO shop.other VALUES (1)",
-            "DELETE FROM shop.t WHERE id=1", "INSERT INTO shop.t VALUES (3)")
+        sql(
+            pair.a,
+            "INSERT INTO shop.t VALUES (1),(2)",
+            "INSERT INTO shop.other VALUES (1)",
+            "DELETE FROM shop.t WHERE id=1",
+            "INSERT INTO shop.t VALUES (3)",
+        )
         wait_until(lambda: table_rows(pair.b, "t") == [(1,), (2,), (3,)], 20, "inserts without the delete")
         time.sleep(1)
         assert table_rows(pair.b, "other") == []
@@ -256,14 +282,26 @@ def test_unselected_tables_and_dml_types_are_filtered(clean_pair, task_name):
 
 def test_name_mapping_database_and_table(clean_pair, task_name):
     pair = clean_pair
-    sql(pair.a, "CREATE DATABASE shop", "CREATE TABLE shop.orders (id INT PRIMARY KEY, v INT)",
-        "CREATE TABLE shop.users (id INT PRIMARY KEY)")
-    sql(pair.b, "CREATE DATABASE shop_copy", "CREATE TABLE shop_copy.orders_v2 (id INT PRIMARY KEY, v INT)",
-        "CREATE TABLE shop_copy.users (id INT PRIMARY KEY)")
+    sql(
+        pair.a,
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.orders (id INT PRIMARY KEY, v INT)",
+        "CREATE TABLE shop.users (id INT PRIMARY KEY)",
+    )
+    sql(
+        pair.b,
+        "CREATE DATABASE shop_copy",
+        "CREATE TABLE shop_copy.orders_v2 (id INT PRIMARY KEY, v INT)",
+        "CREATE TABLE shop_copy.users (id INT PRIMARY KEY)",
+    )
     d = make_direction(task_name, mapping={"shop": "shop_copy", "shop.orders": "orders_v2"})
     with Sync(d, pair.a, pair.b):
-        sql(pair.a, "INSERT INTO shop.orders VALUES (1, 1)", "INSERT INTO shop.users VALUES (7)",
-            "UPDATE shop.orders SET v = 5")
+        sql(
+            pair.a,
+            "INSERT INTO shop.orders VALUES (1, 1)",
+            "INSERT INTO shop.users VALUES (7)",
+            "UPDATE shop.orders SET v = 5",
+        )
         wait_until(lambda: table_rows(pair.b, "orders_v2", "shop_copy") == [(1, 5)], 20, "mapped table")
         wait_until(lambda: table_rows(pair.b, "users", "shop_copy") == [(7,)], 20, "mapped database")
 
@@ -331,8 +369,12 @@ def test_statement_based_changes_fail_loudly(clean_pair, task_name):
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY)")
     sync = Sync(make_direction(task_name), pair.a, pair.b).start()
-    sql(pair.a, "INSERT INTO shop.t VALUES (1)", "SET SESSION binlog_format='STATEMENT'",
-        "INSERT INTO shop.t VALUES (2)")
+    sql(
+        pair.a,
+        "INSERT INTO shop.t VALUES (1)",
+        "SET SESSION binlog_format='STATEMENT'",
+        "INSERT INTO shop.t VALUES (2)",
+    )
     result = sync.wait_result(30)
     assert result.outcome == "failed"
     assert "statement-based" in result.message and "binlog_format=ROW" in result.message
@@ -364,7 +406,7 @@ def test_a_start_position_inside_a_transaction_fails_instead_of_losing_rows(clea
     conn = pair.b.root_connect()
     control = ControlSchema()
     control.ensure(conn)
-    from airflow_provider_dts.engine.control import Checkpoint
+    from airflow_provider_dts.engine.model import Checkpoint
 
     with conn.cursor() as cur:
         control.write_checkpoint(cur, task_name, "forward", Checkpoint(binlog_file=start[0], binlog_pos=table_map[1]))
@@ -375,13 +417,20 @@ def test_a_start_position_inside_a_transaction_fails_instead_of_losing_rows(clea
     assert table_rows(pair.b, "t") == []
 
 
-@pytest.mark.parametrize("command, says", [
-    ([sys.executable, "-c", "import sys; sys.stderr.write('ModuleNotFoundError: no dts here\\n'); sys.exit(1)"],
-     ["could not start (exit code 1)", "ModuleNotFoundError: no dts here"]),
-    (["/nonexistent/python3"], ["cannot start the binlog reader process", "/nonexistent/python3"]),
-], ids=["exits-at-start", "no-interpreter"])
-def test_a_reader_process_that_cannot_start_fails_clearly_instead_of_retrying(clean_pair, task_name, monkeypatch,
-                                                                             command, says):
+@pytest.mark.parametrize(
+    "command, says",
+    [
+        (
+            [sys.executable, "-c", "import sys; sys.stderr.write('ModuleNotFoundError: no dts here\\n'); sys.exit(1)"],
+            ["could not start (exit code 1)", "ModuleNotFoundError: no dts here"],
+        ),
+        (["/nonexistent/python3"], ["cannot start the binlog reader process", "/nonexistent/python3"]),
+    ],
+    ids=["exits-at-start", "no-interpreter"],
+)
+def test_a_reader_process_that_cannot_start_fails_clearly_instead_of_retrying(
+    clean_pair, task_name, monkeypatch, command, says
+):
     pair = clean_pair
     monkeypatch.setattr(ReaderProcess, "command", lambda self: command)
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY)")

@@ -64,7 +64,7 @@ class Writer:
                         self.deadlocks += 1
                     ledger += 3
                     time.sleep(self.pause)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             self.error = e
         finally:
             conn.close()
@@ -197,8 +197,11 @@ def test_runner_process_sigkilled_ten_times_loses_and_doubles_nothing(clean_pair
     log = open(tmp_path / "runner.log", "ab")
     # the first run records the start position; then the load begins
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
-    wait_until(lambda: (r := state_row(pair.b, task_name, "forward")) and r["state"] == State.SYNCHRONIZING, 30,
-               "runner synchronizing")
+    wait_until(
+        lambda: (r := state_row(pair.b, task_name, "forward")) and r["state"] == State.SYNCHRONIZING,
+        30,
+        "runner synchronizing",
+    )
     writer = Writer(pair.a, "A", 1_000_000).start()
     rnd = random.Random(7)
     kills = 0
@@ -296,9 +299,15 @@ def test_server_restarts_are_survived(clean_pair, task_name):
         writer.stop.set()
         writer.thread.join(10)
         n = writer.txns
-        wait_until(lambda: "retrying since" in (state_row(pair.b, task_name, "forward")["message"] or "")
-                   or sync.result is not None or table_rows(pair.a, "counter") == table_rows(pair.b, "counter"),
-                   30, "retry or catch-up")
+        wait_until(
+            lambda: (
+                "retrying since" in (state_row(pair.b, task_name, "forward")["message"] or "")
+                or sync.result is not None
+                or table_rows(pair.a, "counter") == table_rows(pair.b, "counter")
+            ),
+            30,
+            "retry or catch-up",
+        )
         sql(pair.a, "INSERT INTO shop.acct VALUES (1, 'after', 0, 'source restart')")
         assert_converged(pair, 60)
         pair.b.restart()  # the destination goes away too
@@ -348,8 +357,9 @@ def test_past_the_retry_window_the_direction_fails_clearly(clean_pair, make_serv
     sql(src, "INSERT INTO shop.t VALUES (1)")
     wait_until(lambda: table_rows(pair.b, "t") == [(1,)], 20, "first row")
     src.stop()
-    wait_until(lambda: "retrying since" in (state_row(pair.b, task_name, "forward")["message"] or ""), 20,
-               "retrying state")
+    wait_until(
+        lambda: "retrying since" in (state_row(pair.b, task_name, "forward")["message"] or ""), 20, "retrying state"
+    )
     assert state_row(pair.b, task_name, "forward")["state"] == State.SYNCHRONIZING
     result = sync.wait_result(60)
     assert result.outcome == "failed" and result.state == State.FAILED

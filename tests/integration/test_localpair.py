@@ -10,8 +10,13 @@ import pymysql
 
 
 def run(args, cwd):
-    return subprocess.run([sys.executable, "-m", "airflow_provider_dts.localpair", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "airflow_provider_dts.localpair", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_start_env_stop_with_a_relative_directory(tmp_path):

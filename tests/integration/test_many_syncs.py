@@ -33,8 +33,9 @@ def test_configure_refuses_a_task_name_that_is_running(clean_pair, task_name):
     dag.refuse_if_running(two_way)  # nothing runs yet
 
     stop = threading.Event()
-    engine = threading.Thread(target=run_direction, args=(two_way.forward, pair.a.settings(), pair.b.settings()),
-                              kwargs={"stop": stop})
+    engine = threading.Thread(
+        target=run_direction, args=(two_way.forward, pair.a.settings(), pair.b.settings()), kwargs={"stop": stop}
+    )
     engine.start()
     try:
         deadline = time.monotonic() + 30
@@ -111,7 +112,8 @@ def test_trigger_form_has_no_null_choice_and_no_tri_state_toggle():
         items = schema.get("items") or {}
         assert None not in (items.get("enum") or []), name
         types = schema.get("type")
-        assert not (isinstance(types, list) and "boolean" in types and "null" in types), \
+        assert not (isinstance(types, list) and "boolean" in types and "null" in types), (
             f"{name}: a toggle that can be empty shows OFF while meaning something else"
+        )
         if "enum" in schema or types == "boolean":
             assert p.value is not None, f"{name}: a choice or toggle needs a real default"

@@ -22,13 +22,25 @@ T2_ROWS = 300
 
 
 def two_way(task_name: str, objects: list[str], **forward) -> TwoWayTask:
-    return TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": objects, **forward}})
+    return TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {
+                "source_conn_id": "dts_source",
+                "destination_conn_id": "dts_destination",
+                "objects": objects,
+                **forward,
+            },
+        }
+    )
 
 
 def progress(server, task: str, role: str = "forward") -> dict:
-    rows = sql(server, "SELECT source_table, status, rows_done, catchup_file, catchup_pos FROM dts_meta.table_progress "
-               f"WHERE task_name='{task}' AND direction='{role}' ORDER BY source_table")
+    rows = sql(
+        server,
+        "SELECT source_table, status, rows_done, catchup_file, catchup_pos FROM dts_meta.table_progress "
+        f"WHERE task_name='{task}' AND direction='{role}' ORDER BY source_table",
+    )
     return {r[0]: r[1:] for r in rows}
 
 
@@ -42,17 +54,25 @@ def assert_same(p, table: str, expected: list[tuple] | None = None) -> None:
 
 def user_objects(server) -> list[tuple]:
     """Every user schema and table with its row count: what a refused change must leave alone."""
-    tables = sql(server, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN "
-                 "('mysql','information_schema','performance_schema','sys','dts_meta') ORDER BY 1, 2")
+    tables = sql(
+        server,
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN "
+        "('mysql','information_schema','performance_schema','sys','dts_meta') ORDER BY 1, 2",
+    )
     schemas = sql(server, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1")
     return [tuple(s) for s in schemas] + [
-        (db, t, sql(server, f"SELECT COUNT(*) FROM `{db}`.`{t}`")[0][0]) for db, t in tables]
+        (db, t, sql(server, f"SELECT COUNT(*) FROM `{db}`.`{t}`")[0][0]) for db, t in tables
+    ]
 
 
 def start_sync_of_t1(p, task_name: str) -> TwoWayTask:
     """shop.t1 synchronized both ways (both directions initialized and run), then stopped."""
-    sql(p.a, "CREATE DATABASE shop", "CREATE TABLE shop.t1 (id INT PRIMARY KEY, v VARCHAR(20))",
-        "INSERT INTO shop.t1 VALUES (1,'a'),(2,'b'),(3,'c')")
+    sql(
+        p.a,
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.t1 (id INT PRIMARY KEY, v VARCHAR(20))",
+        "INSERT INTO shop.t1 VALUES (1,'a'),(2,'b'),(3,'c')",
+    )
     task = two_way(task_name, ["shop.t1"])
     a, b = p.a.settings(name="src"), p.b.settings(name="dst")
     sync_schema(task.forward, a, b)
@@ -73,10 +93,15 @@ def test_added_table_is_created_and_copied_and_every_write_arrives_once(clean_pa
     t1_progress = progress(p.b, task_name)["t1"]
 
     # while stopped: writes to t1, and a new table t2 with rows (its CREATE TABLE is in the binlog after P)
-    sql(p.a, "INSERT INTO shop.t1 VALUES (6,'stopped')", "UPDATE shop.t1 SET v='a2' WHERE id=1",
+    sql(
+        p.a,
+        "INSERT INTO shop.t1 VALUES (6,'stopped')",
+        "UPDATE shop.t1 SET v='a2' WHERE id=1",
         "CREATE TABLE shop.t2 (id INT PRIMARY KEY, v VARCHAR(20))",
         f"INSERT INTO shop.t2 SELECT seq, CONCAT('r', seq) FROM shop.seq_1_to_{T2_ROWS}",
-        "UPDATE shop.t2 SET v='early' WHERE id=1", "DELETE FROM shop.t2 WHERE id=2")
+        "UPDATE shop.t2 SET v='early' WHERE id=1",
+        "DELETE FROM shop.t2 WHERE id=2",
+    )
 
     task = two_way(task_name, ["shop.t1", "shop.t2"])
     a, b = p.a.settings(name="src"), p.b.settings(name="dst")
@@ -89,8 +114,13 @@ def test_added_table_is_created_and_copied_and_every_write_arrives_once(clean_pa
     def write_during_copy(label, rows_done):  # after a chunk committed: the snapshot S is taken already
         if not during:
             during.append(rows_done)
-            sql(p.a, "INSERT INTO shop.t2 VALUES (1000,'during')", "UPDATE shop.t2 SET v='during' WHERE id=3",
-                f"DELETE FROM shop.t2 WHERE id={T2_ROWS}", "INSERT INTO shop.t1 VALUES (7,'during')")
+            sql(
+                p.a,
+                "INSERT INTO shop.t2 VALUES (1000,'during')",
+                "UPDATE shop.t2 SET v='during' WHERE id=3",
+                f"DELETE FROM shop.t2 WHERE id={T2_ROWS}",
+                "INSERT INTO shop.t1 VALUES (7,'during')",
+            )
 
     copied = full_data_sync(task.forward, a, b, chunk_bytes=1024, on_chunk=write_during_copy)
     assert during and during[0] < T2_ROWS - 1  # the writes happened in the middle of the copy
@@ -108,26 +138,40 @@ def test_added_table_is_created_and_copied_and_every_write_arrives_once(clean_pa
     assert "t2" not in progress(p.a, task_name, "reverse")
 
     with Sync(task.forward, p.a, p.b), Sync(task.reverse, p.b, p.a):
-        expected_t2 = ([(1, "early"), (3, "during")] + [(i, f"r{i}") for i in range(4, T2_ROWS)]
-                       + [(1000, "during")])
+        expected_t2 = [(1, "early"), (3, "during")] + [(i, f"r{i}") for i in range(4, T2_ROWS)] + [(1000, "during")]
         assert_same(p, "t2", expected_t2)
-        assert_same(p, "t1", [(1, "a2"), (2, "b"), (3, "c"), (4, "from a"), (5, "from b"), (6, "stopped"),
-                              (7, "during")])
+        assert_same(
+            p, "t1", [(1, "a2"), (2, "b"), (3, "c"), (4, "from a"), (5, "from b"), (6, "stopped"), (7, "during")]
+        )
         # after the copy, both ways, both tables
-        sql(p.a, "INSERT INTO shop.t2 VALUES (2000,'after a')", "UPDATE shop.t2 SET v='x' WHERE id=4",
-            "DELETE FROM shop.t1 WHERE id=2")
-        sql(p.b, "INSERT INTO shop.t2 VALUES (3000,'after b')", "DELETE FROM shop.t2 WHERE id=5",
-            "UPDATE shop.t1 SET v='b2' WHERE id=3")
-        expected_t2 = ([(1, "early"), (3, "during"), (4, "x")] + [(i, f"r{i}") for i in range(6, T2_ROWS)]
-                       + [(1000, "during"), (2000, "after a"), (3000, "after b")])
+        sql(
+            p.a,
+            "INSERT INTO shop.t2 VALUES (2000,'after a')",
+            "UPDATE shop.t2 SET v='x' WHERE id=4",
+            "DELETE FROM shop.t1 WHERE id=2",
+        )
+        sql(
+            p.b,
+            "INSERT INTO shop.t2 VALUES (3000,'after b')",
+            "DELETE FROM shop.t2 WHERE id=5",
+            "UPDATE shop.t1 SET v='b2' WHERE id=3",
+        )
+        expected_t2 = (
+            [(1, "early"), (3, "during"), (4, "x")]
+            + [(i, f"r{i}") for i in range(6, T2_ROWS)]
+            + [(1000, "during"), (2000, "after a"), (3000, "after b")]
+        )
         assert_same(p, "t2", expected_t2)
         assert_same(p, "t1", [(1, "a2"), (3, "b2"), (4, "from a"), (5, "from b"), (6, "stopped"), (7, "during")])
 
     assert conflicts(p.b, task_name, "forward") == [] and conflicts(p.a, task_name, "reverse") == []
     # exactly once and no echo: task two applied only the three writes made on B after the restart
     rev = checkpoint(p.a, task_name, "reverse")
-    assert (rev.rows_inserted - rev_before.rows_inserted, rev.rows_updated - rev_before.rows_updated,
-            rev.rows_deleted - rev_before.rows_deleted) == (1, 1, 1), rev
+    assert (
+        rev.rows_inserted - rev_before.rows_inserted,
+        rev.rows_updated - rev_before.rows_updated,
+        rev.rows_deleted - rev_before.rows_deleted,
+    ) == (1, 1, 1), rev
 
     # a third run with the same objects: nothing is created or copied
     again = full_data_sync(task.forward, a, b)
@@ -160,23 +204,34 @@ def test_removed_table_is_no_longer_synchronized_and_left_alone(clean_pair, task
 
 
 @pytest.mark.parametrize("change", ["mapping", "control_schema", "existing_table_mode"])
-def test_a_change_that_cannot_be_applied_in_place_is_refused_before_anything_is_written(clean_pair, task_name,
-                                                                                       change):
+def test_a_change_that_cannot_be_applied_in_place_is_refused_before_anything_is_written(clean_pair, task_name, change):
     p = clean_pair
     start_sync_of_t1(p, task_name)
     sql(p.a, "CREATE TABLE shop.t2 (id INT PRIMARY KEY, v VARCHAR(20))", "INSERT INTO shop.t2 VALUES (1,'x')")
-    kw = {"mapping": {"shop.t1": "t1_copy"}} if change == "mapping" else (
-        {"existing_table_mode": "Ignore"} if change == "existing_table_mode" else {})
-    data = {"name": task_name, "forward": {"source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-                                           "objects": ["shop.t1", "shop.t2"], **kw}}
+    kw = (
+        {"mapping": {"shop.t1": "t1_copy"}}
+        if change == "mapping"
+        else ({"existing_table_mode": "Ignore"} if change == "existing_table_mode" else {})
+    )
+    data = {
+        "name": task_name,
+        "forward": {
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop.t1", "shop.t2"],
+            **kw,
+        },
+    }
     if change == "control_schema":
         data["control_schema"] = "dts_other"
     task = TwoWayTask.from_dict(data)
     a, b = p.a.settings(name="src"), p.b.settings(name="dst")
     before_a, before_b = user_objects(p.a), user_objects(p.b)
-    expected = {"mapping": "the mapping of shop.t1 -> shop.t1 before, shop.t1_copy now",
-                "control_schema": "already initialized with the control schema 'dts_meta'",
-                "existing_table_mode": "existing_table_mode PrecheckAndIntercept before, Ignore now"}[change]
+    expected = {
+        "mapping": "the mapping of shop.t1 -> shop.t1 before, shop.t1_copy now",
+        "control_schema": "already initialized with the control schema 'dts_meta'",
+        "existing_table_mode": "existing_table_mode PrecheckAndIntercept before, Ignore now",
+    }[change]
     for step in (sync_schema, full_data_sync):
         with pytest.raises(ModifyRefused) as e:
             step(task.forward, a, b)
@@ -187,14 +242,16 @@ def test_a_change_that_cannot_be_applied_in_place_is_refused_before_anything_is_
     assert "t2" not in progress(p.b, task_name)
 
 
-def test_an_interrupted_copy_of_an_added_table_blocks_the_incremental_sync_until_it_is_resumed(clean_pair,
-                                                                                                task_name):
+def test_an_interrupted_copy_of_an_added_table_blocks_the_incremental_sync_until_it_is_resumed(clean_pair, task_name):
     import threading
 
     p = clean_pair
     start_sync_of_t1(p, task_name)
-    sql(p.a, "CREATE TABLE shop.t2 (id INT PRIMARY KEY, v VARCHAR(20))",
-        f"INSERT INTO shop.t2 SELECT seq, CONCAT('r', seq) FROM shop.seq_1_to_{T2_ROWS}")
+    sql(
+        p.a,
+        "CREATE TABLE shop.t2 (id INT PRIMARY KEY, v VARCHAR(20))",
+        f"INSERT INTO shop.t2 SELECT seq, CONCAT('r', seq) FROM shop.seq_1_to_{T2_ROWS}",
+    )
     task = two_way(task_name, ["shop.t1", "shop.t2"])
     a, b = p.a.settings(name="src"), p.b.settings(name="dst")
     sync_schema(task.forward, a, b)
@@ -227,15 +284,24 @@ def test_a_connection_that_now_reaches_another_server_is_refused(clean_pair, mak
         sync_schema(task.forward, other.settings(name="src"), p.b.settings(name="dst"))
     assert user_objects(p.b) == before_b
     # a renamed connection that still reaches the same server is fine (applied in place)
-    renamed = TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source_renamed", "destination_conn_id": "dts_destination", "objects": ["shop.t1"]}})
+    renamed = TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {
+                "source_conn_id": "dts_source_renamed",
+                "destination_conn_id": "dts_destination",
+                "objects": ["shop.t1"],
+            },
+        }
+    )
     result = sync_schema(renamed.forward, p.a.settings(name="src"), p.b.settings(name="dst"))
-    assert result.tables_created == [] and "source_conn_id: 'dts_source' -> 'dts_source_renamed' (same server)" \
-        in result.modification[0]
+    assert (
+        result.tables_created == []
+        and "source_conn_id: 'dts_source' -> 'dts_source_renamed' (same server)" in result.modification[0]
+    )
 
 
-def test_a_sync_initialized_before_settings_were_stored_takes_its_copied_tables_as_the_baseline(clean_pair,
-                                                                                               task_name):
+def test_a_sync_initialized_before_settings_were_stored_takes_its_copied_tables_as_the_baseline(clean_pair, task_name):
     p = clean_pair
     start_sync_of_t1(p, task_name)
     sql(p.b, f"UPDATE dts_meta.sync_state SET synced_config=NULL WHERE task_name='{task_name}'")  # older version
@@ -251,8 +317,12 @@ def test_a_sync_initialized_before_settings_were_stored_takes_its_copied_tables_
         assert_same(p, "t2", [(1, "x"), (2, "y")])
         assert_same(p, "t1")
     # from now on the settings are stored
-    assert "shop.t2" in sql(p.b, f"SELECT synced_config FROM dts_meta.sync_state WHERE task_name='{task_name}' "
-                            "AND direction='forward'")[0][0]
+    assert (
+        "shop.t2"
+        in sql(
+            p.b, f"SELECT synced_config FROM dts_meta.sync_state WHERE task_name='{task_name}' AND direction='forward'"
+        )[0][0]
+    )
 
 
 def test_tables_are_not_added_while_the_direction_runs(clean_pair, task_name):

@@ -23,8 +23,12 @@ from test_write_window import checkpoint, checksum, conflicts
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
 
-HEAD = DAG_TEST_PREAMBLE + '''FWD, REV = os.environ["DTS_MOD_FORWARD_{n}"], os.environ["DTS_MOD_REVERSE_{n}"]
-''' + DAG_TEST_RUN + '''
+HEAD = (
+    DAG_TEST_PREAMBLE
+    + """FWD, REV = os.environ["DTS_MOD_FORWARD_{n}"], os.environ["DTS_MOD_REVERSE_{n}"]
+"""
+    + DAG_TEST_RUN
+    + """
 
 with DAG(dag_id="dts_modify_objects_{n}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
 
@@ -48,7 +52,8 @@ with DAG(dag_id="dts_modify_objects_{n}", schedule=None, start_date=datetime(202
         >> FullDataSyncOperator(task_id="task_two_full_data_sync", direction=REV)
         >> IncrementalSyncOperator(task_id="task_two_incremental", direction=REV, max_runtime=4)
     )
-'''
+"""
+)
 
 
 class Runs:
@@ -86,13 +91,18 @@ def same(p, table: str, expected: list[tuple]) -> None:
     assert checksum(p.a, "shop", table) == checksum(p.b, "shop", table)
 
 
-def test_objects_added_removed_and_a_refused_change_through_the_dag(clean_pair, task_name, airflow_db, tmp_path,
-                                                                   monkeypatch, capfd):
+def test_objects_added_removed_and_a_refused_change_through_the_dag(
+    clean_pair, task_name, airflow_db, tmp_path, monkeypatch, capfd
+):
     p = clean_pair
-    sql(p.a, "CREATE DATABASE shop", "CREATE TABLE shop.t1 (id INT PRIMARY KEY, v VARCHAR(20))",
+    sql(
+        p.a,
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.t1 (id INT PRIMARY KEY, v VARCHAR(20))",
         "INSERT INTO shop.t1 VALUES (1,'a'),(2,'b'),(3,'c')",
         "CREATE TABLE shop.t2 (id INT PRIMARY KEY, v VARCHAR(20))",  # not selected yet
-        "INSERT INTO shop.t2 VALUES (1,'x'),(2,'y'),(3,'z')")
+        "INSERT INTO shop.t2 VALUES (1,'x'),(2,'y'),(3,'z')",
+    )
     runs = Runs(p, task_name, tmp_path, monkeypatch)
 
     # 1. a running sync of shop.t1 (it stops when its incremental tasks end)
@@ -105,16 +115,28 @@ def test_objects_added_removed_and_a_refused_change_through_the_dag(clean_pair, 
 
     assert sql(p.b, "SHOW TABLES FROM shop") == [("t1",)]
     # 2. while stopped: writes to t1 and to t2
-    sql(p.a, "INSERT INTO shop.t1 VALUES (4,'stopped')", "UPDATE shop.t1 SET v='a2' WHERE id=1",
-        "INSERT INTO shop.t2 VALUES (4,'w')", "UPDATE shop.t2 SET v='x2' WHERE id=1")
+    sql(
+        p.a,
+        "INSERT INTO shop.t1 VALUES (4,'stopped')",
+        "UPDATE shop.t1 SET v='a2' WHERE id=1",
+        "INSERT INTO shop.t2 VALUES (4,'w')",
+        "UPDATE shop.t2 SET v='x2' WHERE id=1",
+    )
 
     # 3. the same task_name with one more table
     states = runs.trigger(
         {"objects": ["shop.t1", "shop.t2"]},
-        a_writes=["INSERT INTO shop.t2 VALUES (10,'after copy')", "DELETE FROM shop.t2 WHERE id=2",
-                  "INSERT INTO shop.t1 VALUES (5,'after copy')"],
-        b_writes=["INSERT INTO shop.t2 VALUES (20,'from b')", "UPDATE shop.t2 SET v='b' WHERE id=3",
-                  "UPDATE shop.t1 SET v='b2' WHERE id=2"])
+        a_writes=[
+            "INSERT INTO shop.t2 VALUES (10,'after copy')",
+            "DELETE FROM shop.t2 WHERE id=2",
+            "INSERT INTO shop.t1 VALUES (5,'after copy')",
+        ],
+        b_writes=[
+            "INSERT INTO shop.t2 VALUES (20,'from b')",
+            "UPDATE shop.t2 SET v='b' WHERE id=3",
+            "UPDATE shop.t1 SET v='b2' WHERE id=2",
+        ],
+    )
     assert set(states.values()) == {"success"}, states
     same(p, "t2", [(1, "x2"), (3, "b"), (4, "w"), (10, "after copy"), (20, "from b")])
     same(p, "t1", [(1, "a2"), (2, "b2"), (3, "c"), (4, "stopped"), (5, "after copy")])
@@ -123,14 +145,18 @@ def test_objects_added_removed_and_a_refused_change_through_the_dag(clean_pair, 
     assert "t2" not in progress(p.a, task_name, "reverse")  # not copied back
     assert checkpoint(p.b, task_name, "forward").position != fwd_p  # resumed from P and went on
     rev = checkpoint(p.a, task_name, "reverse")
-    assert (rev.rows_inserted - rev_before.rows_inserted, rev.rows_updated - rev_before.rows_updated,
-            rev.rows_deleted - rev_before.rows_deleted) == (1, 2, 0), rev  # B's writes only, nothing echoed
+    assert (
+        rev.rows_inserted - rev_before.rows_inserted,
+        rev.rows_updated - rev_before.rows_updated,
+        rev.rows_deleted - rev_before.rows_deleted,
+    ) == (1, 2, 0), rev  # B's writes only, nothing echoed
     assert conflicts(p.b, task_name, "forward") == [] and conflicts(p.a, task_name, "reverse") == []
 
     # 4. t1 removed: no longer synchronized, left as it is; t2 still synchronized
-    states = runs.trigger({"objects": ["shop.t2"]},
-                          a_writes=["INSERT INTO shop.t1 VALUES (6,'not synced')",
-                                    "INSERT INTO shop.t2 VALUES (30,'a')"])
+    states = runs.trigger(
+        {"objects": ["shop.t2"]},
+        a_writes=["INSERT INTO shop.t1 VALUES (6,'not synced')", "INSERT INTO shop.t2 VALUES (30,'a')"],
+    )
     assert set(states.values()) == {"success"}, states
     same(p, "t2", [(1, "x2"), (3, "b"), (4, "w"), (10, "after copy"), (20, "from b"), (30, "a")])
     assert table_rows(p.b, "t1") == [(1, "a2"), (2, "b2"), (3, "c"), (4, "stopped"), (5, "after copy")]
@@ -138,8 +164,10 @@ def test_objects_added_removed_and_a_refused_change_through_the_dag(clean_pair, 
     # 5. a mapping change: refused by task one's schema sync before anything is written
     before_a, before_b = user_objects(p.a), user_objects(p.b)
     capfd.readouterr()
-    states = runs.trigger({"objects": ["shop.t2"], "mapping": {"shop.t2": "t2_copy"}},
-                          a_writes=["INSERT INTO shop.t2 VALUES (40,'never run')"])
+    states = runs.trigger(
+        {"objects": ["shop.t2"], "mapping": {"shop.t2": "t2_copy"}},
+        a_writes=["INSERT INTO shop.t2 VALUES (40,'never run')"],
+    )
     assert states["task_one_schema_sync"] == "failed", states
     assert states["task_one_full_data_sync"] == "upstream_failed", states
     out = "".join(capfd.readouterr())  # the task's log (dag.test() prints it)

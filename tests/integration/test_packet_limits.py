@@ -27,6 +27,9 @@ def test_small_destination_packet_limit(clean_pair, task_name):
     finally:
         sql(pair.b, "SET GLOBAL max_allowed_packet=67108864")
     with Sync(make_direction(task_name), pair.a, pair.b):
-        wait_until(lambda: sql(pair.b, "SELECT LENGTH(body) FROM shop.t WHERE id=1000") == [(100000,)], 30,
-                   "the large row after the limit was raised")
+        wait_until(
+            lambda: sql(pair.b, "SELECT LENGTH(body) FROM shop.t WHERE id=1000") == [(100000,)],
+            30,
+            "the large row after the limit was raised",
+        )
     assert sql(pair.a, "CHECKSUM TABLE shop.t")[0][1] == sql(pair.b, "CHECKSUM TABLE shop.t")[0][1]

@@ -8,8 +8,9 @@ import time
 import pytest
 
 from airflow_provider_dts.engine.config import PRECHECK_ITEMS, SyncDirection
-from airflow_provider_dts.engine.control import Checkpoint, ControlSchema, State
+from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import ConfigError, PrecheckFailed
+from airflow_provider_dts.engine.model import Checkpoint
 from airflow_provider_dts.engine.precheck import FAIL, IGNORED, PASS, WARN, run_checks, run_precheck
 from airflow_provider_dts.engine.servers import ConnectionSettings
 from airflow_provider_dts.localpair import free_port
@@ -20,8 +21,14 @@ SYSTEM = {"mysql", "information_schema", "performance_schema", "sys"}
 
 def direction(task_name, role="forward", **over) -> SyncDirection:
     src, dst = ("dts_source", "dts_destination") if role == "forward" else ("dts_destination", "dts_source")
-    d = {"task_name": task_name, "role": role, "source_conn_id": src, "destination_conn_id": dst,
-         "objects": ["shop"], "exclude_ddl": role == "reverse"}
+    d = {
+        "task_name": task_name,
+        "role": role,
+        "source_conn_id": src,
+        "destination_conn_id": dst,
+        "objects": ["shop"],
+        "exclude_ddl": role == "reverse",
+    }
     d.update(over)
     return SyncDirection.from_dict(d)
 
@@ -30,8 +37,10 @@ def make_shop(server, db="shop"):
     with server.root_connect() as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
         cur.execute(f"CREATE TABLE IF NOT EXISTS `{db}`.orders (id INT PRIMARY KEY, item VARCHAR(40), qty INT)")
-        cur.execute(f"CREATE TABLE IF NOT EXISTS `{db}`.customers (email VARCHAR(80) NOT NULL, name VARCHAR(40), "
-                    "UNIQUE KEY (email))")
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS `{db}`.customers (email VARCHAR(80) NOT NULL, name VARCHAR(40), "
+            "UNIQUE KEY (email))"
+        )
         cur.execute(f"INSERT IGNORE INTO `{db}`.orders VALUES (1, 'apple', 3), (2, 'pear', 5)")
 
 
@@ -89,7 +98,7 @@ def test_well_configured_pair_passes_every_item_and_records_each(clean_pair, tas
     assert not_passed == []
     assert report.passed and report.recorded and report.record_error is None
     rows, state = control_rows(pair.b, task_name)
-    assert {r["item"]: r["status"] for r in rows} == {name: PASS for name in PRECHECK_ITEMS}
+    assert {r["item"]: r["status"] for r in rows} == dict.fromkeys(PRECHECK_ITEMS, PASS)
     assert all(r["run_id"] == report.run_id for r in rows)
     assert state["state"] == State.NOT_STARTED
     # the precheck never writes to the source: same data, same binlog position, no control schema there
@@ -141,8 +150,9 @@ def test_binlog_off(clean_pair, make_server, task_name):
     # the failure message the operator raises names the item, its reason and its fix
     with pytest.raises(PrecheckFailed) as exc:
         report.raise_for_failures()
-    assert "source_binlog_enabled: the binary log is off" in str(exc.value) and "Fix: start the server with --log-bin" \
-        in str(exc.value)
+    assert "source_binlog_enabled: the binary log is off" in str(
+        exc.value
+    ) and "Fix: start the server with --log-bin" in str(exc.value)
     # a failed first precheck writes nothing on either server (not even the control schema); every item is in
     # the report
     assert footprint(clean_pair.b, exclude=(), binlog=True) == before
@@ -167,10 +177,16 @@ def test_statement_format_on_the_reverse_directions_source(clean_pair, make_serv
 
 def test_row_metadata_minimal_compression_retention_and_server_differences(clean_pair, make_server, task_name):
     bad = make_server(
-        "--binlog-row-metadata=MINIMAL", "--binlog-row-image=MINIMAL", "--log-bin-compress=ON",
-        "--binlog-expire-logs-seconds=3600", "--sql-mode=ANSI_QUOTES,STRICT_ALL_TABLES",
-        "--default-time-zone=+02:00", "--character-set-server=latin1", "--collation-server=latin1_swedish_ci",
-        "--lower-case-table-names=1", server_id=13,
+        "--binlog-row-metadata=MINIMAL",
+        "--binlog-row-image=MINIMAL",
+        "--log-bin-compress=ON",
+        "--binlog-expire-logs-seconds=3600",
+        "--sql-mode=ANSI_QUOTES,STRICT_ALL_TABLES",
+        "--default-time-zone=+02:00",
+        "--character-set-server=latin1",
+        "--collation-server=latin1_swedish_ci",
+        "--lower-case-table-names=1",
+        server_id=13,
     )
     make_shop(bad)
     report = run_precheck(direction(task_name), bad.settings(), clean_pair.b.settings())
@@ -189,8 +205,13 @@ def test_row_metadata_minimal_compression_retention_and_server_differences(clean
     assert s["charset_collation"] == WARN and "latin1" in report.result("charset_collation").reason
     assert s["lower_case_table_names"] == WARN
     assert s["source_binlog_format"] == PASS and s["source_binlog_enabled"] == PASS
-    assert {r.name for r in report.warnings} == {"source_binlog_retention", "sql_mode", "time_zone",
-                                                 "charset_collation", "lower_case_table_names"}
+    assert {r.name for r in report.warnings} == {
+        "source_binlog_retention",
+        "sql_mode",
+        "time_zone",
+        "charset_collation",
+        "lower_case_table_names",
+    }
 
 
 # --------------------------------------------------------------------------- privileges
@@ -203,15 +224,18 @@ def test_user_without_replication_privileges(clean_pair, task_name):
         cur.execute("DROP USER IF EXISTS 'pc_reader'@'%'")
         cur.execute("CREATE USER 'pc_reader'@'%' IDENTIFIED BY 'Reader-pw-1'")
         cur.execute("GRANT SELECT, SHOW VIEW ON `shop`.* TO 'pc_reader'@'%'")
-    reader = ConnectionSettings(host="127.0.0.1", port=pair.a.port, user="pc_reader", password="Reader-pw-1",
-                                name="dts_source")
+    reader = ConnectionSettings(
+        host="127.0.0.1", port=pair.a.port, user="pc_reader", password="Reader-pw-1", name="dts_source"
+    )
     report = run_precheck(direction(task_name), reader, pair.b.settings())
     r = _only_fail(report, "source_privileges")
     assert "pc_reader@%" in r.reason and "REPLICATION SLAVE" in r.reason and "BINLOG MONITOR" in r.reason
     assert "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'pc_reader'@'%';" in r.fix
     assert "`dts_meta`.* (the control schema" in r.reason  # heartbeat rows are written on the source
-    assert "SELECT on `mysql`.`proc` (without it the stored functions and procedures of `shop` are invisible" \
-        in r.reason and "GRANT SELECT ON `mysql`.`proc` TO 'pc_reader'@'%';" in r.fix
+    assert (
+        "SELECT on `mysql`.`proc` (without it the stored functions and procedures of `shop` are invisible" in r.reason
+        and "GRANT SELECT ON `mysql`.`proc` TO 'pc_reader'@'%';" in r.fix
+    )
     assert "ON `dts_meta`.* TO 'pc_reader'@'%';" in r.fix
     assert [f.name for f in report.failed] == ["source_privileges"]
     assert "Reader-pw-1" not in str(report.to_dict())
@@ -240,8 +264,10 @@ def test_destination_user_that_cannot_own_the_control_schema(clean_pair, task_na
     report = run_precheck(direction(task_name), pair.a.settings(), writer)
     r = _only_fail(report, "destination_privileges")
     assert "`shop`.*" in r.reason and "CREATE ROUTINE" in r.reason and "`dts_meta`.* (control schema)" in r.reason
-    assert "GRANT CREATE, ALTER, DROP, INDEX, CREATE VIEW, TRIGGER, REFERENCES, CREATE ROUTINE, ALTER ROUTINE ON " \
-           "`shop`.* TO 'pc_writer'@'%';" in r.fix
+    assert (
+        "GRANT CREATE, ALTER, DROP, INDEX, CREATE VIEW, TRIGGER, REFERENCES, CREATE ROUTINE, ALTER ROUTINE ON "
+        "`shop`.* TO 'pc_writer'@'%';" in r.fix
+    )
     # it may not create the control schema, so nothing at all is written and the report says why
     assert not report.recorded and "not recorded" in report.record_error
     assert footprint(pair.b, exclude=()) == before
@@ -261,8 +287,9 @@ def test_table_without_a_key_fails_and_can_be_ignored(clean_pair, task_name):
     assert "`shop`.`audit`" in r.reason and "`shop`.`nullable_uk`" in r.reason
     assert "`shop`.`orders`" not in r.reason and "`shop`.`customers`" not in r.reason  # PK / NOT NULL unique key
     assert "ADD PRIMARY KEY" in r.fix
-    report = run_precheck(direction(task_name, ignore_precheck_items=["primary_keys"]), pair.a.settings(),
-                          pair.b.settings())
+    report = run_precheck(
+        direction(task_name, ignore_precheck_items=["primary_keys"]), pair.a.settings(), pair.b.settings()
+    )
     r = report.result("primary_keys")
     assert r.status == IGNORED and "`shop`.`audit`" in r.reason
     assert report.passed
@@ -321,8 +348,10 @@ def test_triggers_and_non_transactional_tables_warn(clean_pair, task_name):
     make_shop(pair.a)
     with pair.a.root_connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE shop.log (id INT PRIMARY KEY) ENGINE=MyISAM")
-        cur.execute("CREATE TRIGGER shop.orders_log AFTER INSERT ON shop.orders FOR EACH ROW "
-                    "INSERT INTO shop.log VALUES (NEW.id)")
+        cur.execute(
+            "CREATE TRIGGER shop.orders_log AFTER INSERT ON shop.orders FOR EACH ROW "
+            "INSERT INTO shop.log VALUES (NEW.id)"
+        )
     report = run_precheck(direction(task_name), pair.a.settings(), pair.b.settings())
     assert report.passed
     t = report.result("triggers")
@@ -333,24 +362,36 @@ def test_triggers_and_non_transactional_tables_warn(clean_pair, task_name):
         cur.execute("CREATE DATABASE shop")
         cur.execute("CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(40), qty INT)")
         cur.execute("CREATE TABLE shop.log (id INT PRIMARY KEY)")
-        cur.execute("CREATE TRIGGER shop.orders_log AFTER INSERT ON shop.orders FOR EACH ROW "
-                    "INSERT INTO shop.log VALUES (NEW.id)")
-    report = run_precheck(direction(task_name, existing_table_mode="Ignore", sync_triggers=True),
-                          pair.a.settings(), pair.b.settings())
+        cur.execute(
+            "CREATE TRIGGER shop.orders_log AFTER INSERT ON shop.orders FOR EACH ROW "
+            "INSERT INTO shop.log VALUES (NEW.id)"
+        )
+    report = run_precheck(
+        direction(task_name, existing_table_mode="Ignore", sync_triggers=True), pair.a.settings(), pair.b.settings()
+    )
     t = report.result("triggers")
     assert t.status == WARN and "`shop`.`orders_log` on `shop`.`orders` (destination)" in t.reason
     assert "DROP TRIGGER `shop`.`orders_log`;" in t.fix and "set sync_triggers off" in t.fix
     e = report.result("storage_engines")
-    assert e.status == WARN and "`shop`.`log` (MyISAM)" in e.reason and "ALTER TABLE `shop`.`log` ENGINE=InnoDB" in e.fix
+    assert (
+        e.status == WARN and "`shop`.`log` (MyISAM)" in e.reason and "ALTER TABLE `shop`.`log` ENGINE=InnoDB" in e.fix
+    )
     rows, _ = control_rows(pair.b, task_name)
     assert {x["item"]: x["status"] for x in rows}["triggers"] == WARN
 
 
 def test_bad_configuration_value_is_one_clear_error():
     with pytest.raises(ConfigError) as exc:
-        SyncDirection.from_dict({"task_name": "shop sync!", "source_conn_id": "dts_source",
-                                 "destination_conn_id": "dts_destination", "objects": ["shop"],
-                                 "conflict_policy": "Sometimes", "ignore_precheck_items": ["no_such_item"]})
+        SyncDirection.from_dict(
+            {
+                "task_name": "shop sync!",
+                "source_conn_id": "dts_source",
+                "destination_conn_id": "dts_destination",
+                "objects": ["shop"],
+                "conflict_policy": "Sometimes",
+                "ignore_precheck_items": ["no_such_item"],
+            }
+        )
     text = str(exc.value)
     assert "conflict_policy: 'Sometimes' is not allowed; use one of TaskFailed, Ignore, Overwrite" in text
     assert "task_name" in text and "ignore_precheck_items: 'no_such_item'" in text
@@ -363,8 +404,9 @@ def test_bad_configuration_value_is_one_clear_error():
 def test_unreachable_destination_and_wrong_password_never_raise(clean_pair, task_name):
     pair = clean_pair
     make_shop(pair.a)
-    down = ConnectionSettings(host="127.0.0.1", port=free_port(), user="dts_admin", password="x", connect_timeout=2,
-                              name="dts_destination")
+    down = ConnectionSettings(
+        host="127.0.0.1", port=free_port(), user="dts_admin", password="x", connect_timeout=2, name="dts_destination"
+    )
     report = run_precheck(direction(task_name), pair.a.settings(), down)
     r = report.result("destination_connectivity")
     assert r.status == FAIL and f"127.0.0.1:{down.port}" in r.reason and "2003" in r.reason
@@ -401,8 +443,7 @@ def test_stored_functions_the_destination_would_refuse(clean_pair, task_name):
     assert "SET GLOBAL log_bin_trust_function_creators=1" in r.fix
     assert [f.name for f in report.failed] == ["destination_privileges"]
     # with the function sync excluded (no schema sync, no DDL) nothing needs creating
-    report = run_precheck(direction(task_name, initial_schema_sync=False, exclude_ddl=True), pair.a.settings(),
-                          owner)
+    report = run_precheck(direction(task_name, initial_schema_sync=False, exclude_ddl=True), pair.a.settings(), owner)
     assert report.result("destination_privileges").status == PASS
     with pair.b.root_connect() as conn, conn.cursor() as cur:
         cur.execute("SET GLOBAL log_bin_trust_function_creators=1")
@@ -500,9 +541,17 @@ def test_task_two_precheck_passes_after_task_one_initialized_the_destination(cle
 
     pair = clean_pair
     make_shop(pair.a)
-    two_way = TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": ["shop"],
-        "mapping": {"shop": "shop_b"}}})
+    two_way = TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {
+                "source_conn_id": "dts_source",
+                "destination_conn_id": "dts_destination",
+                "objects": ["shop"],
+                "mapping": {"shop": "shop_b"},
+            },
+        }
+    )
     a, b = pair.a.settings(name="dts_source"), pair.b.settings(name="dts_destination")
     assert run_precheck(two_way.forward, a, b).passed
     sync_schema(two_way.forward, a, b)
@@ -558,8 +607,12 @@ def test_least_privilege_accounts_from_two_way_grants_pass_both_prechecks(clean_
     with pair.a.root_connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE VIEW shop.big_orders AS SELECT id, qty FROM shop.orders WHERE qty > 3")
         cur.execute("CREATE PROCEDURE shop.order_count() SELECT COUNT(*) FROM shop.orders")
-    two_way = TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": ["shop"]}})
+    two_way = TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {"source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": ["shop"]},
+        }
+    )
     settings = {}
     for name, server in (("a", pair.a), ("b", pair.b)):
         with server.root_connect() as conn, conn.cursor() as cur:
@@ -567,8 +620,9 @@ def test_least_privilege_accounts_from_two_way_grants_pass_both_prechecks(clean_
             cur.execute("CREATE USER 'pc_sync'@'%' IDENTIFIED BY 'Sync-pw-1'")
             for stmt in two_way_grants(two_way.forward, two_way.reverse, name, account="'pc_sync'@'%'"):
                 cur.execute(stmt)
-        settings[name] = ConnectionSettings(host="127.0.0.1", port=server.port, user="pc_sync",
-                                            password="Sync-pw-1", name=f"pc_sync_{name}")
+        settings[name] = ConnectionSettings(
+            host="127.0.0.1", port=server.port, user="pc_sync", password="Sync-pw-1", name=f"pc_sync_{name}"
+        )
     a, b = settings["a"], settings["b"]
     report = run_precheck(two_way.forward, a, b)
     assert [r.line() for r in report.results if r.status != PASS] == []
@@ -591,8 +645,9 @@ def test_least_privilege_accounts_from_two_way_grants_pass_both_prechecks(clean_
 
     stop = threading.Event()
     outcome = {}
-    runner = threading.Thread(target=lambda: outcome.setdefault(
-        "result", run_direction(two_way.forward, a, b, stop=stop, max_runtime=60)))
+    runner = threading.Thread(
+        target=lambda: outcome.setdefault("result", run_direction(two_way.forward, a, b, stop=stop, max_runtime=60))
+    )
     runner.start()
     try:
         with pair.a.root_connect() as conn, conn.cursor() as cur:

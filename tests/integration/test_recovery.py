@@ -22,8 +22,15 @@ def test_a_killed_copy_resumes_on_a_plain_rerun(clean_pair, task_name):
         q(a, "INSERT INTO rec.big SELECT seq, REPEAT('x', 80) FROM rec.seq_1_to_3000")
         q(a, "CREATE TABLE rec.small (id INT PRIMARY KEY)")
         q(a, "INSERT INTO rec.small VALUES (1), (2)")
-    d = SyncDirection.from_dict({"task_name": task_name, "role": "forward", "source_conn_id": "dts_source",
-                                 "destination_conn_id": "dts_destination", "objects": ["rec"]})
+    d = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "role": "forward",
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["rec"],
+        }
+    )
     src, dst = pair.a.settings(), pair.b.settings()
 
     def initialize(**kw):
@@ -60,8 +67,9 @@ def _cli(*args: str):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "airflow_provider_dts.cli", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "airflow_provider_dts.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_reinitialize_from_the_documented_command(clean_pair, task_name):
@@ -74,8 +82,15 @@ def test_reinitialize_from_the_documented_command(clean_pair, task_name):
         q(a, "CREATE DATABASE rec")
         q(a, "CREATE TABLE rec.t (id INT PRIMARY KEY, v INT)")
         q(a, "INSERT INTO rec.t SELECT seq, seq FROM rec.seq_1_to_500")
-    d = SyncDirection.from_dict({"task_name": task_name, "role": "forward", "source_conn_id": "dts_source",
-                                 "destination_conn_id": "dts_destination", "objects": ["rec"]})
+    d = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "role": "forward",
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["rec"],
+        }
+    )
     src, dst = pair.a.settings(), pair.b.settings()
     assert run_precheck(d, src, dst).passed  # stores the direction's settings at its home
     sync_schema(d, src, dst)
@@ -121,13 +136,28 @@ def test_reinitializing_task_two_never_truncates_what_task_one_selects(clean_pai
             q(conn, "CREATE DATABASE rec")
             q(conn, "CREATE TABLE rec.t (id INT PRIMARY KEY)")
             q(conn, "INSERT INTO rec.t VALUES (1)")
-    rev = SyncDirection.from_dict({"task_name": task_name, "role": "reverse", "source_conn_id": "dts_destination",
-                                   "destination_conn_id": "dts_source", "objects": ["rec"], "exclude_ddl": True})
+    rev = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "role": "reverse",
+            "source_conn_id": "dts_destination",
+            "destination_conn_id": "dts_source",
+            "objects": ["rec"],
+            "exclude_ddl": True,
+        }
+    )
     with pytest.raises(ReinitError, match="task one's settings"):
         plan(rev, pair.b.settings(), pair.a.settings())
-    fwd = SyncDirection.from_dict({"task_name": task_name, "role": "forward", "source_conn_id": "dts_source",
-                                   "destination_conn_id": "dts_destination", "objects": ["rec"],
-                                   "existing_table_mode": "Ignore"})
+    fwd = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "role": "forward",
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["rec"],
+            "existing_table_mode": "Ignore",
+        }
+    )
     assert run_precheck(fwd, pair.a.settings(), pair.b.settings()).passed  # stores task one's settings at B
     p = plan(rev, pair.b.settings(), pair.a.settings())
     assert p.truncate == [] and p.kept == ["rec.t"]

@@ -11,11 +11,11 @@ import pytest
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
+from typesample import create_type_table, insert_type_rows, permissive_session
 
 from airflow_provider_dts.engine import binlog as _binlog  # noqa: F401 - installs the engine's decoders
 from airflow_provider_dts.engine import rowdecode
 from airflow_provider_dts.engine.binlog import stream_settings
-from typesample import create_type_table, insert_type_rows, permissive_session
 
 EXTRA_TABLE = """CREATE TABLE shop.more (
   id INT PRIMARY KEY,
@@ -75,8 +75,14 @@ def _position(server):
 
 def _decode(server, start, end_file_pos):
     reader = BinLogStreamReader(
-        connection_settings=stream_settings(server.settings()), server_id=0x6000_0001, log_file=start[0],
-        log_pos=start[1], resume_stream=True, blocking=False, enable_logging=False, only_schemas=["shop"],
+        connection_settings=stream_settings(server.settings()),
+        server_id=0x6000_0001,
+        log_file=start[0],
+        log_pos=start[1],
+        resume_stream=True,
+        blocking=False,
+        enable_logging=False,
+        only_schemas=["shop"],
         only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
     )
     out = []
@@ -104,8 +110,9 @@ def _count_whole_row_fallbacks(monkeypatch) -> list:
     """A list that gets an entry each time the engine's decoder hands a whole row image to the library."""
     fallbacks: list = []
     original = rowdecode._original_read_column_data
-    monkeypatch.setattr(rowdecode, "_original_read_column_data",
-                        lambda *a, **k: fallbacks.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        rowdecode, "_original_read_column_data", lambda *a, **k: fallbacks.append(1) or original(*a, **k)
+    )
     return fallbacks
 
 
@@ -120,12 +127,14 @@ def written_range(clean_pair):
     finally:
         conn.close()
     _sql(server, EXTRA_TABLE.replace("shop.more", "shop.more"))
-    _sql(server,
-         "INSERT INTO shop.more VALUES " + ",".join(EXTRA_ROWS),
-         "UPDATE shop.every_type SET vc = CONCAT(IFNULL(vc, ''), 'u'), dec_money = -dec_money",
-         "UPDATE shop.more SET d189 = -d189, t3 = '2000-01-01 00:00:00.5', mt = 'short', tm4 = '-00:00:00.5'",
-         "DELETE FROM shop.every_type WHERE id % 2 = 0",
-         "DELETE FROM shop.more WHERE id = 2")
+    _sql(
+        server,
+        "INSERT INTO shop.more VALUES " + ",".join(EXTRA_ROWS),
+        "UPDATE shop.every_type SET vc = CONCAT(IFNULL(vc, ''), 'u'), dec_money = -dec_money",
+        "UPDATE shop.more SET d189 = -d189, t3 = '2000-01-01 00:00:00.5', mt = 'short', tm4 = '-00:00:00.5'",
+        "DELETE FROM shop.every_type WHERE id % 2 = 0",
+        "DELETE FROM shop.more WHERE id = 2",
+    )
     return server, start, _position(server)
 
 
@@ -135,8 +144,11 @@ def test_engine_decoder_gives_the_library_values_for_every_type(written_range, m
     fallbacks = _count_whole_row_fallbacks(monkeypatch)
     by_library = set()  # column types whose values the plan handed to the library's reader
     read_value = RowsEvent._RowsEvent__read_values_name
-    monkeypatch.setattr(RowsEvent, "_RowsEvent__read_values_name",
-                        lambda self, column, *a: by_library.add(column.type) or read_value(self, column, *a))
+    monkeypatch.setattr(
+        RowsEvent,
+        "_RowsEvent__read_values_name",
+        lambda self, column, *a: by_library.add(column.type) or read_value(self, column, *a),
+    )
     got = _decode(server, start, end)
     assert len(expected) > 20
     assert {t for _, t, _ in expected} == {"every_type", "more"}
@@ -144,8 +156,15 @@ def test_engine_decoder_gives_the_library_values_for_every_type(written_range, m
     assert fallbacks == []  # every row went through the engine's plan
     # only the types the plan leaves to the library, and zero/invalid dates (MariaDB's JSON is a LONGTEXT)
     assert {FIELD_TYPE.BIT, FIELD_TYPE.ENUM, FIELD_TYPE.SET, FIELD_TYPE.GEOMETRY} <= by_library
-    assert by_library <= {FIELD_TYPE.BIT, FIELD_TYPE.ENUM, FIELD_TYPE.SET, FIELD_TYPE.JSON, FIELD_TYPE.GEOMETRY,
-                          FIELD_TYPE.DATE, FIELD_TYPE.DATETIME2}
+    assert by_library <= {
+        FIELD_TYPE.BIT,
+        FIELD_TYPE.ENUM,
+        FIELD_TYPE.SET,
+        FIELD_TYPE.JSON,
+        FIELD_TYPE.GEOMETRY,
+        FIELD_TYPE.DATE,
+        FIELD_TYPE.DATETIME2,
+    }
 
 
 def test_rows_with_some_columns_absent_go_to_the_library(clean_pair, monkeypatch):
@@ -154,9 +173,12 @@ def test_rows_with_some_columns_absent_go_to_the_library(clean_pair, monkeypatch
     server = clean_pair.a
     _sql(server, "CREATE DATABASE shop", EXTRA_TABLE, "INSERT INTO shop.more VALUES " + ",".join(EXTRA_ROWS))
     start = _position(server)
-    _sql(server, "SET SESSION binlog_row_image='MINIMAL'",
-         "UPDATE shop.more SET d189 = 1.5, v100 = 'minimal' WHERE id IN (1, 3)",
-         "DELETE FROM shop.more WHERE id = 2")
+    _sql(
+        server,
+        "SET SESSION binlog_row_image='MINIMAL'",
+        "UPDATE shop.more SET d189 = 1.5, v100 = 'minimal' WHERE id IN (1, 3)",
+        "DELETE FROM shop.more WHERE id = 2",
+    )
     end = _position(server)
     expected = _decode_by_the_library(server, start, end)
     fallbacks = _count_whole_row_fallbacks(monkeypatch)

@@ -51,32 +51,50 @@ def shop(clean_pair):
 
 
 def direction(task_name: str, **kw) -> SyncDirection:
-    data = {"task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-            "objects": ["shop"]}
+    data = {
+        "task_name": task_name,
+        "source_conn_id": "dts_source",
+        "destination_conn_id": "dts_destination",
+        "objects": ["shop"],
+    }
     data.update(kw)
     return SyncDirection.from_dict(data)
 
 
 def columns(conn, db, table):
-    return q(conn, "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, CHARACTER_SET_NAME, "
-                   "COLLATION_NAME, GENERATION_EXPRESSION FROM information_schema.COLUMNS "
-                   "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (db, table))
+    return q(
+        conn,
+        "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, CHARACTER_SET_NAME, "
+        "COLLATION_NAME, GENERATION_EXPRESSION FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
+        (db, table),
+    )
 
 
 def indexes(conn, db, table):
-    return q(conn, "SELECT INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME FROM information_schema.STATISTICS "
-                   "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY INDEX_NAME, SEQ_IN_INDEX", (db, table))
+    return q(
+        conn,
+        "SELECT INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME FROM information_schema.STATISTICS "
+        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+        (db, table),
+    )
 
 
 def test_database_mapping_copies_every_object_definition(shop, task_name):
     d = direction(task_name, mapping={"shop": "shop_copy"})
     result = sync_schema(d, shop.a.settings(), shop.b.settings())
     assert result.databases_created == ["shop_copy"]
-    assert sorted(result.tables_created) == ["shop.a_child -> shop_copy.a_child", "shop.orders -> shop_copy.orders",
-                                             "shop.z_parent -> shop_copy.z_parent"]
+    assert sorted(result.tables_created) == [
+        "shop.a_child -> shop_copy.a_child",
+        "shop.orders -> shop_copy.orders",
+        "shop.z_parent -> shop_copy.z_parent",
+    ]
     a, b = shop.a.root_connect(), shop.b.root_connect()
-    assert q(b, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-                "WHERE SCHEMA_NAME='shop_copy'") == (("utf8mb4", "utf8mb4_unicode_ci"),)
+    assert q(
+        b,
+        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+        "WHERE SCHEMA_NAME='shop_copy'",
+    ) == (("utf8mb4", "utf8mb4_unicode_ci"),)
     for t in ("a_child", "z_parent", "orders"):
         assert columns(b, "shop_copy", t) == columns(a, "shop", t)
         assert indexes(b, "shop_copy", t) == indexes(a, "shop", t)
@@ -85,8 +103,10 @@ def test_database_mapping_copies_every_object_definition(shop, task_name):
     assert q(b, opts, ("shop_copy", "z_parent"))[0][0] == 1000
     part = "SELECT PARTITION_METHOD, COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA=%s AND TABLE_NAME='orders' GROUP BY 1"
     assert q(b, part, ("shop_copy",)) == (("HASH", 3),)
-    fk = ("SELECT CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
-          "WHERE CONSTRAINT_SCHEMA=%s")
+    fk = (
+        "SELECT CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+        "WHERE CONSTRAINT_SCHEMA=%s"
+    )
     assert q(b, fk, ("shop_copy",)) == (("fk_parent", "shop_copy", "z_parent"),)
     # no trigger by default (the spec's trigger limit)
     assert q(b, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='shop_copy'") == ((0,),)
@@ -103,12 +123,18 @@ def test_database_mapping_copies_every_object_definition(shop, task_name):
     for conn, db in ((a, "shop"), (b, "shop_copy")):
         q(conn, f"CALL {db}.order_total(@t)")
     assert q(b, "SELECT @t") == ((425,),) == q(a, "SELECT @t")
-    view_def = q(b, "SELECT VIEW_DEFINITION, SECURITY_TYPE, DEFINER FROM information_schema.VIEWS "
-                    "WHERE TABLE_SCHEMA='shop_copy' AND TABLE_NAME='b_joined'")[0]
+    view_def = q(
+        b,
+        "SELECT VIEW_DEFINITION, SECURITY_TYPE, DEFINER FROM information_schema.VIEWS "
+        "WHERE TABLE_SCHEMA='shop_copy' AND TABLE_NAME='b_joined'",
+    )[0]
     assert "`shop_copy`.`z_parent`" in view_def[0] and "`shop`." not in view_def[0]
     assert view_def[1] == "INVOKER" and view_def[2].startswith("dts_admin@")
-    routine = q(b, "SELECT ROUTINE_DEFINITION, DEFINER FROM information_schema.ROUTINES "
-                   "WHERE ROUTINE_SCHEMA='shop_copy' AND ROUTINE_NAME='order_total'")[0]
+    routine = q(
+        b,
+        "SELECT ROUTINE_DEFINITION, DEFINER FROM information_schema.ROUTINES "
+        "WHERE ROUTINE_SCHEMA='shop_copy' AND ROUTINE_NAME='order_total'",
+    )[0]
     assert "shop_copy" in routine[0] and routine[1].startswith("dts_admin@")
 
 
@@ -137,8 +163,11 @@ def test_rerun_after_interrupted_run_finishes_the_job(shop, task_name):
     result = sync_schema(d, shop.a.settings(), shop.b.settings())
     assert "shop.z_parent" in result.tables_created
     assert q(b, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='shop'") == ((5,),)
-    assert q(b, f"SELECT status FROM {control.table('table_progress')} WHERE task_name=%s ORDER BY source_table",
-             (task_name,)) == (("created",), ("created",), ("created",))
+    assert q(
+        b,
+        f"SELECT status FROM {control.table('table_progress')} WHERE task_name=%s ORDER BY source_table",
+        (task_name,),
+    ) == (("created",), ("created",), ("created",))
 
 
 def test_intercept_mode_refuses_existing_table_and_creates_nothing(shop, task_name):
@@ -163,12 +192,14 @@ def test_ignore_mode_keeps_existing_tables_and_creates_the_rest(shop, task_name)
 
 
 def test_single_table_mapping_and_odd_identifiers(shop, task_name):
-    d = direction(task_name, objects=["shop.orders", ODD_DB],
-                  mapping={"shop.orders": "orders_v2", ODD_DB: "odd `copy"})
+    d = direction(task_name, objects=["shop.orders", ODD_DB], mapping={"shop.orders": "orders_v2", ODD_DB: "odd `copy"})
     result = sync_schema(d, shop.a.settings(), shop.b.settings())
     b = shop.b.root_connect()
-    assert q(b, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN "
-                "('shop', 'odd `copy') ORDER BY 1, 2") == (("odd `copy", ODD_TABLE), ("shop", "orders_v2"))
+    assert q(
+        b,
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN "
+        "('shop', 'odd `copy') ORDER BY 1, 2",
+    ) == (("odd `copy", ODD_TABLE), ("shop", "orders_v2"))
     assert result.views_created == [] and result.routines_created == []
     copied = full_data_sync(d, shop.a.settings(), shop.b.settings())
     assert copied.rows == 5
@@ -181,8 +212,11 @@ def test_triggers_only_when_asked_and_on_the_mapped_table(shop, task_name):
     result = sync_schema(d, shop.a.settings(), shop.b.settings())
     assert result.triggers_created == ["trigger s2.upper_name"]
     b = shop.b.root_connect()
-    assert q(b, "SELECT EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
-                "WHERE TRIGGER_NAME='upper_name'") == (("s2", "z_parent"),)
+    assert q(
+        b,
+        "SELECT EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+        "WHERE TRIGGER_NAME='upper_name'",
+    ) == (("s2", "z_parent"),)
     q(b, "INSERT INTO s2.z_parent (id, name) VALUES (5, 'lower')")
     assert q(b, "SELECT name FROM s2.z_parent WHERE id=5") == (("LOWER",),)
 

@@ -12,16 +12,20 @@ from pathlib import Path
 from helpers import wait_until
 from test_incremental import Sync, create_both, make_direction, sql
 
+from airflow_provider_dts.engine.incremental import run_direction
 from airflow_provider_dts.engine.reader_process import ReaderProcess, child_environment
 from airflow_provider_dts.engine.servers import ConnectionSettings
-from airflow_provider_dts.engine.incremental import run_direction
 
 PASSWORDS = ["pässwörd", "пароль-€-中文-🙂"]  # inside latin-1, and far outside it
 
 
 def make_user(server, name: str, password: str) -> ConnectionSettings:
-    sql(server, f"DROP USER IF EXISTS '{name}'@'%'", f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'",
-        f"GRANT ALL ON *.* TO '{name}'@'%'")
+    sql(
+        server,
+        f"DROP USER IF EXISTS '{name}'@'%'",
+        f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'",
+        f"GRANT ALL ON *.* TO '{name}'@'%'",
+    )
     return ConnectionSettings(host="127.0.0.1", port=server.port, user=name, password=password, name=name)
 
 
@@ -36,8 +40,9 @@ def test_non_ascii_passwords_log_in_and_run_a_direction(clean_pair, task_name):
             assert cur.fetchone()[0].startswith(settings.user)
     stop = threading.Event()
     result: list = []
-    runner = threading.Thread(target=lambda: result.append(run_direction(make_direction(task_name), src, dst,
-                                                                         stop=stop)), daemon=True)
+    runner = threading.Thread(
+        target=lambda: result.append(run_direction(make_direction(task_name), src, dst, stop=stop)), daemon=True
+    )
     runner.start()
     try:
         time.sleep(1)
@@ -76,7 +81,15 @@ def test_the_reader_child_gets_no_credentials_in_its_environment(clean_pair, tas
 
 
 def test_child_environment_rule():
-    env = {"PATH": "/bin", "AIRFLOW_CONN_X": "a", "airflow_conn_y": "b", "DTS_SOURCE": "c", "PGPASSWORD": "d",
-           "AWS_SECRET_ACCESS_KEY": "e", "HOME": "/root", "AIRFLOW_HOME": "/af"}
+    env = {
+        "PATH": "/bin",
+        "AIRFLOW_CONN_X": "a",
+        "airflow_conn_y": "b",
+        "DTS_SOURCE": "c",
+        "PGPASSWORD": "d",
+        "AWS_SECRET_ACCESS_KEY": "e",
+        "HOME": "/root",
+        "AIRFLOW_HOME": "/af",
+    }
     assert child_environment(env) == {"PATH": "/bin", "HOME": "/root", "AIRFLOW_HOME": "/af"}
     assert os.environ.get("PATH")

@@ -29,22 +29,30 @@ def setup_accounts(pair) -> None:
         "doubled DECIMAL(12,2) AS (balance * 2) STORED)",
     )
     for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.acct (id, owner, balance) VALUES "
-               + ", ".join(f"({i}, '{o}', {b})" for i, o, b in ROWS))
+        sql(
+            s,
+            "INSERT INTO shop.acct (id, owner, balance) VALUES " + ", ".join(f"({i}, '{o}', {b})" for i, o, b in ROWS),
+        )
 
 
 def break_rows(server) -> None:
     """Three changes the sync never sees (not in the binlog): one value, one missing row, one extra row."""
-    sql(server, "SET SESSION sql_log_bin=0",
+    sql(
+        server,
+        "SET SESSION sql_log_bin=0",
         "UPDATE shop.acct SET balance=999.99 WHERE id=5",
         "DELETE FROM shop.acct WHERE id=6",
-        "INSERT INTO shop.acct (id, owner, balance) VALUES (1000, 'ghost row', 1.25)")
+        "INSERT INTO shop.acct (id, owner, balance) VALUES (1000, 'ghost row', 1.25)",
+    )
 
 
 def open_divergences(server, task: str, role: str) -> list[dict]:
-    rows = sql(server, "SELECT kind, key_json, columns_json, source_image, dest_image, found_by, repaired_at, "
-                       f"resolved_at FROM dts_meta.divergence WHERE task_name='{task}' AND direction='{role}' "
-                       "AND resolved_at IS NULL ORDER BY key_json")
+    rows = sql(
+        server,
+        "SELECT kind, key_json, columns_json, source_image, dest_image, found_by, repaired_at, "
+        f"resolved_at FROM dts_meta.divergence WHERE task_name='{task}' AND direction='{role}' "
+        "AND resolved_at IS NULL ORDER BY key_json",
+    )
     names = ("kind", "key", "columns", "source", "dest", "found_by", "repaired_at", "resolved_at")
     out = []
     for r in rows:
@@ -62,8 +70,10 @@ def checksum(server, table: str = "shop.acct") -> int:
 def test_broken_rows_are_reported_by_both_running_directions(clean_pair, task_name):
     pair = clean_pair
     setup_accounts(pair)
-    with Sync(make_direction(task_name, **FAST), pair.a, pair.b) as fwd_sync, \
-            Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a):
+    with (
+        Sync(make_direction(task_name, **FAST), pair.a, pair.b) as fwd_sync,
+        Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a),
+    ):
         sql(pair.a, "UPDATE shop.acct SET owner='moved on a' WHERE id=1")  # a normal change still flows
         sql(pair.b, "UPDATE shop.acct SET owner='moved on b' WHERE id=2")
         wait_until(lambda: table_rows(pair.a, "acct") == table_rows(pair.b, "acct"), what="normal changes synced")
@@ -72,8 +82,11 @@ def test_broken_rows_are_reported_by_both_running_directions(clean_pair, task_na
         break_rows(pair.b)
 
         # task one (a -> b) lives on b: it finds b's row 5 different, row 6 missing, row 1000 extra
-        fwd = wait_until(lambda: len(rows := open_divergences(pair.b, task_name, "forward")) == 3 and rows,
-                         timeout=60, what="task one reporting the three broken rows")
+        fwd = wait_until(
+            lambda: len(rows := open_divergences(pair.b, task_name, "forward")) == 3 and rows,
+            timeout=60,
+            what="task one reporting the three broken rows",
+        )
         assert time.monotonic() - started < 60
         by_key = {d["key"]["id"]: d for d in fwd}
         assert by_key[5]["kind"] == "different"
@@ -81,9 +94,15 @@ def test_broken_rows_are_reported_by_both_running_directions(clean_pair, task_na
         assert by_key[5]["source"] == {"id": 5, "owner": "owner 5", "balance": "5.50"}
         assert by_key[5]["dest"] == {"id": 5, "owner": "owner 5", "balance": "999.99"}
         assert (by_key[6]["kind"], by_key[6]["source"], by_key[6]["dest"]) == (
-            "missing", {"id": 6, "owner": "owner 6", "balance": "6.50"}, None)
+            "missing",
+            {"id": 6, "owner": "owner 6", "balance": "6.50"},
+            None,
+        )
         assert (by_key[1000]["kind"], by_key[1000]["source"], by_key[1000]["dest"]) == (
-            "extra", None, {"id": 1000, "owner": "ghost row", "balance": "1.25"})
+            "extra",
+            None,
+            {"id": 1000, "owner": "ghost row", "balance": "1.25"},
+        )
         assert all(d["repaired_at"] is None for d in fwd)  # auto repair is off by default
 
         st = state_row(pair.b, task_name, "forward")
@@ -91,17 +110,23 @@ def test_broken_rows_are_reported_by_both_running_directions(clean_pair, task_na
         assert "shop.acct" in st["last_divergence"] and st["last_divergence_at"] is not None
 
         # task two (b -> a) lives on a and sees the same rows the other way round
-        rev = wait_until(lambda: len(rows := open_divergences(pair.a, task_name, "reverse")) == 3 and rows,
-                         timeout=60, what="task two reporting the three broken rows")
+        rev = wait_until(
+            lambda: len(rows := open_divergences(pair.a, task_name, "reverse")) == 3 and rows,
+            timeout=60,
+            what="task two reporting the three broken rows",
+        )
         assert {d["key"]["id"]: d["kind"] for d in rev} == {5: "different", 6: "extra", 1000: "missing"}
 
         # the status page (the plugin's app, through the Airflow connections) lists them, and says the servers differ
         client = TestClient(create_app(require_auth=False))
         status = client.get("/api/status").json()
         shown = {(d["task_name"], d["direction"], d["kind"], d["key_json"]) for d in status["divergences"]}
-        assert {(task_name, "forward", "different", '{"id": 5}'), (task_name, "forward", "missing", '{"id": 6}'),
-                (task_name, "forward", "extra", '{"id": 1000}'), (task_name, "reverse", "extra", '{"id": 6}'),
-                } <= shown
+        assert {
+            (task_name, "forward", "different", '{"id": 5}'),
+            (task_name, "forward", "missing", '{"id": 6}'),
+            (task_name, "forward", "extra", '{"id": 1000}'),
+            (task_name, "reverse", "extra", '{"id": 6}'),
+        } <= shown
         mine = {d["direction"]: d for d in status["directions"] if d["task_name"] == task_name}
         assert mine["forward"]["open_divergences"] == 3 and mine["forward"]["divergences"] == 3
         page = client.get("/").text
@@ -117,8 +142,10 @@ def test_broken_rows_are_reported_by_both_running_directions(clean_pair, task_na
     sc = fwd_sync.result.stats["self_check"]
     assert (sc["enabled"], sc["divergences"], sc["open"]) == (True, 3, 3), sc
     assert sorted((d["table"], d["key"]["id"], d["kind"], d["now"]) for d in sc["last"]) == [
-        ("shop.acct", 5, "different", "open"), ("shop.acct", 6, "missing", "open"),
-        ("shop.acct", 1000, "extra", "open")]
+        ("shop.acct", 5, "different", "open"),
+        ("shop.acct", 6, "missing", "open"),
+        ("shop.acct", 1000, "extra", "open"),
+    ]
     assert "`dts_meta`.`divergence`" in sc["images"] and task_name in sc["images"], sc["images"]
     as_xcom = json.dumps(fwd_sync.result.stats)  # XCom-serializable, and no personal data from the rows
     assert "999.99" not in as_xcom and "ghost row" not in as_xcom and "owner 5" not in as_xcom
@@ -149,16 +176,20 @@ def test_rows_changing_under_load_on_both_sides_are_not_reported(clean_pair, tas
                     except pymysql.err.OperationalError as e:  # a deadlock with the applier's gap locks
                         if e.args[0] != 1213:
                             raise
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
         finally:
             conn.close()
 
     monkeypatch.setattr(selfcheck, "PASS_PAUSE_SECONDS", 1.0)  # more passes in a short test
-    with Sync(make_direction(task_name, **FAST), pair.a, pair.b), \
-            Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a):
-        threads = [threading.Thread(target=writer, args=(pair.a, 1, 40, "a")),
-                   threading.Thread(target=writer, args=(pair.b, 41, 80, "b"))]
+    with (
+        Sync(make_direction(task_name, **FAST), pair.a, pair.b),
+        Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a),
+    ):
+        threads = [
+            threading.Thread(target=writer, args=(pair.a, 1, 40, "a")),
+            threading.Thread(target=writer, args=(pair.b, 41, 80, "b")),
+        ]
         for t in threads:
             t.start()
         time.sleep(6)
@@ -180,7 +211,9 @@ def test_rows_changing_under_load_on_both_sides_are_not_reported(clean_pair, tas
             # two more rolling passes over the now quiet table, and every changed key decided
             passes, checks, pending, msg = wait_until(
                 lambda: (p := progress(server, role)) and p[0] >= passes0 + 2 and p[2] == 0 and p,
-                timeout=60, what=f"{role}: the self-check done with every key")
+                timeout=60,
+                what=f"{role}: the self-check done with every key",
+            )
             assert checks >= 20, msg  # the keys the load changed were re-checked (recent and rolling)
             assert "0 divergence(s) found" in msg, msg
     assert sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}'") == [(0,)]
@@ -192,17 +225,25 @@ def test_rows_changing_under_load_on_both_sides_are_not_reported(clean_pair, tas
 def test_auto_repair_makes_the_destination_equal_without_echo(clean_pair, task_name):
     pair = clean_pair
     setup_accounts(pair)
-    with Sync(make_direction(task_name, self_check_auto_repair=True, **FAST), pair.a, pair.b), \
-            Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a):
+    with (
+        Sync(make_direction(task_name, self_check_auto_repair=True, **FAST), pair.a, pair.b),
+        Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a),
+    ):
         a_before = table_rows(pair.a, "acct")
         break_rows(pair.b)
         wait_until(lambda: table_rows(pair.b, "acct") == a_before, timeout=60, what="b repaired to equal a")
         assert checksum(pair.a) == checksum(pair.b)
-        repaired = sql(pair.b, f"SELECT key_json, kind FROM dts_meta.divergence WHERE task_name='{task_name}' "
-                               "AND direction='forward' AND repaired_at IS NOT NULL AND resolved_at IS NOT NULL "
-                               "ORDER BY key_json")
-        assert [tuple(r) for r in repaired] == [('{"id": 1000}', "extra"), ('{"id": 5}', "different"),
-                                               ('{"id": 6}', "missing")]
+        repaired = sql(
+            pair.b,
+            f"SELECT key_json, kind FROM dts_meta.divergence WHERE task_name='{task_name}' "
+            "AND direction='forward' AND repaired_at IS NOT NULL AND resolved_at IS NOT NULL "
+            "ORDER BY key_json",
+        )
+        assert [tuple(r) for r in repaired] == [
+            ('{"id": 1000}', "extra"),
+            ('{"id": 5}', "different"),
+            ('{"id": 6}', "missing"),
+        ]
         time.sleep(3)  # the repair carries the sync's mark: task two must not send it back to a
         assert table_rows(pair.a, "acct") == a_before == table_rows(pair.b, "acct")
         assert state_row(pair.b, task_name, "forward")["state"] == "Synchronizing"
@@ -226,6 +267,7 @@ def test_a_change_held_up_at_the_destination_is_not_reported(clean_pair, task_na
                 def seen_in_flight():
                     msg = (state_row(pair.b, task_name, "forward") or {}).get("self_check_message") or ""
                     return "rolling pass" in msg and int(msg.split()[1]) >= 2 and msg
+
                 wait_until(seen_in_flight, timeout=30, what="two rolling passes while the change is held up")
                 time.sleep(4)  # > margin: a check without the position rule would confirm it now
                 assert sql(pair.b, "SELECT owner FROM shop.acct WHERE id=9") == [("owner 9",)]
@@ -233,9 +275,15 @@ def test_a_change_held_up_at_the_destination_is_not_reported(clean_pair, task_na
         finally:
             blocker.close()
         wait_until(lambda: table_rows(pair.a, "acct") == table_rows(pair.b, "acct"), what="the change arrives")
-        msg = wait_until(lambda: "1 difference(s) in flight dismissed" in (
-            m := state_row(pair.b, task_name, "forward")["self_check_message"] or "") and m,
-            timeout=30, what="the in-flight difference dismissed")
+        msg = wait_until(
+            lambda: (
+                "1 difference(s) in flight dismissed"
+                in (m := state_row(pair.b, task_name, "forward")["self_check_message"] or "")
+                and m
+            ),
+            timeout=30,
+            what="the in-flight difference dismissed",
+        )
         assert "0 divergence(s) found" in msg
     assert sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}'") == [(0,)]
 
@@ -253,19 +301,27 @@ def test_rows_keyed_on_float_are_looked_up_by_their_exact_value(clean_pair, task
     create_both(pair, "CREATE TABLE shop.readings (k FLOAT NOT NULL PRIMARY KEY, v INT NOT NULL)")
     for s in (pair.a, pair.b):
         sql(s, "INSERT INTO shop.readings VALUES " + ", ".join(f"({k}, {i})" for i, k in enumerate(keys)))
-    with Sync(make_direction(task_name, **FAST), pair.a, pair.b) as sync, \
-            Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a):
+    with (
+        Sync(make_direction(task_name, **FAST), pair.a, pair.b) as sync,
+        Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a),
+    ):
         # normal changes of FLOAT-keyed rows flow and are re-checked by their binlog keys: nothing is reported
         sql(pair.a, "UPDATE shop.readings SET v=v+100 WHERE v IN (2, 3, 4)")
         wait_until(lambda: table_rows(pair.a, "readings") == table_rows(pair.b, "readings"), what="changes synced")
         # changes the sync never sees, to rows it never changed: only the rolling pass can find them, and it reads
         # the keys back from the servers
-        sql(pair.b, "SET SESSION sql_log_bin=0",
+        sql(
+            pair.b,
+            "SET SESSION sql_log_bin=0",
             "UPDATE shop.readings SET v=-1 WHERE v=1",  # key 0.1234567: different
             "DELETE FROM shop.readings WHERE v=0",  # key 1e-38: missing at b
-            "INSERT INTO shop.readings VALUES (0.7654321, 7)")  # only at b
-        found = wait_until(lambda: len(r := open_divergences(pair.b, task_name, "forward")) == 3 and r,
-                           timeout=60, what="the three broken FLOAT-keyed rows reported")
+            "INSERT INTO shop.readings VALUES (0.7654321, 7)",
+        )  # only at b
+        found = wait_until(
+            lambda: len(r := open_divergences(pair.b, task_name, "forward")) == 3 and r,
+            timeout=60,
+            what="the three broken FLOAT-keyed rows reported",
+        )
         by_kind = {d["kind"]: d for d in found}
         assert all(d["found_by"] == "rolling" for d in found), found
         assert by_kind["different"]["key"] == {"k": float32(0.1234567)}  # the exact value, not 0.123457
@@ -275,15 +331,19 @@ def test_rows_keyed_on_float_are_looked_up_by_their_exact_value(clean_pair, task
         assert by_kind["missing"]["source"]["v"] == 0 and by_kind["missing"]["dest"] is None
         assert by_kind["extra"]["key"] == {"k": float32(0.7654321)}
         assert by_kind["extra"]["source"] is None and by_kind["extra"]["dest"]["v"] == 7
-        assert sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}' "
-                           "AND direction='forward'") == [(3,)]  # the changed rows were re-checked, not reported
+        assert sql(
+            pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}' AND direction='forward'"
+        ) == [(3,)]  # the changed rows were re-checked, not reported
         # the recorded key finds the row on the source, as the applier's keys do
         assert sql(pair.a, f"SELECT v FROM shop.readings WHERE k = {by_kind['different']['key']['k']!r}") == [(1,)]
         assert checksum(pair.a, "shop.readings") != checksum(pair.b, "shop.readings")
     sc = sync.result.stats["self_check"]
     assert (sc["divergences"], sc["open"]) == (3, 3), sc
     assert sorted((d["key"]["k"], d["kind"]) for d in sc["last"]) == [
-        (float32(1e-38), "missing"), (float32(0.1234567), "different"), (float32(0.7654321), "extra")]
+        (float32(1e-38), "missing"),
+        (float32(0.1234567), "different"),
+        (float32(0.7654321), "extra"),
+    ]
 
 
 def test_auto_repair_of_float_keyed_rows_keeps_the_exact_values(clean_pair, task_name):
@@ -293,20 +353,31 @@ def test_auto_repair_of_float_keyed_rows_keeps_the_exact_values(clean_pair, task
     create_both(pair, "CREATE TABLE shop.readings (k FLOAT NOT NULL PRIMARY KEY, f FLOAT, v INT NOT NULL)")
     for s in (pair.a, pair.b):
         sql(s, "INSERT INTO shop.readings VALUES (0.1234567, 0.7654321, 1), (1e-38, NULL, 2), (-2.5, 3.3333333, 3)")
-    with Sync(make_direction(task_name, self_check_auto_repair=True, **FAST), pair.a, pair.b), \
-            Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a):
+    with (
+        Sync(make_direction(task_name, self_check_auto_repair=True, **FAST), pair.a, pair.b),
+        Sync(make_direction(task_name, "reverse", **FAST), pair.b, pair.a),
+    ):
         a_before = checksum(pair.a, "shop.readings")
-        sql(pair.b, "SET SESSION sql_log_bin=0", "UPDATE shop.readings SET v=-1 WHERE v=1",
-            "DELETE FROM shop.readings WHERE v=2")
+        sql(
+            pair.b,
+            "SET SESSION sql_log_bin=0",
+            "UPDATE shop.readings SET v=-1 WHERE v=1",
+            "DELETE FROM shop.readings WHERE v=2",
+        )
         wait_until(lambda: checksum(pair.b, "shop.readings") == a_before, timeout=60, what="b repaired to equal a")
         # the repaired row has its exact key and values again (found by the binlog's doubles)
-        assert sql(pair.b, f"SELECT v FROM shop.readings WHERE k = {float32(0.1234567)!r} "
-                           f"AND f = {float32(0.7654321)!r}") == [(1,)]
+        assert sql(
+            pair.b, f"SELECT v FROM shop.readings WHERE k = {float32(0.1234567)!r} AND f = {float32(0.7654321)!r}"
+        ) == [(1,)]
         assert sql(pair.b, f"SELECT v FROM shop.readings WHERE k = {float32(1e-38)!r} AND f IS NULL") == [(2,)]
-        repaired = sql(pair.b, f"SELECT kind FROM dts_meta.divergence WHERE task_name='{task_name}' AND "
-                               "direction='forward' AND repaired_at IS NOT NULL ORDER BY kind")
+        repaired = sql(
+            pair.b,
+            f"SELECT kind FROM dts_meta.divergence WHERE task_name='{task_name}' AND "
+            "direction='forward' AND repaired_at IS NOT NULL ORDER BY kind",
+        )
         assert [r[0] for r in repaired] == ["different", "missing"]
         time.sleep(3)  # no echo, no second repair
         assert checksum(pair.a, "shop.readings") == a_before == checksum(pair.b, "shop.readings")
-        assert sql(pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}' "
-                           "AND resolved_at IS NULL") == [(0,)]
+        assert sql(
+            pair.b, f"SELECT COUNT(*) FROM dts_meta.divergence WHERE task_name='{task_name}' AND resolved_at IS NULL"
+        ) == [(0,)]

@@ -25,8 +25,14 @@ def set_state(pair, task_name, state, message=None, role="forward", **cols):
 
 def direction(task_name, role="forward"):
     src, dst = ("dts_source", "dts_destination") if role == "forward" else ("dts_destination", "dts_source")
-    return {"task_name": task_name, "role": role, "source_conn_id": src, "destination_conn_id": dst,
-            "objects": ["shop"], "exclude_ddl": role == "reverse"}
+    return {
+        "task_name": task_name,
+        "role": role,
+        "source_conn_id": src,
+        "destination_conn_id": dst,
+        "objects": ["shop"],
+        "exclude_ddl": role == "reverse",
+    }
 
 
 def sensor(task_name, **kw):
@@ -55,8 +61,9 @@ def test_other_directions_state_does_not_count(pair, task_name):
     rev = SyncStateSensor(task_id="w", direction=direction(task_name, "reverse"))
     # the reverse direction's home is A: nothing recorded there
     assert rev.poke({}) is False
-    by_name = SyncStateSensor(task_id="w2", task_name=task_name, role="forward",
-                              destination_conn_id="dts_destination", max_lag_seconds=1)
+    by_name = SyncStateSensor(
+        task_id="w2", task_name=task_name, role="forward", destination_conn_id="dts_destination", max_lag_seconds=1
+    )
     assert by_name.poke({}).is_done
 
 
@@ -75,7 +82,7 @@ def test_failure_left_by_an_earlier_run_is_waited_out(pair, task_name):
 
     set_state(pair, task_name, State.FAILED, "conflict from yesterday")
     time.sleep(0.05)
-    ctx = {"ti": SimpleNamespace(start_date=dt.datetime.now(dt.timezone.utc))}
+    ctx = {"ti": SimpleNamespace(start_date=dt.datetime.now(dt.UTC))}
     s = sensor(task_name, ignore_failures_before_start=True)
     assert s.poke(ctx) is False  # old failure: keep waiting
     with pytest.raises(AirflowFailException, match="conflict from yesterday"):
@@ -95,7 +102,7 @@ def test_a_direction_stopped_while_waiting_fails_the_wait(pair, task_name):
 
     set_state(pair, task_name, State.STOPPED, "stopped at binlog.000001:4 (an earlier run)")
     time.sleep(0.05)
-    ctx = {"ti": SimpleNamespace(start_date=dt.datetime.now(dt.timezone.utc))}
+    ctx = {"ti": SimpleNamespace(start_date=dt.datetime.now(dt.UTC))}
     s = sensor(task_name, ignore_failures_before_start=True)
     assert s.poke(ctx) is False  # stopped before the wait: the restart overwrites it
     set_state(pair, task_name, State.STOPPED, "stopped after max_runtime")
@@ -107,8 +114,10 @@ def test_a_direction_stopped_while_waiting_fails_the_wait(pair, task_name):
 def test_stale_synchronizing_row_is_not_trusted(pair, task_name):
     set_state(pair, task_name, State.SYNCHRONIZING, lag_seconds=0.0)
     with pair.b.root_connect() as conn, conn.cursor() as cur:
-        cur.execute("UPDATE dts_meta.sync_state SET updated_at = UTC_TIMESTAMP(6) - INTERVAL 10 MINUTE "
-                    "WHERE task_name=%s", (task_name,))
+        cur.execute(
+            "UPDATE dts_meta.sync_state SET updated_at = UTC_TIMESTAMP(6) - INTERVAL 10 MINUTE WHERE task_name=%s",
+            (task_name,),
+        )
     status = read_status(pair.b.settings(), "dts_meta", task_name, "forward")
     assert status.age_seconds > 500
     verdict, reason = judge(status, 10)
@@ -138,8 +147,9 @@ def test_unreachable_server_keeps_waiting(pair, task_name, monkeypatch):
 
 def test_trigger_fires_when_the_state_flips(pair, task_name):
     set_state(pair, task_name, State.INITIALIZING)
-    trig = SyncStateTrigger(task_name=task_name, role="forward", destination_conn_id="dts_destination",
-                            max_lag_seconds=3, poke_interval=0.2)
+    trig = SyncStateTrigger(
+        task_name=task_name, role="forward", destination_conn_id="dts_destination", max_lag_seconds=3, poke_interval=0.2
+    )
     cls_path, kwargs = trig.serialize()
     assert cls_path == "airflow_provider_dts.triggers.sync_state.SyncStateTrigger"
     assert "password" not in str(kwargs)
@@ -165,8 +175,9 @@ def test_trigger_fires_when_the_state_flips(pair, task_name):
 
 def test_trigger_reports_failure(pair, task_name):
     set_state(pair, task_name, State.FAILED, "binlog purged; re-initialize the direction")
-    trig = SyncStateTrigger(task_name=task_name, role="forward", destination_conn_id="dts_destination",
-                            poke_interval=0.2)
+    trig = SyncStateTrigger(
+        task_name=task_name, role="forward", destination_conn_id="dts_destination", poke_interval=0.2
+    )
 
     async def first_event():
         return await asyncio.wait_for(trig.run().__anext__(), timeout=30)

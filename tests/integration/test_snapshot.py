@@ -25,24 +25,34 @@ from airflow_provider_dts.engine.snapshot import FullSyncError, full_data_sync
 
 
 def direction(task_name: str, **kw) -> SyncDirection:
-    data = {"task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-            "objects": ["snap"]}
+    data = {
+        "task_name": task_name,
+        "source_conn_id": "dts_source",
+        "destination_conn_id": "dts_destination",
+        "objects": ["snap"],
+    }
     data.update(kw)
     return SyncDirection.from_dict(data)
 
 
 def fill(conn, table: str, first: int, last: int) -> None:
-    q(conn, f"INSERT INTO snap.{table} (id, grp, name, amount, payload) "
-            f"SELECT seq, seq % 7, CONCAT('name-', seq, IF(seq % 11 = 0, ' 😀', '')), seq * 1.25, "
-            f"IF(seq % 5 = 0, NULL, REPEAT('x', seq % 50)) FROM snap.seq_{first}_to_{last}")
+    q(
+        conn,
+        f"INSERT INTO snap.{table} (id, grp, name, amount, payload) "
+        f"SELECT seq, seq % 7, CONCAT('name-', seq, IF(seq % 11 = 0, ' 😀', '')), seq * 1.25, "
+        f"IF(seq % 5 = 0, NULL, REPEAT('x', seq % 50)) FROM snap.seq_{first}_to_{last}",
+    )
 
 
 def make_source(pair, rows: int = 3000) -> None:
     a = pair.a.root_connect()
     q(a, "CREATE DATABASE snap")
     for t in ("big", "big2"):
-        q(a, f"CREATE TABLE snap.{t} (id INT PRIMARY KEY, grp INT NOT NULL, name VARCHAR(60) NOT NULL, "
-             f"amount DECIMAL(12,2), payload TEXT, KEY by_grp (grp))")
+        q(
+            a,
+            f"CREATE TABLE snap.{t} (id INT PRIMARY KEY, grp INT NOT NULL, name VARCHAR(60) NOT NULL, "
+            f"amount DECIMAL(12,2), payload TEXT, KEY by_grp (grp))",
+        )
         fill(a, t, 1, rows)
     q(a, "CREATE TABLE snap.nokey (a INT, b VARCHAR(10))")
     q(a, "INSERT INTO snap.nokey VALUES (1, 'x'), (1, 'x'), (2, NULL), (NULL, NULL)")
@@ -75,8 +85,14 @@ def test_copy_records_positions_state_and_progress(clean_pair, task_name):
     d = direction(task_name, mapping={"snap": "snap_copy"})
     sync_schema(d, clean_pair.a.settings(), clean_pair.b.settings())
     seen = []
-    result = full_data_sync(d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=20000,
-                            progress_interval=0, progress_callback=seen.append)
+    result = full_data_sync(
+        d,
+        clean_pair.a.settings(),
+        clean_pair.b.settings(),
+        chunk_bytes=20000,
+        progress_interval=0,
+        progress_callback=seen.append,
+    )
     a, b = clean_pair.a.root_connect(), clean_pair.b.root_connect()
     for t in ("big", "big2"):
         assert table_rows(b, "snap_copy", t) == table_rows(a, "snap", t)
@@ -88,8 +104,12 @@ def test_copy_records_positions_state_and_progress(clean_pair, task_name):
     assert cp.binlog_file and cp.binlog_pos > 4
     state = control.get_state(b, task_name, "forward")
     assert state["state"] == State.INITIALIZING and "full data sync complete" in state["message"]
-    progress = q(b, f"SELECT source_table, dest_table, status, rows_done FROM {control.table('table_progress')} "
-                    "WHERE task_name=%s ORDER BY source_table", (task_name,))
+    progress = q(
+        b,
+        f"SELECT source_table, dest_table, status, rows_done FROM {control.table('table_progress')} "
+        "WHERE task_name=%s ORDER BY source_table",
+        (task_name,),
+    )
     assert progress == (("big", "big", "done", 3000), ("big2", "big2", "done", 3000), ("nokey", "nokey", "done", 3004))
     assert {"table", "rows_done", "rows_estimated", "rows_per_second", "eta_seconds"} <= set(seen[0])
     assert any(s["table"] == "snap.big -> snap_copy.big" and s["rows_done"] == 3000 for s in seen)
@@ -109,8 +129,20 @@ def test_each_chunk_commits_with_the_loop_mark(clean_pair, task_name):
     start_file = q(b, "SHOW MASTER STATUS")[0][0]
     full_data_sync(d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=8000)
     txns, current = [], None
-    for ev in _binlog(clean_pair.b, start_file, 4, only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent, WriteRowsEvent,
-                                                                 UpdateRowsEvent, DeleteRowsEvent]):
+    for ev in _binlog(
+        clean_pair.b,
+        start_file,
+        4,
+        only_events=[
+            GtidEvent,
+            MariadbGtidEvent,
+            QueryEvent,
+            XidEvent,
+            WriteRowsEvent,
+            UpdateRowsEvent,
+            DeleteRowsEvent,
+        ],
+    ):
         if isinstance(ev, (GtidEvent, MariadbGtidEvent)) or (isinstance(ev, QueryEvent) and ev.query == "BEGIN"):
             current = set()
         elif isinstance(ev, XidEvent):
@@ -127,10 +159,15 @@ def test_each_chunk_commits_with_the_loop_mark(clean_pair, task_name):
 
 def _binlog(server, log_file, log_pos, only_events, only_schemas=None):
     stream = BinLogStreamReader(
-        connection_settings={"host": "127.0.0.1", "port": server.port, "user": "dts_admin",
-                             "passwd": server.password},
-        server_id=0x5EED0000 + os.getpid() % 10000, log_file=log_file, log_pos=log_pos, resume_stream=True,
-        blocking=False, only_events=only_events, only_schemas=only_schemas, enable_logging=False,
+        connection_settings={"host": "127.0.0.1", "port": server.port, "user": "dts_admin", "passwd": server.password},
+        server_id=0x5EED0000 + os.getpid() % 10000,
+        log_file=log_file,
+        log_pos=log_pos,
+        resume_stream=True,
+        blocking=False,
+        only_events=only_events,
+        only_schemas=only_schemas,
+        enable_logging=False,
     )
     try:
         yield from stream
@@ -151,7 +188,9 @@ def test_ignore_mode_keeps_existing_destination_rows(clean_pair, task_name):
         result = full_data_sync(d, clean_pair.a.settings(), clean_pair.b.settings(), method=method, chunk_bytes=5000)
         assert result.rows == 500
         assert q(b, "SELECT name, payload FROM snap.big WHERE id IN (5, 9999) ORDER BY id") == (
-            ("kept at destination", "dst"), ("only here", None))
+            ("kept at destination", "dst"),
+            ("only here", None),
+        )
         assert q(b, "SELECT COUNT(*) FROM snap.big") == ((501,),)
         assert table_rows(b, "snap", "big")[:4] == table_rows(a, "snap", "big")[:4]
         q(b, "DELETE FROM snap.big WHERE id NOT IN (5, 9999)")
@@ -195,8 +234,12 @@ def test_sigkill_mid_table_then_rerun_copies_every_row_once(clean_pair, task_nam
     a, b = clean_pair.a.root_connect(), clean_pair.b.root_connect()
     d = direction(task_name)
     sync_schema(d, clean_pair.a.settings(), clean_pair.b.settings())
-    cfg = {"direction": d.to_dict(), "source": _settings_dict(clean_pair.a),
-           "destination": _settings_dict(clean_pair.b), "method": method}
+    cfg = {
+        "direction": d.to_dict(),
+        "source": _settings_dict(clean_pair.a),
+        "destination": _settings_dict(clean_pair.b),
+        "method": method,
+    }
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT], stdin=subprocess.PIPE)
     proc.stdin.write(json.dumps(cfg).encode())
     proc.stdin.close()
@@ -204,8 +247,16 @@ def test_sigkill_mid_table_then_rerun_copies_every_row_once(clean_pair, task_nam
     deadline = time.monotonic() + 60
     done = 0
     while time.monotonic() < deadline:
-        rows = q(b, f"SELECT rows_done FROM {control.table('table_progress')} WHERE task_name=%s AND "
-                    f"source_table='big' AND status='copying'", (task_name,)) if control.exists(b) else ()
+        rows = (
+            q(
+                b,
+                f"SELECT rows_done FROM {control.table('table_progress')} WHERE task_name=%s AND "
+                f"source_table='big' AND status='copying'",
+                (task_name,),
+            )
+            if control.exists(b)
+            else ()
+        )
         if rows and rows[0][0] >= 600:
             done = rows[0][0]
             break
@@ -214,8 +265,11 @@ def test_sigkill_mid_table_then_rerun_copies_every_row_once(clean_pair, task_nam
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     # what was committed is exactly what the progress row says (rows and progress in one transaction)
-    committed = q(b, f"SELECT rows_done, last_key FROM {control.table('table_progress')} WHERE task_name=%s "
-                     "AND source_table='big'", (task_name,))[0]
+    committed = q(
+        b,
+        f"SELECT rows_done, last_key FROM {control.table('table_progress')} WHERE task_name=%s AND source_table='big'",
+        (task_name,),
+    )[0]
     assert q(b, "SELECT COUNT(*), MAX(id) FROM snap.big") == ((committed[0], int(json.loads(committed[1])[0])),)
     assert 0 < committed[0] < 3000
     # the source changes between the runs: the resumed copy takes a new snapshot
@@ -265,8 +319,14 @@ def test_snapshot_position_is_exact_under_concurrent_writes(clean_pair, task_nam
     try:
         time.sleep(0.2)
         with caplog.at_level("INFO", logger="airflow_provider_dts.engine.snapshot"):
-            result = full_data_sync(d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=3000,
-                                    max_rows_per_second=6000, parallel=2)
+            result = full_data_sync(
+                d,
+                clean_pair.a.settings(),
+                clean_pair.b.settings(),
+                chunk_bytes=3000,
+                max_rows_per_second=6000,
+                parallel=2,
+            )
         time.sleep(0.2)
     finally:
         stop.set()
@@ -308,8 +368,9 @@ def test_stop_request_keeps_progress_and_the_next_run_resumes(clean_pair, task_n
             stop.set()
 
     with pytest.raises(FullSyncError, match="stopped on request.*resumes"):
-        full_data_sync(d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=4000, on_chunk=on_chunk,
-                       stop=stop)
+        full_data_sync(
+            d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=4000, on_chunk=on_chunk, stop=stop
+        )
     control = ControlSchema()
     assert control.get_state(b, task_name, "forward")["state"] == State.STOPPED
     copied = q(b, "SELECT COUNT(*) FROM snap.big")[0][0]
@@ -340,8 +401,10 @@ def test_copy_killed_and_resumed_under_writes_then_incremental_replay_converges(
             with w.cursor() as cur:
                 cur.execute("START TRANSACTION")
                 cur.execute("INSERT INTO snap.big VALUES (%s, 2, 'during copy', 1.5, 'w')", (n,))
-                cur.execute("UPDATE snap.big SET amount = amount + 1, name = CONCAT(name, '+') WHERE id = %s",
-                            (1 + (n * 37) % 3000,))
+                cur.execute(
+                    "UPDATE snap.big SET amount = amount + 1, name = CONCAT(name, '+') WHERE id = %s",
+                    (1 + (n * 37) % 3000,),
+                )
                 cur.execute("DELETE FROM snap.big WHERE id = %s", (1 + (n * 53) % 3000,))
                 cur.execute("COMMIT")
             counts["n"] += 1
@@ -350,24 +413,36 @@ def test_copy_killed_and_resumed_under_writes_then_incremental_replay_converges(
     t = threading.Thread(target=writer)
     t.start()
     try:
-        cfg = {"direction": d.to_dict(), "source": _settings_dict(clean_pair.a),
-               "destination": _settings_dict(clean_pair.b), "method": "auto"}
+        cfg = {
+            "direction": d.to_dict(),
+            "source": _settings_dict(clean_pair.a),
+            "destination": _settings_dict(clean_pair.b),
+            "method": "auto",
+        }
         proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT], stdin=subprocess.PIPE)
         proc.stdin.write(json.dumps(cfg).encode())
         proc.stdin.close()
         control = ControlSchema()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            rows = q(b, f"SELECT rows_done FROM {control.table('table_progress')} WHERE task_name=%s AND "
-                        "status='copying'", (task_name,)) if control.exists(b) else ()
+            rows = (
+                q(
+                    b,
+                    f"SELECT rows_done FROM {control.table('table_progress')} WHERE task_name=%s AND status='copying'",
+                    (task_name,),
+                )
+                if control.exists(b)
+                else ()
+            )
             if rows and rows[0][0] >= 800:
                 break
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         time.sleep(0.3)
-        resumed = full_data_sync(d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=3000,
-                                 max_rows_per_second=3000)
+        resumed = full_data_sync(
+            d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=3000, max_rows_per_second=3000
+        )
         assert resumed.resumed and resumed.catchup_pos != resumed.snapshot_pos
         time.sleep(0.3)
     finally:
@@ -377,8 +452,11 @@ def test_copy_killed_and_resumed_under_writes_then_incremental_replay_converges(
 
     stop = threading.Event()
     outcome = {}
-    runner = threading.Thread(target=lambda: outcome.setdefault("r", run_direction(
-        d, clean_pair.a.settings(), clean_pair.b.settings(), stop=stop, max_runtime=120)))
+    runner = threading.Thread(
+        target=lambda: outcome.setdefault(
+            "r", run_direction(d, clean_pair.a.settings(), clean_pair.b.settings(), stop=stop, max_runtime=120)
+        )
+    )
     runner.start()
     try:
         deadline = time.monotonic() + 90
@@ -417,8 +495,9 @@ def test_lock_wait_timeout_at_the_destination_is_retried(clean_pair, task_name):
             held.wait(5)
 
     try:
-        result = full_data_sync(d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=4000,
-                                on_chunk=on_chunk)
+        result = full_data_sync(
+            d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=4000, on_chunk=on_chunk
+        )
     finally:
         q(b, "SET GLOBAL innodb_lock_wait_timeout = 50")
     assert result.rows == 1500

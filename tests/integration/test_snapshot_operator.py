@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import q
 from airflow.sdk.exceptions import AirflowFailException
+from helpers import q
 
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.operators.initial_sync import FullDataSyncOperator, InitialSchemaSyncOperator
 
 
 def make_direction(task_name, **kw):
-    d = {"task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-         "objects": ["opshop"], "mapping": {"opshop": "opshop_b"}}
+    d = {
+        "task_name": task_name,
+        "source_conn_id": "dts_source",
+        "destination_conn_id": "dts_destination",
+        "objects": ["opshop"],
+        "mapping": {"opshop": "opshop_b"},
+    }
     d.update(kw)
     return d
 
@@ -41,8 +46,9 @@ def test_schema_then_full_sync_then_both_skip_when_initialized(opshop, task_name
     assert summary["snapshot_position"].startswith("binlog.")
     assert "opshop.items -> opshop_b.items: 1500 of ~" in out and "rows/s, ETA" in out  # the task log
     b = opshop.b.root_connect()
-    assert q(b, "SELECT COUNT(*), SUM(price) FROM opshop_b.items") == q(opshop.a.root_connect(),
-                                                                         "SELECT COUNT(*), SUM(price) FROM opshop.items")
+    assert q(b, "SELECT COUNT(*), SUM(price) FROM opshop_b.items") == q(
+        opshop.a.root_connect(), "SELECT COUNT(*), SUM(price) FROM opshop.items"
+    )
     assert q(b, "SELECT COUNT(*) FROM opshop_b.cheap") == ((39,),)
     password = opshop.b.password
     assert password not in json.dumps(summary) and password not in json.dumps(schema)
@@ -58,9 +64,11 @@ def test_schema_then_full_sync_then_both_skip_when_initialized(opshop, task_name
 def test_steps_turned_off_do_nothing(opshop, task_name):
     direction = make_direction(task_name, initial_schema_sync=False, initial_full_data_sync=False)
     assert InitialSchemaSyncOperator(task_id="s", direction=direction).execute({}) == {
-        "skipped": "initial_schema_sync is off"}
+        "skipped": "initial_schema_sync is off"
+    }
     assert FullDataSyncOperator(task_id="f", direction=direction).execute({}) == {
-        "skipped": "initial_full_data_sync is off"}
+        "skipped": "initial_full_data_sync is off"
+    }
     b = opshop.b.root_connect()
     assert q(b, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='opshop_b'") == ((0,),)
     control = ControlSchema()
@@ -73,8 +81,9 @@ def test_bad_input_fails_with_a_clear_message(opshop, task_name):
     with pytest.raises(AirflowFailException, match="max_rows_per_second 'fast' is not a positive number"):
         FullDataSyncOperator(task_id="f", direction=make_direction(task_name), max_rows_per_second="fast").execute({})
     with pytest.raises(AirflowFailException, match=r"do not exist on the source: nope"):
-        InitialSchemaSyncOperator(task_id="s", direction=make_direction(task_name, objects=["nope"], mapping={})
-                                  ).execute({})
+        InitialSchemaSyncOperator(
+            task_id="s", direction=make_direction(task_name, objects=["nope"], mapping={})
+        ).execute({})
     # the data step without the schema: the destination table is missing
     with pytest.raises(AirflowFailException, match=r"opshop_b\.items does not exist at the destination"):
         FullDataSyncOperator(task_id="f", direction=make_direction(task_name)).execute({})

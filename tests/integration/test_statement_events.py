@@ -13,11 +13,13 @@ import pytest
 from test_incremental import Sync, create_both, make_direction, sql, state_row, table_rows, wait_same
 
 from airflow_provider_dts.engine import incremental
-from airflow_provider_dts.engine.binlog import position_le
 from airflow_provider_dts.engine.control import ControlSchema, State
+from airflow_provider_dts.engine.model import position_le
 
-FUNCTION = ("CREATE FUNCTION shop.f(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA "
-            "BEGIN INSERT INTO shop.t VALUES (x, 'by f'); RETURN x; END")
+FUNCTION = (
+    "CREATE FUNCTION shop.f(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA "
+    "BEGIN INSERT INTO shop.t VALUES (x, 'by f'); RETURN x; END"
+)
 
 
 @pytest.fixture(params=["process", "thread"])
@@ -84,16 +86,22 @@ def test_load_data_logged_as_statement_fails_the_direction(clean_pair, task_name
     data = tmp_path / "rows.tsv"
     data.write_text("10\tloaded\n11\tloaded\n")
     msg = run_statement_and_expect_failure(
-        pair, task_name, f"LOAD DATA LOCAL INFILE '{data}' INTO TABLE shop.t", connect_kw={"local_infile": True})
+        pair, task_name, f"LOAD DATA LOCAL INFILE '{data}' INTO TABLE shop.t", connect_kw={"local_infile": True}
+    )
     assert "LOAD DATA" in msg and "shop" in msg
 
 
-def test_statement_based_writes_to_unselected_databases_do_not_stop_the_sync(clean_pair, task_name, reader_mode,
-                                                                            tmp_path):
+def test_statement_based_writes_to_unselected_databases_do_not_stop_the_sync(
+    clean_pair, task_name, reader_mode, tmp_path
+):
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")
-    sql(pair.a, "CREATE DATABASE other", "CREATE TABLE other.t (id INT PRIMARY KEY, v VARCHAR(20))",
-        "CREATE TABLE other.m (id INT PRIMARY KEY) ENGINE=MyISAM")
+    sql(
+        pair.a,
+        "CREATE DATABASE other",
+        "CREATE TABLE other.t (id INT PRIMARY KEY, v VARCHAR(20))",
+        "CREATE TABLE other.m (id INT PRIMARY KEY) ENGINE=MyISAM",
+    )
     data = tmp_path / "rows.tsv"
     data.write_text("10\tloaded\n11\tloaded\n")
     with Sync(make_direction(task_name), pair.a, pair.b) as sync:
@@ -126,11 +134,15 @@ def test_statement_based_write_to_an_unselected_table_that_writes_selected_ones_
     writes the selected table (those rows are not in the binlog either)."""
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")
-    sql(pair.a, "CREATE DATABASE other", "CREATE TABLE other.t (id INT PRIMARY KEY, v VARCHAR(20))",
+    sql(
+        pair.a,
+        "CREATE DATABASE other",
+        "CREATE TABLE other.t (id INT PRIMARY KEY, v VARCHAR(20))",
         "CREATE TRIGGER other.tr AFTER INSERT ON other.t FOR EACH ROW INSERT INTO shop.t VALUES (NEW.id, 'by trigger')"
-        if via == "trigger" else
-        "CREATE FUNCTION other.g(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA "
-        "BEGIN INSERT INTO shop.t VALUES (x, 'by g'); RETURN x; END")
+        if via == "trigger"
+        else "CREATE FUNCTION other.g(x INT) RETURNS INT DETERMINISTIC MODIFIES SQL DATA "
+        "BEGIN INSERT INTO shop.t VALUES (x, 'by g'); RETURN x; END",
+    )
     statement = "INSERT INTO other.t VALUES (7, 'x')" if via == "trigger" else "INSERT INTO t VALUES (g(7), 'x')"
     msg = run_statement_and_expect_failure(pair, task_name, "USE other", statement)
     assert ("trigger other.tr" if via == "trigger" else "stored function") in msg

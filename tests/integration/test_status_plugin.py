@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from airflow_provider_dts.engine.control import Checkpoint, ControlSchema, State
+from airflow_provider_dts.engine.control import ControlSchema, State
+from airflow_provider_dts.engine.model import Checkpoint
 from airflow_provider_dts.localpair import free_port
 from airflow_provider_dts.plugins.status import DtsStatusPlugin, collect_status, create_app
 
@@ -20,31 +21,70 @@ SCHEMA = "dts_meta"
 HOSTILE_TABLE = '<script>alert("x")</script>'
 
 
-def _seed(server, task: str, direction: str, *, state: str, lag: float, rps: float,
-          counts: tuple[int, int, int, int, int], binlog: tuple[str, int], message: str | None = None) -> None:
+def _seed(
+    server,
+    task: str,
+    direction: str,
+    *,
+    state: str,
+    lag: float,
+    rps: float,
+    counts: tuple[int, int, int, int, int],
+    binlog: tuple[str, int],
+    message: str | None = None,
+) -> None:
     """Real control rows, written the way the engine writes them."""
     cs = ControlSchema(SCHEMA)
     with server.settings().connect() as conn:
         cs.ensure(conn)
-        cs.set_state(conn, task, direction, state, message, lag_seconds=lag, rows_per_second=rps,
-                     last_source_commit_at=dt.datetime(2026, 1, 2, 3, 4, 5))
+        cs.set_state(
+            conn,
+            task,
+            direction,
+            state,
+            message,
+            lag_seconds=lag,
+            rows_per_second=rps,
+            last_source_commit_at=dt.datetime(2026, 1, 2, 3, 4, 5),
+        )
         tx, ins, upd, dele, conflicts = counts
         with conn.cursor() as cur:
             cur.execute("START TRANSACTION")
-            cs.write_checkpoint(cur, task, direction, Checkpoint(
-                binlog_file=binlog[0], binlog_pos=binlog[1], transactions_applied=tx, rows_inserted=ins,
-                rows_updated=upd, rows_deleted=dele, conflicts=conflicts,
-                source_commit_at=dt.datetime(2026, 1, 2, 3, 4, 5)))
+            cs.write_checkpoint(
+                cur,
+                task,
+                direction,
+                Checkpoint(
+                    binlog_file=binlog[0],
+                    binlog_pos=binlog[1],
+                    transactions_applied=tx,
+                    rows_inserted=ins,
+                    rows_updated=upd,
+                    rows_deleted=dele,
+                    conflicts=conflicts,
+                    source_commit_at=dt.datetime(2026, 1, 2, 3, 4, 5),
+                ),
+            )
             cur.execute("COMMIT")
 
 
 def _log_conflict(server, task: str, direction: str, table: str, key: dict) -> None:
     cs = ControlSchema(SCHEMA)
     with server.settings().connect() as conn, conn.cursor() as cur:
-        cs.log_conflict(cur, task, direction, conflict_type="insert_exists", policy="Overwrite",
-                        decision="overwrite", source=("shop", table), dest=("shop", table), key=key,
-                        source_image={"id": 7, "v": "new"}, dest_image={"id": 7, "v": "old"},
-                        position="binlog.000001:1234")
+        cs.log_conflict(
+            cur,
+            task,
+            direction,
+            conflict_type="insert_exists",
+            policy="Overwrite",
+            decision="overwrite",
+            source=("shop", table),
+            dest=("shop", table),
+            key=key,
+            source_image={"id": 7, "v": "new"},
+            dest_image={"id": 7, "v": "old"},
+            position="binlog.000001:1234",
+        )
 
 
 @pytest.fixture
@@ -55,18 +95,50 @@ def client():
 @pytest.fixture
 def seeded(pair, task_name):
     # task one (forward) lives on its destination B, task two (reverse) on A
-    _seed(pair.b, task_name, "forward", state=State.SYNCHRONIZING, lag=1.5, rps=42.25,
-          counts=(11, 101, 22, 3, 4), binlog=("binlog.000003", 4567), message="applying <b>live</b>")
-    _seed(pair.a, task_name, "reverse", state=State.FAILED, lag=73.0, rps=0.0,
-          counts=(5, 6, 7, 8, 1), binlog=("binlog.000009", 999), message="conflict on shop.t: TaskFailed")
+    _seed(
+        pair.b,
+        task_name,
+        "forward",
+        state=State.SYNCHRONIZING,
+        lag=1.5,
+        rps=42.25,
+        counts=(11, 101, 22, 3, 4),
+        binlog=("binlog.000003", 4567),
+        message="applying <b>live</b>",
+    )
+    _seed(
+        pair.a,
+        task_name,
+        "reverse",
+        state=State.FAILED,
+        lag=73.0,
+        rps=0.0,
+        counts=(5, 6, 7, 8, 1),
+        binlog=("binlog.000009", 999),
+        message="conflict on shop.t: TaskFailed",
+    )
     _log_conflict(pair.b, task_name, "forward", HOSTILE_TABLE, {"id": 7})
     _log_conflict(pair.a, task_name, "reverse", "orders", {"order_id": 31337})
     with pair.b.settings().connect() as conn:
-        ControlSchema(SCHEMA).record_precheck(conn, task_name, "forward", "run-1", [
-            type("R", (), {"name": "binlog_format", "status": "FAIL", "reason": "binlog_format is STATEMENT",
-                           "fix": "SET GLOBAL binlog_format=ROW"})(),
-            type("R", (), {"name": "server_id", "status": "PASS", "reason": None, "fix": None})(),
-        ])
+        ControlSchema(SCHEMA).record_precheck(
+            conn,
+            task_name,
+            "forward",
+            "run-1",
+            [
+                type(
+                    "R",
+                    (),
+                    {
+                        "name": "binlog_format",
+                        "status": "FAIL",
+                        "reason": "binlog_format is STATEMENT",
+                        "fix": "SET GLOBAL binlog_format=ROW",
+                    },
+                )(),
+                type("R", (), {"name": "server_id", "status": "PASS", "reason": None, "fix": None})(),
+            ],
+        )
     return task_name
 
 
@@ -91,10 +163,21 @@ def test_json_shows_both_directions_conflicts_and_precheck_failures(pair, seeded
     assert fwd["message"] == "applying <b>live</b>"
     assert fwd["lag_seconds"] == 1.5 and rev["lag_seconds"] == 73.0
     assert fwd["rows_per_second"] == 42.25
-    assert (fwd["transactions_applied"], fwd["rows_inserted"], fwd["rows_updated"], fwd["rows_deleted"],
-            fwd["conflicts"], fwd["rows_applied"]) == (11, 101, 22, 3, 4, 126)
-    assert (rev["transactions_applied"], rev["rows_inserted"], rev["rows_updated"], rev["rows_deleted"],
-            rev["conflicts"]) == (5, 6, 7, 8, 1)
+    assert (
+        fwd["transactions_applied"],
+        fwd["rows_inserted"],
+        fwd["rows_updated"],
+        fwd["rows_deleted"],
+        fwd["conflicts"],
+        fwd["rows_applied"],
+    ) == (11, 101, 22, 3, 4, 126)
+    assert (
+        rev["transactions_applied"],
+        rev["rows_inserted"],
+        rev["rows_updated"],
+        rev["rows_deleted"],
+        rev["conflicts"],
+    ) == (5, 6, 7, 8, 1)
     assert fwd["binlog_position"] == "binlog.000003:4567" and rev["binlog_position"] == "binlog.000009:999"
     assert fwd["last_source_commit_at"].startswith("2026-01-02T03:04:05")
     assert fwd["updated_at"]
@@ -104,9 +187,9 @@ def test_json_shows_both_directions_conflicts_and_precheck_failures(pair, seeded
     assert [d["direction"] for d in status["directions"] if d["task_name"] == seeded] == ["forward", "reverse"]
 
     conflicts = [c for c in status["conflicts"] if c["task_name"] == seeded]
-    assert {(c["direction"], c["dest_table"], json.loads(c["key_json"]).popitem()[1], c["decision"])
-            for c in conflicts} == {("forward", HOSTILE_TABLE, 7, "overwrite"),
-                                    ("reverse", "orders", 31337, "overwrite")}
+    assert {
+        (c["direction"], c["dest_table"], json.loads(c["key_json"]).popitem()[1], c["decision"]) for c in conflicts
+    } == {("forward", HOSTILE_TABLE, 7, "overwrite"), ("reverse", "orders", 31337, "overwrite")}
     assert all(c["detected_at"] for c in conflicts)
 
     fails = [p for p in status["precheck_failures"] if p["task_name"] == seeded]
@@ -119,9 +202,23 @@ def test_html_page_shows_status_escaped_and_refreshes(pair, seeded, client):
     assert r.headers["content-type"].startswith("text/html")
     page = r.text
     assert '<meta http-equiv="refresh" content="5">' in page
-    for text in (seeded, "task one (forward)", "task two (reverse)", "Synchronizing", "Failed", "1.5", "73.0",
-                 "42.2", "101", "binlog.000003:4567", "binlog.000009:999", "31337", "insert_exists",
-                 "binlog_format is STATEMENT", "SET GLOBAL binlog_format=ROW"):
+    for text in (
+        seeded,
+        "task one (forward)",
+        "task two (reverse)",
+        "Synchronizing",
+        "Failed",
+        "1.5",
+        "73.0",
+        "42.2",
+        "101",
+        "binlog.000003:4567",
+        "binlog.000009:999",
+        "31337",
+        "insert_exists",
+        "binlog_format is STATEMENT",
+        "SET GLOBAL binlog_format=ROW",
+    ):
         assert text in page, text
     # the table name with <script> and the message with <b> are shown escaped, never as markup
     assert "<script>" not in page and "<b>live" not in page
@@ -137,8 +234,12 @@ def test_real_sync_run_shows_up(clean_pair, task_name, client):
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")
     sql(pair.b, "INSERT INTO shop.t VALUES (1, 'dest')")
     with Sync(make_direction(task_name, conflict_policy="Overwrite"), pair.a, pair.b):
-        sql(pair.a, "INSERT INTO shop.t VALUES (1, 'src'), (2, 'two'), (3, 'three')",
-            "UPDATE shop.t SET v = 'TWO' WHERE id = 2", "DELETE FROM shop.t WHERE id = 3")
+        sql(
+            pair.a,
+            "INSERT INTO shop.t VALUES (1, 'src'), (2, 'two'), (3, 'three')",
+            "UPDATE shop.t SET v = 'TWO' WHERE id = 2",
+            "DELETE FROM shop.t WHERE id = 3",
+        )
         wait_until(lambda: table_rows(pair.b, "t") == [(1, "src"), (2, "TWO")], 30, "rows at the destination")
 
         def applied():
@@ -151,7 +252,11 @@ def test_real_sync_run_shows_up(clean_pair, task_name, client):
             cp = ControlSchema(SCHEMA).read_checkpoint(conn, task_name, "forward")
         # exactly what the engine stored (read after the status; only heartbeats can run in between)
         assert (fwd["rows_inserted"], fwd["rows_updated"], fwd["rows_deleted"], fwd["conflicts"]) == (
-            cp.rows_inserted, cp.rows_updated, cp.rows_deleted, cp.conflicts)
+            cp.rows_inserted,
+            cp.rows_updated,
+            cp.rows_deleted,
+            cp.conflicts,
+        )
         assert 3 <= fwd["transactions_applied"] <= cp.transactions_applied
         assert fwd["rows_updated"] >= 1 and fwd["rows_deleted"] == 1 and fwd["conflicts"] == 1
         assert fwd["binlog_position"].startswith(fwd["binlog_file"] + ":")
@@ -166,16 +271,32 @@ def test_real_sync_run_shows_up(clean_pair, task_name, client):
 
 def test_stale_and_retrying_directions_are_flagged(pair, client, task_name):
     """A Synchronizing row nobody refreshed for 2 minutes (its engine died) and one retrying a lost server."""
-    _seed(pair.b, task_name, "forward", state=State.SYNCHRONIZING, lag=0.5, rps=1.0, counts=(1, 1, 0, 0, 0),
-          binlog=("binlog.000001", 10))
+    _seed(
+        pair.b,
+        task_name,
+        "forward",
+        state=State.SYNCHRONIZING,
+        lag=0.5,
+        rps=1.0,
+        counts=(1, 1, 0, 0, 0),
+        binlog=("binlog.000001", 10),
+    )
     with pair.a.settings().connect() as conn:
         ControlSchema(SCHEMA).ensure(conn)
-        ControlSchema(SCHEMA).set_state(conn, task_name, "reverse", State.SYNCHRONIZING, "source lost, retrying",
-                                        retrying_since=dt.datetime(2026, 3, 4, 5, 6, 7))
-    with pair.b.settings().connect() as conn:
-        with conn.cursor() as cur:
-            cur.execute("UPDATE dts_meta.sync_state SET updated_at = UTC_TIMESTAMP(6) - INTERVAL 120 SECOND "
-                        "WHERE task_name=%s AND direction='forward'", (task_name,))
+        ControlSchema(SCHEMA).set_state(
+            conn,
+            task_name,
+            "reverse",
+            State.SYNCHRONIZING,
+            "source lost, retrying",
+            retrying_since=dt.datetime(2026, 3, 4, 5, 6, 7),
+        )
+    with pair.b.settings().connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE dts_meta.sync_state SET updated_at = UTC_TIMESTAMP(6) - INTERVAL 120 SECOND "
+            "WHERE task_name=%s AND direction='forward'",
+            (task_name,),
+        )
     mine = _mine(client.get("/api/status").json(), task_name)
     assert mine["forward"]["stale"] is True and mine["forward"]["updated_seconds_ago"] >= 120
     assert mine["reverse"]["stale"] is False and mine["reverse"]["retrying_since"].startswith("2026-03-04T05:06:07")
@@ -188,10 +309,18 @@ def test_no_password_anywhere(pair, seeded, client, monkeypatch):
     # a wrong-password connection and a down one next to the real ones
     wrong = "Wr0ng-pw-" + seeded
     down = "D0wn-pw-" + seeded
-    monkeypatch.setenv("AIRFLOW_CONN_DTS_WRONGPW", json.dumps(
-        {"conn_type": "mysql", "host": "127.0.0.1", "port": pair.a.port, "login": "dts_admin", "password": wrong}))
-    monkeypatch.setenv("AIRFLOW_CONN_DTS_DOWNPW", json.dumps(
-        {"conn_type": "mysql", "host": "127.0.0.1", "port": free_port(), "login": "dts_admin", "password": down}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DTS_WRONGPW",
+        json.dumps(
+            {"conn_type": "mysql", "host": "127.0.0.1", "port": pair.a.port, "login": "dts_admin", "password": wrong}
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DTS_DOWNPW",
+        json.dumps(
+            {"conn_type": "mysql", "host": "127.0.0.1", "port": free_port(), "login": "dts_admin", "password": down}
+        ),
+    )
     monkeypatch.setenv("DTS_STATUS_CONN_IDS", "dts_source,dts_destination,dts_wrongpw,dts_downpw")
     bodies = [client.get("/").text, client.get("/api/status").text]
     status = json.loads(bodies[1])
@@ -205,8 +334,10 @@ def test_no_password_anywhere(pair, seeded, client, monkeypatch):
 
 def test_down_server_is_an_error_row_not_a_500(pair, seeded, client, monkeypatch):
     port = free_port()  # nothing listens here
-    monkeypatch.setenv("AIRFLOW_CONN_DTS_DOWN", json.dumps(
-        {"conn_type": "mysql", "host": "127.0.0.1", "port": port, "login": "dts_admin", "password": "x"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DTS_DOWN",
+        json.dumps({"conn_type": "mysql", "host": "127.0.0.1", "port": port, "login": "dts_admin", "password": "x"}),
+    )
     monkeypatch.setenv("DTS_STATUS_CONN_IDS", "dts_down, dts_destination ,dts_not_defined")
     r = client.get("/api/status")
     assert r.status_code == 200
@@ -275,21 +406,28 @@ def test_installed_package_registers_the_plugin(tmp_path):
     """`airflow plugins` (a fresh home, no plugins folder) lists the plugin through the installed package's
     airflow.plugins entry point."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(AIRFLOW_HOME=str(tmp_path / "home"), AIRFLOW__CORE__PLUGINS_FOLDER=str(tmp_path / "no-plugins"),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    env.update(
+        AIRFLOW_HOME=str(tmp_path / "home"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(tmp_path / "no-plugins"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    )
     airflow = Path(sys.executable).with_name("airflow")
-    r = subprocess.run([str(airflow), "plugins", "--output", "json"], env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [str(airflow), "plugins", "--output", "json"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    info = json.loads(r.stdout[r.stdout.index("["):])
+    info = json.loads(r.stdout[r.stdout.index("[") :])
     mine = [p for p in info if p["name"] == "dts_status"]
     assert len(mine) == 1, info
     plugin = mine[0]
     assert [(a["url_prefix"], a["app"]) for a in plugin["fastapi_apps"]] == [("/dts", "fastapi.applications.FastAPI")]
     assert [(v["name"], v["href"], v["url_route"]) for v in plugin["external_views"]] == [
-        ("DTS sync", "dts/", "dts-sync")]
-    assert "EntryPoint(name='dts_status', value='airflow_provider_dts.plugins.status:DtsStatusPlugin', " \
-           "group='airflow.plugins')" in str(plugin["source"])
+        ("DTS sync", "dts/", "dts-sync")
+    ]
+    assert (
+        "EntryPoint(name='dts_status', value='airflow_provider_dts.plugins.status:DtsStatusPlugin', "
+        "group='airflow.plugins')" in str(plugin["source"])
+    )
 
 
 def _http(url: str, *, data: dict | None = None, headers: dict | None = None) -> tuple[int, str]:
@@ -314,20 +452,30 @@ def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_pat
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "dts_status_plugin.py").write_text(
-        "from airflow_provider_dts.plugins.status import DtsStatusPlugin  # noqa: F401\n")
+        "from airflow_provider_dts.plugins.status import DtsStatusPlugin  # noqa: F401\n"
+    )
     (tmp_path / "passwords.json").write_text(json.dumps({"viewer": "pw-" + seeded, "op": "op-" + seeded}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") or k.startswith("AIRFLOW_CONN_")}
-    env.update(AIRFLOW_HOME=str(tmp_path / "home"), AIRFLOW__CORE__PLUGINS_FOLDER=str(plugins),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="viewer:viewer,op:op",
-               AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(tmp_path / "passwords.json"),
-               AIRFLOW__API_AUTH__JWT_SECRET="dts-status-test-" + "x" * 64)
+    env.update(
+        AIRFLOW_HOME=str(tmp_path / "home"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(plugins),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="viewer:viewer,op:op",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(tmp_path / "passwords.json"),
+        AIRFLOW__API_AUTH__JWT_SECRET="dts-status-test-" + "x" * 64,
+    )
     airflow = str(Path(sys.executable).with_name("airflow"))
     r = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     port = free_port()
     log = open(tmp_path / "api-server.log", "wb")
-    proc = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -356,7 +504,10 @@ def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_pat
         assert code == 200, body
         mine = _mine(json.loads(body), seeded)
         assert (mine["forward"]["state"], mine["forward"]["lag_seconds"], mine["forward"]["rows_inserted"]) == (
-            "Synchronizing", 1.5, 101)
+            "Synchronizing",
+            1.5,
+            101,
+        )
         assert mine["reverse"]["state"] == "Failed"
 
         # the browser's session cookie is what the nav entry's iframe sends
@@ -369,7 +520,8 @@ def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_pat
         assert code == 200, body
         views = [v for p in json.loads(body)["plugins"] for v in p["external_views"]]
         assert [(v["name"], v["href"], v["url_route"], v["destination"]) for v in views] == [
-            ("DTS sync", "dts/", "dts-sync", "nav")]
+            ("DTS sync", "dts/", "dts-sync", "nav")
+        ]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

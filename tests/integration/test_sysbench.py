@@ -22,9 +22,22 @@ def sysbench(server, db: str, command: str, *extra: str) -> str:
     exe = shutil.which("sysbench")
     assert exe, "sysbench is not installed: `make deps` installs it (Debian package sysbench)"
     out = subprocess.run(
-        [exe, "oltp_write_only", "--db-driver=mysql", f"--mysql-socket={server.socket_path}", "--mysql-user=root",
-         f"--mysql-db={db}", f"--tables={TABLES}", f"--table-size={ROWS}", *extra, command],
-        capture_output=True, text=True, timeout=300)
+        [
+            exe,
+            "oltp_write_only",
+            "--db-driver=mysql",
+            f"--mysql-socket={server.socket_path}",
+            "--mysql-user=root",
+            f"--mysql-db={db}",
+            f"--tables={TABLES}",
+            f"--table-size={ROWS}",
+            *extra,
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, f"sysbench {command} on {db} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
     return out.stdout
 
@@ -48,9 +61,14 @@ def test_sysbench_write_load_on_both_servers_converges(clean_pair, task_name):
 
     with Sync(fwd, pair.a, pair.b), Sync(rev, pair.b, pair.a):
         reports: dict[str, str] = {}
-        runs = [threading.Thread(target=lambda s=s, db=db: reports.__setitem__(
-                    db, sysbench(s, db, "run", "--time=10", "--threads=2", "--report-interval=0")))
-                for s, db in ((pair.a, "sb_a"), (pair.b, "sb_b"))]
+        runs = [
+            threading.Thread(
+                target=lambda s=s, db=db: reports.__setitem__(
+                    db, sysbench(s, db, "run", "--time=10", "--threads=2", "--report-interval=0")
+                )
+            )
+            for s, db in ((pair.a, "sb_a"), (pair.b, "sb_b"))
+        ]
         for t in runs:
             t.start()
         for t in runs:

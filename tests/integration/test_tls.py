@@ -3,18 +3,19 @@
 import json
 
 import pytest
+from tlscerts import make_certs
 
 from airflow_provider_dts.engine.errors import ServerError
 from airflow_provider_dts.hooks.dts import DtsMySqlHook
-from tlscerts import make_certs
 
 
 @pytest.fixture
 def tls_server(make_server, tmp_path):
     certs = make_certs(tmp_path / "certs")
     other = make_certs(tmp_path / "other", name="rogue-ca")
-    server = make_server(f"--ssl-ca={certs['ca']}", f"--ssl-cert={certs['cert']}", f"--ssl-key={certs['key']}",
-                         server_id=21)
+    server = make_server(
+        f"--ssl-ca={certs['ca']}", f"--ssl-cert={certs['cert']}", f"--ssl-key={certs['key']}", server_id=21
+    )
     with server.root_connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE USER tls_only@'%' IDENTIFIED BY 'tls-pw-123' REQUIRE SSL")
         cur.execute("GRANT SELECT ON *.* TO tls_only@'%'")
@@ -22,9 +23,19 @@ def tls_server(make_server, tmp_path):
 
 
 def _conn_env(monkeypatch, conn_id, server, extra):
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({
-        "conn_type": "mysql", "host": "127.0.0.1", "port": server.port, "login": "tls_only",
-        "password": "tls-pw-123", "extra": extra}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps(
+            {
+                "conn_type": "mysql",
+                "host": "127.0.0.1",
+                "port": server.port,
+                "login": "tls_only",
+                "password": "tls-pw-123",
+                "extra": extra,
+            }
+        ),
+    )
 
 
 def cipher(settings):

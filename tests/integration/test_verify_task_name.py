@@ -23,8 +23,9 @@ def run_verify_dag(conf):
     # its params (objects) into this run
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("dts_verify_fresh", Path(__file__).resolve().parents[2] / "dags" /
-                                                  "dts_verify.py")
+    spec = importlib.util.spec_from_file_location(
+        "dts_verify_fresh", Path(__file__).resolve().parents[2] / "dags" / "dts_verify.py"
+    )
     dts_verify = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dts_verify)
     dr = dts_verify.dag.test(run_conf=conf)
@@ -40,10 +41,16 @@ def test_verify_dag_with_only_the_task_name(clean_pair, airflow_db, task_name):
         sql(server, f"INSERT INTO {db}.{table} VALUES " + ", ".join(f"({i}, 'v{i}')" for i in range(1, 301)))
     sql(pair.a, "CREATE TABLE vmap.other (id INT PRIMARY KEY)")
     sql(pair.a, "INSERT INTO vmap.other VALUES (1)")
-    direction = SyncDirection.from_dict({
-        "task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-        "objects": ["vmap.items"], "mapping": {"vmap": "vmap_copy", "vmap.items": "items_v2"},
-        "existing_table_mode": "Ignore"})
+    direction = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["vmap.items"],
+            "mapping": {"vmap": "vmap_copy", "vmap.items": "items_v2"},
+            "existing_table_mode": "Ignore",
+        }
+    )
     # the sync's own precheck stores its settings in sync_state.config_json on its destination (B)
     report = run_precheck(direction, pair.a.settings(), pair.b.settings())
     assert report.recorded, report.record_error
@@ -51,15 +58,21 @@ def test_verify_dag_with_only_the_task_name(clean_pair, airflow_db, task_name):
     conf = {"task_name": task_name, "recheck_delay": 0.1}
     dr, tis = run_verify_dag(conf)
     assert dr.state == "success", tis["verify"].state
-    rows = sql(pair.b, "SELECT source_table, dest_table, equal, rows_source FROM dts_meta.verify_result "
-                       "WHERE task_name=%s", (task_name,))
+    rows = sql(
+        pair.b,
+        "SELECT source_table, dest_table, equal, rows_source FROM dts_meta.verify_result WHERE task_name=%s",
+        (task_name,),
+    )
     assert rows == (("vmap.items", "vmap_copy.items_v2", 1, 300),)
 
     sql(pair.b, "UPDATE vmap_copy.items_v2 SET v='broken' WHERE id=77")
     dr, tis = run_verify_dag(conf)
     assert dr.state == "failed" and tis["verify"].state == "failed"
-    diffs = sql(pair.b, "SELECT different, diffs_json FROM dts_meta.verify_result WHERE task_name=%s "
-                        "ORDER BY id DESC LIMIT 1", (task_name,))
+    diffs = sql(
+        pair.b,
+        "SELECT different, diffs_json FROM dts_meta.verify_result WHERE task_name=%s ORDER BY id DESC LIMIT 1",
+        (task_name,),
+    )
     assert diffs[0][0] == 1 and '"key": [77]' in diffs[0][1] and '"columns": ["v"]' in diffs[0][1]
 
 
@@ -82,8 +95,12 @@ def test_the_settings_the_sync_runs_with_win_over_the_last_precheck(clean_pair, 
     for server in (pair.a, pair.b):
         sql(server, "CREATE DATABASE vmod")
         sql(server, "CREATE TABLE vmod.t1 (id INT PRIMARY KEY)")
-    base = {"task_name": task_name, "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-            "existing_table_mode": "Ignore"}
+    base = {
+        "task_name": task_name,
+        "source_conn_id": "dts_source",
+        "destination_conn_id": "dts_destination",
+        "existing_table_mode": "Ignore",
+    }
     running = SyncDirection.from_dict({**base, "objects": ["vmod.t1"]})
     proposed = SyncDirection.from_dict({**base, "objects": ["vmod"]})
     control = ControlSchema()

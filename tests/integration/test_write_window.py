@@ -20,9 +20,13 @@ from airflow_provider_dts.engine.startfloor import record_reverse_floor
 
 
 def two_way(task_name: str, **reverse) -> TwoWayTask:
-    return TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": ["shop"]},
-        "reverse": reverse})
+    return TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {"source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": ["shop"]},
+            "reverse": reverse,
+        }
+    )
 
 
 def checksum(server, db: str, table: str):
@@ -49,14 +53,17 @@ def conflicts(server, task: str, role: str) -> list:
 
 
 def make_source(pair) -> None:
-    sql(pair.a, "CREATE DATABASE shop",
+    sql(
+        pair.a,
+        "CREATE DATABASE shop",
         "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))",
         "INSERT INTO shop.t VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d')",
         "CREATE TABLE shop.nokey (n INT, s VARCHAR(10))",
         "INSERT INTO shop.nokey VALUES (1,'x'),(1,'x')",
         "CREATE VIEW shop.tv AS SELECT id, v FROM shop.t",
         "CREATE PROCEDURE shop.p() SELECT COUNT(*) FROM shop.t",
-        "CREATE FUNCTION shop.f(x INT) RETURNS INT DETERMINISTIC RETURN x + 1")
+        "CREATE FUNCTION shop.f(x INT) RETURNS INT DETERMINISTIC RETURN x + 1",
+    )
 
 
 def run_task_one_initial(pair, task: TwoWayTask):
@@ -86,8 +93,13 @@ def test_writes_on_b_before_task_two_starts_reach_a(clean_pair, task_name):
         sql(p.a, "INSERT INTO shop.t VALUES (10,'from a')", "UPDATE shop.t SET v='a2' WHERE id=1")
         wait_same(p.a, p.b, "t")
         # a user writes on B while task two does not exist yet
-        sql(p.b, "INSERT INTO shop.t VALUES (20,'from b'),(21,'from b')", "UPDATE shop.t SET v='b2' WHERE id=2",
-            "DELETE FROM shop.t WHERE id=3", "INSERT INTO shop.nokey VALUES (2,'y')")
+        sql(
+            p.b,
+            "INSERT INTO shop.t VALUES (20,'from b'),(21,'from b')",
+            "UPDATE shop.t SET v='b2' WHERE id=2",
+            "DELETE FROM shop.t WHERE id=3",
+            "INSERT INTO shop.nokey VALUES (2,'y')",
+        )
         result = run_task_two_initial(p, task)
         assert result.rows == 0 and result.tables == 0  # task one covers every table: nothing copied back
         started = checkpoint(p.a, task_name, "reverse")
@@ -100,8 +112,10 @@ def test_writes_on_b_before_task_two_starts_reach_a(clean_pair, task_name):
             sql(p.b, "INSERT INTO shop.t VALUES (30,'later b')")
             sql(p.a, "INSERT INTO shop.t VALUES (31,'later a')")
             assert_equal(p, "shop", "t", expected + [(30, "later b"), (31, "later a")])
-            wait_until(lambda: (c := checkpoint(p.a, task_name, "reverse")).transactions_applied >= 2 and c,
-                       what="task two applied the user's transactions")
+            wait_until(
+                lambda: (c := checkpoint(p.a, task_name, "reverse")).transactions_applied >= 2 and c,
+                what="task two applied the user's transactions",
+            )
     # no echo: task two applied exactly the user's rows on B, task one exactly the rows written on A
     rev = checkpoint(p.a, task_name, "reverse")
     fwd = checkpoint(p.b, task_name, "forward")
@@ -119,15 +133,24 @@ def test_writes_on_b_before_task_two_starts_reach_a(clean_pair, task_name):
 def test_task_two_copies_its_own_table_and_replays_covered_ones(clean_pair, task_name):
     p = clean_pair
     make_source(p)
-    sql(p.b, "CREATE DATABASE bonly", "CREATE TABLE bonly.u (id INT PRIMARY KEY, v VARCHAR(20))",
-        "INSERT INTO bonly.u VALUES (1,'u1'),(2,'u2'),(3,'u3')")
+    sql(
+        p.b,
+        "CREATE DATABASE bonly",
+        "CREATE TABLE bonly.u (id INT PRIMARY KEY, v VARCHAR(20))",
+        "INSERT INTO bonly.u VALUES (1,'u1'),(2,'u2'),(3,'u3')",
+    )
     task = two_way(task_name, objects=["shop", "bonly"])
     assert "bonly" not in str(task.reverse.skip_initial_tables)
     run_task_one_initial(p, task)
     # before task two exists: writes on B to a covered table and to task two's own table
-    sql(p.b, "INSERT INTO shop.t VALUES (20,'from b')", "DELETE FROM shop.t WHERE id=4",
-        "INSERT INTO bonly.u VALUES (4,'u4')", "UPDATE bonly.u SET v='u2b' WHERE id=2",
-        "DELETE FROM bonly.u WHERE id=3")
+    sql(
+        p.b,
+        "INSERT INTO shop.t VALUES (20,'from b')",
+        "DELETE FROM shop.t WHERE id=4",
+        "INSERT INTO bonly.u VALUES (4,'u4')",
+        "UPDATE bonly.u SET v='u2b' WHERE id=2",
+        "DELETE FROM bonly.u WHERE id=3",
+    )
     result = run_task_two_initial(p, task)
     assert result.table_rows == {"bonly.u": 3}, result.summary()
     with Sync(task.forward, p.a, p.b), Sync(task.reverse, p.b, p.a):
@@ -163,17 +186,30 @@ def test_floor_without_full_data_sync_starts_task_two_there(clean_pair, task_nam
     sql(p.a, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")
     if not schema_sync:
         sql(p.b, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")
-    task = TwoWayTask.from_dict({"name": task_name, "forward": {
-        "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": ["shop"],
-        "initial_schema_sync": schema_sync, "initial_full_data_sync": False},
-        "reverse": {"initial_schema_sync": False, "initial_full_data_sync": False}})
+    task = TwoWayTask.from_dict(
+        {
+            "name": task_name,
+            "forward": {
+                "source_conn_id": "dts_source",
+                "destination_conn_id": "dts_destination",
+                "objects": ["shop"],
+                "initial_schema_sync": schema_sync,
+                "initial_full_data_sync": False,
+            },
+            "reverse": {"initial_schema_sync": False, "initial_full_data_sync": False},
+        }
+    )
     if schema_sync:
         sync_schema(task.forward, p.a.settings(name="src"), p.b.settings(name="dst"))
     with Sync(task.forward, p.a, p.b):
         sql(p.a, "INSERT INTO shop.t VALUES (1,'from a'),(2,'from a')")
         wait_same(p.a, p.b, "t")
-        sql(p.b, "INSERT INTO shop.t VALUES (20,'from b')", "UPDATE shop.t SET v='b' WHERE id=1",
-            "DELETE FROM shop.t WHERE id=2")
+        sql(
+            p.b,
+            "INSERT INTO shop.t VALUES (20,'from b')",
+            "UPDATE shop.t SET v='b' WHERE id=1",
+            "DELETE FROM shop.t WHERE id=2",
+        )
         with Sync(task.reverse, p.b, p.a):
             assert_equal(p, "shop", "t", [(1, "b"), (20, "from b")])
     rev = checkpoint(p.a, task_name, "reverse")
@@ -185,8 +221,13 @@ def test_a_destination_account_that_cannot_read_the_binlog_position_is_refused_c
     """Without the floor task two would silently miss writes: task one must not start writing on B."""
     p = clean_pair
     make_source(p)
-    sql(p.b, "DROP USER IF EXISTS 'ww_writer'@'%'", "CREATE USER 'ww_writer'@'%' IDENTIFIED BY 'Ww-secret-9'",
-        "GRANT ALL ON *.* TO 'ww_writer'@'%'", "REVOKE BINLOG MONITOR, SUPER ON *.* FROM 'ww_writer'@'%'")
+    sql(
+        p.b,
+        "DROP USER IF EXISTS 'ww_writer'@'%'",
+        "CREATE USER 'ww_writer'@'%' IDENTIFIED BY 'Ww-secret-9'",
+        "GRANT ALL ON *.* TO 'ww_writer'@'%'",
+        "REVOKE BINLOG MONITOR, SUPER ON *.* FROM 'ww_writer'@'%'",
+    )
     task = two_way(task_name)
     b = p.b.settings(user="ww_writer", password="Ww-secret-9", name="dst")
     with pytest.raises(DtsError) as e:

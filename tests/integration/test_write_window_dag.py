@@ -19,8 +19,12 @@ from test_write_window import checkpoint, checksum, conflicts
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
 
-TEST_DAG = DAG_TEST_PREAMBLE + '''FWD, REV = os.environ["DTS_WW_FORWARD"], os.environ["DTS_WW_REVERSE"]
-''' + DAG_TEST_RUN + '''
+TEST_DAG = (
+    DAG_TEST_PREAMBLE
+    + """FWD, REV = os.environ["DTS_WW_FORWARD"], os.environ["DTS_WW_REVERSE"]
+"""
+    + DAG_TEST_RUN
+    + """
 
 with DAG(dag_id="dts_write_window_test", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
 
@@ -46,16 +50,22 @@ with DAG(dag_id="dts_write_window_test", schedule=None, start_date=datetime(2026
         >> FullDataSyncOperator(task_id="task_two_full_data_sync", direction=REV)
         >> IncrementalSyncOperator(task_id="task_two_incremental", direction=REV, max_runtime=5)
     )
-'''
+"""
+)
 
 
-def test_writes_on_b_between_task_one_and_task_two_reach_a_in_a_dag_run(clean_pair, task_name, airflow_db,
-                                                                          tmp_path, monkeypatch):
+def test_writes_on_b_between_task_one_and_task_two_reach_a_in_a_dag_run(
+    clean_pair, task_name, airflow_db, tmp_path, monkeypatch
+):
     import airflow.settings
 
     p = clean_pair
-    sql(p.a, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))",
-        "INSERT INTO shop.t VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d')")
+    sql(
+        p.a,
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))",
+        "INSERT INTO shop.t VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d')",
+    )
     spec = importlib.util.spec_from_file_location("dts_two_way_sync_dag_ww", DAG_FILE)
     real = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(real)
@@ -96,8 +106,16 @@ def test_task_one_precheck_records_the_floor_only_when_it_passes(clean_pair, tas
     sql(p.a, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")
 
     def forward(objects):
-        return TwoWayTask.from_dict({"name": task_name, "forward": {
-            "source_conn_id": "dts_source", "destination_conn_id": "dts_destination", "objects": objects}}).forward
+        return TwoWayTask.from_dict(
+            {
+                "name": task_name,
+                "forward": {
+                    "source_conn_id": "dts_source",
+                    "destination_conn_id": "dts_destination",
+                    "objects": objects,
+                },
+            }
+        ).forward
 
     failing = PrecheckOperator(task_id="task_one_precheck", direction=forward(["shop.t", "shop.missing"]).to_json())
     try:
@@ -113,7 +131,11 @@ def test_task_one_precheck_records_the_floor_only_when_it_passes(clean_pair, tas
     floor = checkpoint(p.a, task_name, "reverse")
     assert floor is not None and floor.binlog_file is None and floor.snapshot_file == before[0]
     assert floor.snapshot_pos >= before[1]  # taken after the precheck, before anything else of task one
-    sql(p.b, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))",
-        "INSERT INTO shop.t VALUES (1, 'x')")
+    sql(
+        p.b,
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))",
+        "INSERT INTO shop.t VALUES (1, 'x')",
+    )
     (now,) = sql(p.b, "SHOW MASTER STATUS")[:1]
     assert floor.snapshot_pos < now[1]

@@ -6,8 +6,8 @@ import threading
 import pytest
 
 from airflow_provider_dts.engine import incremental
-from airflow_provider_dts.engine.binlog import RowChange, Transaction
 from airflow_provider_dts.engine.errors import SyncFailed
+from airflow_provider_dts.engine.model import RowChange, Transaction
 
 
 def _txn(n: int) -> Transaction:

@@ -8,14 +8,9 @@ from types import SimpleNamespace
 from pymysqlreplication.constants import FIELD_TYPE
 
 from airflow_provider_dts.engine.apply import Applier, TableInfo, _runs
-from airflow_provider_dts.engine.binlog import (
-    RowChange,
-    format_timedelta,
-    normalize_value,
-    position_key,
-    position_le,
-)
+from airflow_provider_dts.engine.binlog import format_timedelta, normalize_value
 from airflow_provider_dts.engine.config import SyncDirection
+from airflow_provider_dts.engine.model import RowChange, position_key, position_le
 
 
 def col(type_, **kw):
@@ -26,7 +21,9 @@ def test_timedelta_literals_are_exact_for_negative_and_long_times():
     assert format_timedelta(dt.timedelta(seconds=-1)) == "-00:00:01"
     assert format_timedelta(-dt.timedelta(milliseconds=1)) == "-00:00:00.001000"
     assert format_timedelta(dt.timedelta(hours=838, minutes=59, seconds=59)) == "838:59:59"
-    assert format_timedelta(-dt.timedelta(hours=838, minutes=59, seconds=59, microseconds=500000)) == "-838:59:59.500000"
+    assert (
+        format_timedelta(-dt.timedelta(hours=838, minutes=59, seconds=59, microseconds=500000)) == "-838:59:59.500000"
+    )
 
 
 def test_values_the_library_decodes_lossily_are_restored():
@@ -57,8 +54,9 @@ def change(kind, k, before=None, after=None, table="t"):
 
 
 def applier_with(info: TableInfo) -> Applier:
-    d = SyncDirection.from_dict(dict(task_name="t", role="forward", source_conn_id="a", destination_conn_id="b",
-                                     objects=["s"]))
+    d = SyncDirection.from_dict(
+        dict(task_name="t", role="forward", source_conn_id="a", destination_conn_id="b", objects=["s"])
+    )
     ap = Applier(d, None)  # no connection: only the ordering logic is used
     ap.tables[("s", "t")] = info
     return ap
@@ -67,8 +65,14 @@ def applier_with(info: TableInfo) -> Applier:
 def test_order_keeps_per_key_order_and_batches_the_rest():
     pk_only = TableInfo("s", "t", ["id", "u"], {"id", "u"}, ("id",), [("id",)], ("id",))
     ap = applier_with(pk_only)
-    items = [change("insert", 1), change("update", 7), change("delete", 1), change("insert", 2),
-             change("update", 8), change("delete", 9)]
+    items = [
+        change("insert", 1),
+        change("update", 7),
+        change("delete", 1),
+        change("insert", 2),
+        change("update", 8),
+        change("delete", 9),
+    ]
     ordered = ap._order(None, items)
     kinds = [(c.kind, (c.after or c.before)["id"]) for c in ordered]
     # level 0: first change of each key (delete, updates, inserts); level 1: the delete of key 1
@@ -82,4 +86,8 @@ def test_order_with_a_secondary_unique_key_breaks_at_repeated_keys():
     items = [change("insert", 1), change("delete", 1), change("insert", 2), change("update", 3)]
     ordered = ap._order(None, items)
     assert [(c.kind, (c.after or c.before)["id"]) for c in ordered] == [
-        ("insert", 1), ("delete", 1), ("update", 3), ("insert", 2)]
+        ("insert", 1),
+        ("delete", 1),
+        ("update", 3),
+        ("insert", 2),
+    ]

@@ -7,20 +7,37 @@ import pytest
 from airflow_provider_dts.engine.catalog import is_generated_extra
 
 
-@pytest.mark.parametrize("extra", [
-    "VIRTUAL GENERATED", "STORED GENERATED", "PERSISTENT GENERATED", "virtual generated",
-    b"STORED GENERATED", "VIRTUAL GENERATED INVISIBLE",
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "VIRTUAL GENERATED",
+        "STORED GENERATED",
+        "PERSISTENT GENERATED",
+        "virtual generated",
+        b"STORED GENERATED",
+        "VIRTUAL GENERATED INVISIBLE",
+    ],
+)
 def test_generated_columns(extra):
     assert is_generated_extra(extra)
 
 
-@pytest.mark.parametrize("extra", [
-    # MySQL 8: expression defaults are ordinary columns that must be written and verified
-    "DEFAULT_GENERATED", "DEFAULT_GENERATED on update CURRENT_TIMESTAMP", "default_generated",
-    # MariaDB / MySQL: other writable columns
-    "on update current_timestamp()", "on update CURRENT_TIMESTAMP", "auto_increment", "INVISIBLE", "", None,
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        # MySQL 8: expression defaults are ordinary columns that must be written and verified
+        "DEFAULT_GENERATED",
+        "DEFAULT_GENERATED on update CURRENT_TIMESTAMP",
+        "default_generated",
+        # MariaDB / MySQL: other writable columns
+        "on update current_timestamp()",
+        "on update CURRENT_TIMESTAMP",
+        "auto_increment",
+        "INVISIBLE",
+        "",
+        None,
+    ],
+)
 def test_writable_columns(extra):
     assert not is_generated_extra(extra)
 

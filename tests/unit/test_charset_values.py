@@ -19,14 +19,17 @@ def test_mysql_latin1_decodes_every_byte_including_the_five_cp1252_gaps():
     assert text[0x80] == "€" and text[0x9F] == "Ÿ" and text[0xE9] == "é"
 
 
-@pytest.mark.parametrize("charset, raw", [
-    ("big5", b"\xf9\xd6"),  # ETEN extension: Python cannot decode it
-    ("big5", b"ab\xa2\xce"),  # the server reads A2CE as U+FFFD, Python as U+5345
-    ("gbk", b"\xff\xff"),  # not gbk at all
-    ("cp1251", "Привет".encode("cp1251")),  # not checked against the server: kept as bytes
-    ("utf16", "hé".encode("utf-16-be")),
-    ("utf8mb4", b"\xed\xa0\x80"),  # a surrogate: not valid UTF-8
-])
+@pytest.mark.parametrize(
+    "charset, raw",
+    [
+        ("big5", b"\xf9\xd6"),  # ETEN extension: Python cannot decode it
+        ("big5", b"ab\xa2\xce"),  # the server reads A2CE as U+FFFD, Python as U+5345
+        ("gbk", b"\xff\xff"),  # not gbk at all
+        ("cp1251", "Привет".encode("cp1251")),  # not checked against the server: kept as bytes
+        ("utf16", "hé".encode("utf-16-be")),
+        ("utf8mb4", b"\xed\xa0\x80"),  # a surrogate: not valid UTF-8
+    ],
+)
 def test_values_python_may_read_differently_from_the_server_stay_bytes(charset, raw):
     value = text_decoder(charset)(raw)
     assert isinstance(value, CharsetBytes) and bytes(value) == raw and value.charset == charset

@@ -29,9 +29,14 @@ def test_defaults_follow_dts():
 
 
 def test_json_round_trip():
-    d = direction(objects=["shop", "crm.customers"], mapping={"shop": "shop2", "crm.customers": "clients"},
-                  dml_types=["INSERT", "DELETE"], conflict_policy="Overwrite", retry_minutes=30,
-                  ignore_precheck_items=["triggers"])
+    d = direction(
+        objects=["shop", "crm.customers"],
+        mapping={"shop": "shop2", "crm.customers": "clients"},
+        dml_types=["INSERT", "DELETE"],
+        conflict_policy="Overwrite",
+        retry_minutes=30,
+        ignore_precheck_items=["triggers"],
+    )
     again = SyncDirection.from_json(d.to_json())
     assert again == d
     assert json.loads(d.to_json())["conflict_policy"] == "Overwrite"
@@ -39,15 +44,35 @@ def test_json_round_trip():
 
 def test_every_bad_field_is_listed_with_allowed_values():
     with pytest.raises(ConfigError) as e:
-        SyncDirection.from_dict({
-            "task_name": "bad name!", "source_conn_id": "", "destination_conn_id": "b", "objects": [],
-            "dml_types": ["MERGE"], "conflict_policy": "LastWins", "existing_table_mode": "Drop",
-            "retry_minutes": 0, "ignore_precheck_items": ["nope"], "colour": "blue",
-        })
+        SyncDirection.from_dict(
+            {
+                "task_name": "bad name!",
+                "source_conn_id": "",
+                "destination_conn_id": "b",
+                "objects": [],
+                "dml_types": ["MERGE"],
+                "conflict_policy": "LastWins",
+                "existing_table_mode": "Drop",
+                "retry_minutes": 0,
+                "ignore_precheck_items": ["nope"],
+                "colour": "blue",
+            }
+        )
     msg = str(e.value)
-    for needle in ("task_name", "source_conn_id", "objects", "'MERGE'", "INSERT, UPDATE, DELETE",
-                   "'LastWins'", "TaskFailed, Ignore, Overwrite", "'Drop'", "PrecheckAndIntercept, Ignore",
-                   "retry_minutes", "'nope'", "colour: unknown setting"):
+    for needle in (
+        "task_name",
+        "source_conn_id",
+        "objects",
+        "'MERGE'",
+        "INSERT, UPDATE, DELETE",
+        "'LastWins'",
+        "TaskFailed, Ignore, Overwrite",
+        "'Drop'",
+        "PrecheckAndIntercept, Ignore",
+        "retry_minutes",
+        "'nope'",
+        "colour: unknown setting",
+    ):
         assert needle in msg, needle
     assert len(e.value.problems) >= 9
 
@@ -71,8 +96,10 @@ def test_mapping_to_odd_names_returns_plain_names():
 
 
 def test_name_mapping_database_and_table():
-    d = direction(objects=["shop", "crm.customers"],
-                  mapping={"shop": "shop_copy", "shop.orders": "orders_v2", "crm.customers": "archive.clients"})
+    d = direction(
+        objects=["shop", "crm.customers"],
+        mapping={"shop": "shop_copy", "shop.orders": "orders_v2", "crm.customers": "archive.clients"},
+    )
     assert d.map_database("shop") == "shop_copy"
     assert d.map_table("shop", "items") == ("shop_copy", "items")
     assert d.map_table("shop", "orders") == ("shop_copy", "orders_v2")
@@ -87,12 +114,18 @@ def test_mapping_must_name_selected_objects():
 
 
 def test_two_way_task_derives_reverse_and_skips_overlap():
-    t = TwoWayTask.from_dict({
-        "name": "shop_sync",
-        "forward": {"source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-                    "objects": ["shop"], "mapping": {"shop": "shop_copy"}},
-        "reverse": {"conflict_policy": "Ignore"},
-    })
+    t = TwoWayTask.from_dict(
+        {
+            "name": "shop_sync",
+            "forward": {
+                "source_conn_id": "dts_source",
+                "destination_conn_id": "dts_destination",
+                "objects": ["shop"],
+                "mapping": {"shop": "shop_copy"},
+            },
+            "reverse": {"conflict_policy": "Ignore"},
+        }
+    )
     assert t.reverse.source_conn_id == "dts_destination"
     assert t.reverse.objects == ("shop_copy",)
     assert t.reverse.map_database("shop_copy") == "shop"
@@ -104,8 +137,13 @@ def test_two_way_task_derives_reverse_and_skips_overlap():
 
 def test_reverse_direction_may_not_sync_ddl():
     with pytest.raises(ConfigError, match="one direction only"):
-        TwoWayTask.from_dict({"name": "x", "forward": {"source_conn_id": "a", "destination_conn_id": "b",
-                                                        "objects": ["shop"]}, "reverse": {"exclude_ddl": False}})
+        TwoWayTask.from_dict(
+            {
+                "name": "x",
+                "forward": {"source_conn_id": "a", "destination_conn_id": "b", "objects": ["shop"]},
+                "reverse": {"exclude_ddl": False},
+            }
+        )
 
 
 def test_password_free_repr():

@@ -13,15 +13,19 @@ import time
 import pytest
 
 from airflow_provider_dts.engine.config import SyncDirection
-from airflow_provider_dts.engine.incremental import RunResult
-from airflow_provider_dts.operators.incremental import IncrementalSyncOperator, parse_max_runtime
 from airflow_provider_dts.engine.errors import ConfigError
+from airflow_provider_dts.engine.incremental import RunResult
 from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.operators.incremental import IncrementalSyncOperator, parse_max_runtime
 from airflow_provider_dts.triggers.incremental import IncrementalSyncTrigger
 
 DIRECTION = SyncDirection.from_dict(
-    {"task_name": "shop_sync", "source_conn_id": "dts_source", "destination_conn_id": "dts_destination",
-     "objects": ["shop"]}
+    {
+        "task_name": "shop_sync",
+        "source_conn_id": "dts_source",
+        "destination_conn_id": "dts_destination",
+        "objects": ["shop"],
+    }
 )
 
 
@@ -30,8 +34,10 @@ def make_trigger(engine, **kw) -> IncrementalSyncTrigger:
     trig._engine = engine
 
     async def settings(direction):
-        return (ConnectionSettings(port=1, password="s3cret-pass", name="src"),
-                ConnectionSettings(port=2, password="s3cret-pass", name="dst"))
+        return (
+            ConnectionSettings(port=1, password="s3cret-pass", name="src"),
+            ConnectionSettings(port=2, password="s3cret-pass", name="dst"),
+        )
 
     trig._settings = settings
     trig._log_progress = _no_progress
@@ -88,8 +94,9 @@ def test_cancel_sets_stop_and_waits_for_the_engine():
 def test_engine_result_becomes_the_single_event():
     def engine(direction, source, destination, *, stop, max_runtime=None, logger=None):
         time.sleep(0.2)
-        return RunResult("max_runtime", "Stopped", "stopped after max_runtime", {"rows_inserted": 5,
-                                                                               "lag_seconds": 0.3})
+        return RunResult(
+            "max_runtime", "Stopped", "stopped after max_runtime", {"rows_inserted": 5, "lag_seconds": 0.3}
+        )
 
     trig = make_trigger(engine, max_runtime=0.2)
 
@@ -98,8 +105,13 @@ def test_engine_result_becomes_the_single_event():
 
     out = asyncio.run(events())
     assert len(out) == 1
-    assert out[0].payload == {"status": "max_runtime", "state": "Stopped", "message": "stopped after max_runtime",
-                              "stats": {"rows_inserted": 5, "lag_seconds": 0.3}, "direction": "shop_sync/forward"}
+    assert out[0].payload == {
+        "status": "max_runtime",
+        "state": "Stopped",
+        "message": "stopped after max_runtime",
+        "stats": {"rows_inserted": 5, "lag_seconds": 0.3},
+        "direction": "shop_sync/forward",
+    }
 
 
 def test_engine_exception_is_a_failed_event():
@@ -142,9 +154,25 @@ def test_execute_complete_fails_the_task_on_failure():
     from airflow.sdk.exceptions import AirflowFailException
 
     op = IncrementalSyncOperator(task_id="inc", direction=DIRECTION.to_dict())
-    ok = op.execute_complete({}, {"status": "max_runtime", "state": "Stopped", "message": "m",
-                                  "stats": {"rows_inserted": 2}, "direction": "shop_sync/forward"})
+    ok = op.execute_complete(
+        {},
+        {
+            "status": "max_runtime",
+            "state": "Stopped",
+            "message": "m",
+            "stats": {"rows_inserted": 2},
+            "direction": "shop_sync/forward",
+        },
+    )
     assert ok["outcome"] == "max_runtime" and ok["rows_inserted"] == 2
     with pytest.raises(AirflowFailException, match="conflict on shop.orders"):
-        op.execute_complete({}, {"status": "failed", "state": "Failed", "message": "conflict on shop.orders",
-                                 "stats": {}, "direction": "shop_sync/forward"})
+        op.execute_complete(
+            {},
+            {
+                "status": "failed",
+                "state": "Failed",
+                "message": "conflict on shop.orders",
+                "stats": {},
+                "direction": "shop_sync/forward",
+            },
+        )

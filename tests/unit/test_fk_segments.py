@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_dts.engine.apply import _fk_segments
-from airflow_provider_dts.engine.binlog import RowChange, Transaction
+from airflow_provider_dts.engine.model import RowChange, Transaction
 
 
 def changes(n: int, base: int, idem: bool = False) -> list[RowChange]:
@@ -32,7 +32,13 @@ def test_stretches_follow_binlog_order_and_merge_across_transactions():
     txns = [txn(3, 0, off=((1, 3),)), txn(2, 10, off=((0, 1),)), txn(2, 20), txn(3, 30, off=((0, 1), (2, 3)))]
     items = [c for t in txns for c in t.changes]
     assert ids(_fk_segments(txns, items)) == [
-        (True, [0]), (False, [1, 2, 10]), (True, [11, 20, 21]), (False, [30]), (True, [31]), (False, [32])]
+        (True, [0]),
+        (False, [1, 2, 10]),
+        (True, [11, 20, 21]),
+        (False, [30]),
+        (True, [31]),
+        (False, [32]),
+    ]
 
 
 def test_the_ranges_survive_pickling():

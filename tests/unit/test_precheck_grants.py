@@ -44,8 +44,10 @@ def test_all_privileges_global_covers_replication_and_every_database():
 
 
 def test_mariadb_line_with_binlog_monitor_and_password_hash():
-    line = ("GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR, SHOW VIEW ON *.* TO `u1`@`%` "
-            "IDENTIFIED BY PASSWORD '*D821809F681A40A6E379B50D0463EFAE20BDD122'")
+    line = (
+        "GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR, SHOW VIEW ON *.* TO `u1`@`%` "
+        "IDENTIFIED BY PASSWORD '*D821809F681A40A6E379B50D0463EFAE20BDD122'"
+    )
     g = parse_grant(line)
     assert g.db == "*" and g.table == "*" and not g.all_privileges
     assert g.privileges == {"SELECT", "REPLICATION SLAVE", "BINLOG MONITOR", "SHOW VIEW"}
@@ -63,8 +65,10 @@ def test_replication_client_accepted_on_mariadb_105_as_binlog_monitor():
 def test_missing_replication_privileges_named():
     g = Grants(["GRANT SELECT, SHOW VIEW ON *.* TO `reader`@`%`"])
     assert g.missing(_source_global_requirements(info())) == ["REPLICATION SLAVE", "BINLOG MONITOR"]
-    assert g.missing(_source_global_requirements(info("mysql", (8, 4, 0)))) == ["REPLICATION SLAVE",
-                                                                                 "REPLICATION CLIENT"]
+    assert g.missing(_source_global_requirements(info("mysql", (8, 4, 0)))) == [
+        "REPLICATION SLAVE",
+        "REPLICATION CLIENT",
+    ]
 
 
 def test_replication_privileges_on_a_database_do_not_count():
@@ -88,11 +92,13 @@ def test_database_wildcards_and_escapes():
 
 
 def test_table_level_and_column_level_grants():
-    g = Grants([
-        "GRANT USAGE ON *.* TO `u`@`%`",
-        "GRANT SELECT (`Host`), INSERT ON `mysql`.`user` TO `u`@`%`",
-        "GRANT SELECT ON `shop`.`orders` TO `u`@`%`",
-    ])
+    g = Grants(
+        [
+            "GRANT USAGE ON *.* TO `u`@`%`",
+            "GRANT SELECT (`Host`), INSERT ON `mysql`.`user` TO `u`@`%`",
+            "GRANT SELECT ON `shop`.`orders` TO `u`@`%`",
+        ]
+    )
     assert g.has("SELECT", "shop", "orders")
     assert not g.has("SELECT", "shop")  # a table grant does not cover the database
     assert not g.has("SELECT", "shop", "items")
@@ -115,10 +121,12 @@ def test_role_grant_routine_grant_and_odd_identifiers():
 
 
 def test_mysql8_static_and_dynamic_lines():
-    g = Grants([
-        "GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT, SHOW VIEW ON *.* TO `dts`@`%`",
-        "GRANT BACKUP_ADMIN,BINLOG_ADMIN,REPLICATION_SLAVE_ADMIN ON *.* TO `dts`@`%`",
-    ])
+    g = Grants(
+        [
+            "GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT, SHOW VIEW ON *.* TO `dts`@`%`",
+            "GRANT BACKUP_ADMIN,BINLOG_ADMIN,REPLICATION_SLAVE_ADMIN ON *.* TO `dts`@`%`",
+        ]
+    )
     assert g.missing(_source_global_requirements(info("mysql", (8, 4, 0)))) == []
     assert g.has("BINLOG_ADMIN")
 
@@ -130,22 +138,28 @@ def test_destination_gaps_name_database_and_control_schema():
     assert [(db, t) for db, t, _ in gaps] == [("shop_copy", None), ("dts_meta", None)]
     assert "CREATE ROUTINE" in gaps[0][2] and "INSERT" not in gaps[0][2]
     assert set(gaps[1][2]) == set(CONTROL_PRIVILEGES)
-    full = Grants([
-        "GRANT CREATE, ALTER, DROP, INDEX, INSERT, UPDATE, DELETE, SELECT, CREATE VIEW, CREATE ROUTINE, "
-        "ALTER ROUTINE, TRIGGER, REFERENCES ON `shop_copy`.* TO `w`@`%`",
-        "GRANT ALL PRIVILEGES ON `dts_meta`.* TO `w`@`%`",
-    ])
+    full = Grants(
+        [
+            "GRANT CREATE, ALTER, DROP, INDEX, INSERT, UPDATE, DELETE, SELECT, CREATE VIEW, CREATE ROUTINE, "
+            "ALTER ROUTINE, TRIGGER, REFERENCES ON `shop_copy`.* TO `w`@`%`",
+            "GRANT ALL PRIVILEGES ON `dts_meta`.* TO `w`@`%`",
+        ]
+    )
     assert destination_privilege_gaps(d, full) == []
 
 
 def test_destination_dml_only_when_no_schema_sync_and_no_ddl():
     d = direction(initial_schema_sync=False, exclude_ddl=True)
-    g = Grants(["GRANT SELECT, INSERT, UPDATE, DELETE ON `shop`.* TO `w`@`%`",
-                "GRANT ALL ON `dts_meta`.* TO `w`@`%`"])
+    g = Grants(["GRANT SELECT, INSERT, UPDATE, DELETE ON `shop`.* TO `w`@`%`", "GRANT ALL ON `dts_meta`.* TO `w`@`%`"])
     assert destination_privilege_gaps(d, g) == []
     table_dir = direction(objects=["shop.orders"])
-    tg = Grants(["GRANT CREATE, ALTER, DROP, INDEX, INSERT, UPDATE, DELETE, SELECT, CREATE VIEW, TRIGGER, "
-                 "REFERENCES ON `shop`.`orders` TO `w`@`%`", "GRANT ALL ON `dts_meta`.* TO `w`@`%`"])
+    tg = Grants(
+        [
+            "GRANT CREATE, ALTER, DROP, INDEX, INSERT, UPDATE, DELETE, SELECT, CREATE VIEW, TRIGGER, "
+            "REFERENCES ON `shop`.`orders` TO `w`@`%`",
+            "GRANT ALL ON `dts_meta`.* TO `w`@`%`",
+        ]
+    )
     assert destination_privilege_gaps(table_dir, tg) == []
 
 
@@ -160,8 +174,10 @@ def test_every_item_has_one_check():
 
 def test_ignored_items_keep_their_result_and_do_not_fail():
     d = direction(ignore_precheck_items=["primary_keys"])
-    res = _apply_ignores(d, [CheckResult("primary_keys", FAIL, "no key on `shop`.`t`.", "add one"),
-                             CheckResult("sql_mode", PASS, "same")])
+    res = _apply_ignores(
+        d,
+        [CheckResult("primary_keys", FAIL, "no key on `shop`.`t`.", "add one"), CheckResult("sql_mode", PASS, "same")],
+    )
     assert res[0].status == IGNORED and "result was FAIL: no key on `shop`.`t`." in res[0].reason
     report = PrecheckReport("t", "forward", "r1", tuple(res))
     assert report.passed and report.failed == [] and [r.name for r in report.ignored] == ["primary_keys"]
@@ -174,8 +190,12 @@ def test_mysql_snapshot_needs_reload_only_with_initial_data_copy():
     assert g.missing(_source_global_requirements(mysql, direction())) == ["RELOAD"]
     assert g.missing(_source_global_requirements(mysql, direction(initial_full_data_sync=False))) == []
     # MariaDB takes its snapshot position without a lock
-    assert Grants(["GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `dts`@`%`"]).missing(
-        _source_global_requirements(info(), direction())) == []
+    assert (
+        Grants(["GRANT SELECT, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `dts`@`%`"]).missing(
+            _source_global_requirements(info(), direction())
+        )
+        == []
+    )
 
 
 class _FakeConn:
@@ -214,8 +234,9 @@ def _tz_ctx(src_now, dst_now, src_tz="+00:00", dst_tz="+00:00"):
         s.info = ServerInfo("mariadb", (10, 11, 6), "10.11.6-MariaDB", {"time_zone": tz}, "dts@%")
         return s
 
-    return _Context(direction(), ControlSchema(), side("source", src_now, src_tz, 3306),
-                    side("destination", dst_now, dst_tz, 3307))
+    return _Context(
+        direction(), ControlSchema(), side("source", src_now, src_tz, 3306), side("destination", dst_now, dst_tz, 3307)
+    )
 
 
 def test_time_zone_and_clock_skew():
@@ -233,8 +254,10 @@ def test_time_zone_and_clock_skew():
 def test_mysql_partial_revokes_take_a_global_privilege_from_one_database():
     from airflow_provider_dts.engine.precheck import parse_revoke
 
-    lines = ["GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON *.* TO `w`@`%`",
-             "REVOKE INSERT, DELETE ON `shop`.* FROM `w`@`%`"]
+    lines = [
+        "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON *.* TO `w`@`%`",
+        "REVOKE INSERT, DELETE ON `shop`.* FROM `w`@`%`",
+    ]
     r = parse_revoke(lines[1])
     assert r.db == "shop" and r.privileges == {"INSERT", "DELETE"}
     assert parse_grant(lines[1]) is None and parse_revoke(lines[0]) is None
@@ -256,8 +279,12 @@ def test_routine_visibility_per_flavour():
     # MariaDB 11.3+ has its own privilege
     gap = routine_visibility_gap(d, info(version=(11, 4, 2)), db_only)
     assert gap[1] == "GRANT SHOW CREATE ROUTINE ON `shop`.* TO {account};"
-    assert routine_visibility_gap(d, info(version=(11, 4, 2)), Grants(
-        ["GRANT SHOW CREATE ROUTINE ON `shop`.* TO `r`@`%`"])) is None
+    assert (
+        routine_visibility_gap(
+            d, info(version=(11, 4, 2)), Grants(["GRANT SHOW CREATE ROUTINE ON `shop`.* TO `r`@`%`"])
+        )
+        is None
+    )
     # MySQL 8.0.20+: SHOW_ROUTINE, MySQL 5.7: mysql.proc
     assert routine_visibility_gap(d, info("mysql", (8, 4, 0)), db_only)[1] == "GRANT SHOW_ROUTINE ON *.* TO {account};"
     assert routine_visibility_gap(d, info("mysql", (8, 4, 0)), Grants(["GRANT SHOW_ROUTINE ON *.* TO `r`@`%`"])) is None

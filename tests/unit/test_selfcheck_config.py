@@ -30,33 +30,65 @@ def test_auto_repair_only_in_task_one_and_only_with_the_check_on():
 
 
 def test_task_two_follows_task_one_but_never_repairs():
-    t = TwoWayTask.from_dict({"name": "t1", "forward": {**{k: v for k, v in BASE.items() if k != "task_name"},
-                                                        "self_check_rows_per_second": 250,
-                                                        "self_check_auto_repair": True}})
+    t = TwoWayTask.from_dict(
+        {
+            "name": "t1",
+            "forward": {
+                **{k: v for k, v in BASE.items() if k != "task_name"},
+                "self_check_rows_per_second": 250,
+                "self_check_auto_repair": True,
+            },
+        }
+    )
     assert (t.forward.self_check_rows_per_second, t.forward.self_check_auto_repair) == (250, True)
     assert (t.reverse.self_check, t.reverse.self_check_rows_per_second, t.reverse.self_check_auto_repair) == (
-        True, 250, False)
-    off = TwoWayTask.from_dict({"name": "t1", "forward": {**{k: v for k, v in BASE.items() if k != "task_name"},
-                                                          "self_check": False}})
+        True,
+        250,
+        False,
+    )
+    off = TwoWayTask.from_dict(
+        {"name": "t1", "forward": {**{k: v for k, v in BASE.items() if k != "task_name"}, "self_check": False}}
+    )
     assert off.reverse.self_check is False
 
 
 def test_noting_applied_keys_is_sampled_and_bounded():
     """The apply thread's hook keeps memory flat: a large group is sampled, the backlog is capped."""
     from airflow_provider_dts.engine import selfcheck
-    from airflow_provider_dts.engine.binlog import RowChange, Transaction
+    from airflow_provider_dts.engine.model import RowChange, Transaction
     from airflow_provider_dts.engine.servers import ConnectionSettings
 
     d = SyncDirection.from_dict(BASE)
-    sc = selfcheck.SelfCheck(d, ConnectionSettings(host="h", port=1, user="u", password="p"),
-                             ConnectionSettings(host="h", port=2, user="u", password="p"),
-                             position_fn=lambda: None, lag_fn=lambda: None)
+    sc = selfcheck.SelfCheck(
+        d,
+        ConnectionSettings(host="h", port=1, user="u", password="p"),
+        ConnectionSettings(host="h", port=2, user="u", password="p"),
+        position_fn=lambda: None,
+        lag_fn=lambda: None,
+    )
 
     def group(n, kind="update", start=0):
-        return [Transaction(("binlog.000001", 4), ("binlog.000001", 8), None, 0.0, [
-            RowChange(kind, "shop", "t", "shop", "t", {"id": i, "v": 0}, {"id": i + (kind == "update") * 10**7,
-                                                                          "v": 1}, ("id",))
-            for i in range(start, start + n)])]
+        return [
+            Transaction(
+                ("binlog.000001", 4),
+                ("binlog.000001", 8),
+                None,
+                0.0,
+                [
+                    RowChange(
+                        kind,
+                        "shop",
+                        "t",
+                        "shop",
+                        "t",
+                        {"id": i, "v": 0},
+                        {"id": i + (kind == "update") * 10**7, "v": 1},
+                        ("id",),
+                    )
+                    for i in range(start, start + n)
+                ],
+            )
+        ]
 
     sc.note(group(5000))
     # evenly sampled: NOTE_PER_GROUP changes; each update that moves its key also notes the old key

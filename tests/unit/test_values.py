@@ -72,9 +72,9 @@ def test_temporal_values():
 def test_set_json_bit_kinds():
     assert sql_literal({"z", "x"}) == "'x,z'"
     assert sql_literal(set()) == "''"
-    assert sql_literal({b"k": [1, b"v", None]}) == "'{\"k\": [1, \"v\", null]}'"
+    assert sql_literal({b"k": [1, b"v", None]}) == '\'{"k": [1, "v", null]}\''
     assert sql_literal('{"a": 1}', "json") == "'{\"a\": 1}'"
-    assert json_text(b'[1,  2]') == "[1,  2]"  # MariaDB JSON text kept verbatim
+    assert json_text(b"[1,  2]") == "[1,  2]"  # MariaDB JSON text kept verbatim
     assert sql_literal("1010", "bit") == "10"
     assert sql_literal(b"\x03\xff", "bit") == "1023"
     assert sql_literal(b"caf\xe9", "text") == "X'636166E9'"
@@ -116,8 +116,13 @@ def test_keyset_condition_expands_composite_keys():
 def test_load_data_plan_routes_special_types_through_variables():
     from airflow_provider_dts.engine.values import load_data_plan, tsv_field_sql
 
-    cols = [ColumnInfo("id", "int"), ColumnInfo("b", "bit"), ColumnInfo("g", "geometry"),
-            ColumnInfo("t", "varchar", charset="latin1"), ColumnInfo("f", "float")]
+    cols = [
+        ColumnInfo("id", "int"),
+        ColumnInfo("b", "bit"),
+        ColumnInfo("g", "geometry"),
+        ColumnInfo("t", "varchar", charset="latin1"),
+        ColumnInfo("f", "float"),
+    ]
     plan = load_data_plan(cols)
     assert plan.targets == "(`id`, @dts_v1, @dts_v2, `t`, `f`)"
     assert plan.set_clause == " SET `b`=CAST(@dts_v1 AS UNSIGNED), `g`=UNHEX(@dts_v2)"
@@ -127,8 +132,11 @@ def test_load_data_plan_routes_special_types_through_variables():
     # short text keeps its own bytes (no CONVERT) and escapes the escape character, tab and newline
     assert "CAST(`t` AS BINARY)" in expr and "CONVERT" not in expr and set_expr is None
     # TEXT/BLOB types and long VARCHAR go as hex (linear cost whatever the size), still in their own bytes
-    for col in (ColumnInfo("t", "text", "text", charset="latin1"), ColumnInfo("v", "varchar", "varchar(5000)"),
-                ColumnInfo("b", "varbinary", "varbinary(10)")):
+    for col in (
+        ColumnInfo("t", "text", "text", charset="latin1"),
+        ColumnInfo("v", "varchar", "varchar(5000)"),
+        ColumnInfo("b", "varbinary", "varbinary(10)"),
+    ):
         assert tsv_field_sql(col, "@x") == (f"IFNULL(HEX(`{col.name}`),'\\\\N')", "UNHEX(@x)")
     assert tsv_field_sql(ColumnInfo("j", "json"), "@x")[1] == "CONVERT(UNHEX(@x) USING utf8mb4)"
     stmt = plan.statement("d`b", "t'x", "/tmp/a'b")
