@@ -15,17 +15,11 @@ import pymysql
 import pymysql.cursors
 
 from airflow_provider_dts.engine.errors import ServerError
+from airflow_provider_dts.engine.sqltext import qualified, quote_ident
+
+__all__ = ["ConnectionSettings", "qualified", "quote_ident"]  # quoting lives in sqltext; re-exported for callers
 
 SESSION_INIT = "SET time_zone='+00:00'"
-
-
-def quote_ident(name: str) -> str:
-    """Quote one identifier for MySQL: backticks, inner backticks doubled."""
-    return "`" + str(name).replace("`", "``") + "`"
-
-
-def qualified(db: str, table: str) -> str:
-    return f"{quote_ident(db)}.{quote_ident(table)}"
 
 
 @dataclass(frozen=True)
