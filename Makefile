@@ -1,5 +1,6 @@
 # Everything a fresh Debian machine needs is installed by these targets.
-#   make test   - system packages, .venv, editable install, the whole test suite
+#   make test   - system packages, .venv, editable install, lint and type checks, the whole test suite
+#   make lint   - ruff (lint and format check) and mypy, as CI runs them
 #   make demo   - the local MySQL pair with a sample database, Airflow, the two-way DAG (RESET=1: start over)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := mariadb-server mariadb-client pkg-config libmariadb-dev gcc python3-dev sysbench
 PYTEST_ARGS ?=
 
-.PHONY: test deps venv demo demo-stop demo-status pair-start pair-stop bench clean
+.PHONY: test lint deps venv demo demo-stop demo-status pair-start pair-stop bench clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -33,7 +34,12 @@ venv: deps $(VENV)/.installed
 # The tests mostly wait on servers and on Airflow: PYTEST_WORKERS processes (pytest-xdist) run them at once,
 # each with its own server pair and Airflow home. PYTEST_WORKERS=0 runs them in this one process.
 PYTEST_WORKERS ?= 3
-test: venv
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: venv lint
 	mkdir -p .dts-local
 	$(PY) -m pytest --basetemp="$(CURDIR)/.dts-local/pytest" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
