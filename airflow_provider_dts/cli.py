@@ -46,6 +46,7 @@ from airflow_provider_dts.engine.config import DEFAULT_CONTROL_SCHEMA, SyncDirec
 from airflow_provider_dts.engine.errors import DtsError
 from airflow_provider_dts.engine.reinit import plan, reinitialize
 from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.status import DirectionStatus, read_directions
 from airflow_provider_dts.engine.verify import stored_direction
 
 DIRECTIONS = {"task_one": ("forward",), "task_two": ("reverse",), "both": ("forward", "reverse")}
@@ -96,29 +97,23 @@ def _conn_ids(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(args.conn_id or ["dts_source", "dts_destination"]))
 
 
-def _directions(args: argparse.Namespace):
-    """(conn_id, settings, task_name, role) for every direction found in the given connections' control schemas."""
-    from airflow_provider_dts.engine.running import find_syncs
-
+def _directions(args: argparse.Namespace) -> list[tuple[str, ConnectionSettings, DirectionStatus]]:
+    """(conn_id, settings, status) for every direction found in the given connections' control schemas."""
     found = []
     for conn_id in _conn_ids(args):
         settings = _settings(conn_id)
         with settings.connect() as conn:
-            rows = find_syncs(conn, args.control_schema)
+            statuses = read_directions(conn, args.control_schema)
         found += [
-            (conn_id, settings, r["task_name"], r["direction"])
-            for r in rows
-            if getattr(args, "task_name", None) in (None, r["task_name"])
+            (conn_id, settings, st) for st in statuses if getattr(args, "task_name", None) in (None, st.task_name)
         ]
     return found
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from airflow_provider_dts.triggers.sync_state import read_status
-
     out = []
-    for conn_id, settings, task, role in _directions(args):
-        st = read_status(settings, args.control_schema, task, role)
+    for conn_id, _, st in _directions(args):
+        task, role = st.task_name, st.role
         out.append({"conn_id": conn_id, **st.to_dict()})
         if not args.json:
             text = st.summary().removeprefix(f"{task}/{role}: ")
@@ -131,12 +126,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from airflow_provider_dts.engine.verify import stored_direction, verify_direction
+    from airflow_provider_dts.engine.verify import verify_direction
 
     checked, equal = 0, True
-    for conn_id, settings, task, role in _directions(args):
+    for _conn_id, settings, st in _directions(args):
         with settings.connect() as conn:
-            d = stored_direction(conn, task, args.control_schema, role)
+            d = stored_direction(conn, st.task_name, args.control_schema, st.role)
         if d is None:
             continue
         report = verify_direction(
@@ -200,7 +195,9 @@ class AirflowApi:
             with urllib.request.urlopen(req, timeout=60) as r:
                 text = r.read().decode()
         except urllib.error.HTTPError as e:
-            raise DtsError(f"Airflow API {method} {path} answered {e.code}: {e.read().decode(errors='replace')[:500]}")
+            raise DtsError(
+                f"Airflow API {method} {path} answered {e.code}: {e.read().decode(errors='replace')[:500]}"
+            ) from None
         except (urllib.error.URLError, OSError) as e:
             raise DtsError(f"cannot reach the Airflow API at {self.url}: {e}. Fix: set AIRFLOW_API_URL") from None
         return json.loads(text) if text else None

@@ -128,16 +128,16 @@ class AirflowStandalone:
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_file, "ab")
-        self.proc = subprocess.Popen(
-            [str(self.bin_dir / "airflow"), "standalone"],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=str(self.home),
-        )
+        with open(self.log_file, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [str(self.bin_dir / "airflow"), "standalone"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=str(self.home),
+            )
         self.pid_file.write_text(str(self.proc.pid))
 
     def pid(self) -> int | None:
@@ -204,20 +204,29 @@ class AirflowStandalone:
         pid = self.pid()
         if pid is None:
             return
+        pgid: int | None
         try:
             pgid = os.getpgid(pid)
         except ProcessLookupError:
             pgid = pid if _live_group_members(pid) else None
         if pgid is not None:
             self._stop_triggerer(pgid, timeout)
+            self._signal_group(pid, pgid)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.pid_file.unlink(missing_ok=True)
+
+    def _signal_group(self, pid: int, pgid: int) -> None:
+        """Ctrl-C for standalone (``pid``), then TERM and KILL for its process group, until the group is gone."""
         steps = (
             (lambda s: os.kill(pid, s), signal.SIGINT, 2.0),
             (lambda s: os.killpg(pgid, s), signal.SIGTERM, 2.0),
             (lambda s: os.killpg(pgid, s), signal.SIGKILL, 5.0),
         )
         for send, sig, wait in steps:
-            if pgid is None:
-                break
             try:
                 send(sig)
             except ProcessLookupError:
@@ -233,12 +242,6 @@ class AirflowStandalone:
             )
             if gone:
                 break
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        self.pid_file.unlink(missing_ok=True)
 
     def _stop_triggerer(self, pgid: int, timeout: float) -> None:
         triggerers = [p for p in _live_group_members(pgid) if "airflow triggerer" in _cmdline(p)]
@@ -534,7 +537,7 @@ def user_binlog_events(server: LocalServer, db: str = "shop") -> int:
 
 def direction_status(pair: LocalPair, task_name: str, control_schema: str = "dts_meta") -> dict[str, Any]:
     """Both directions' status: forward lives on B (its destination), reverse on A."""
-    from airflow_provider_dts.triggers.sync_state import DirectionStatus, read_status
+    from airflow_provider_dts.engine.status import DirectionStatus, read_status
 
     out = {}
     for role, server in (("forward", pair.b), ("reverse", pair.a)):
@@ -659,12 +662,13 @@ def demo_start(state_dir: Path, port: int, reset: bool = False) -> int:
             break
         time.sleep(1)
     _say("\n".join(status_lines(pair, task_name)))
-    for t, v in (verdict or {}).items():
+    final = verdict or {}
+    for table, v in final.items():
         _say(
-            f"     shop.{t:10} A {v['rows_a']:6} rows   B {v['rows_b']:6} rows   "
+            f"     shop.{table:10} A {v['rows_a']:6} rows   B {v['rows_b']:6} rows   "
             f"{'EQUAL' if v['equal'] else 'DIFFERENT'}"
         )
-    ok = bool(verdict) and all(v["equal"] for v in verdict.values())
+    ok = bool(final) and all(v["equal"] for v in final.values())
     _say("")
     _say("Both sides are equal." if ok else "The sides differ: look at the task logs and the control schema.")
     _say("")

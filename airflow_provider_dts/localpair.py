@@ -143,7 +143,7 @@ class LocalServer:
                 "--user=root",
                 f"--tmpdir={self.tmpdir}",
             ]
-        for attempt in range(3):
+        for _attempt in range(3):
             self.tmpdir.mkdir(parents=True, exist_ok=True)
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode == 0:
@@ -196,8 +196,8 @@ class LocalServer:
         self.tmpdir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
-        log = open(self.datadir / "stdout.log", "ab")
-        proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.datadir / "stdout.log", "ab") as log:  # the server keeps its own copy of the descriptor
+            proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
@@ -207,7 +207,9 @@ class LocalServer:
                 break
             except pymysql.err.OperationalError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"server on port {self.port} did not answer in {timeout}s:\n{self._log_tail()}")
+                    raise RuntimeError(
+                        f"server on port {self.port} did not answer in {timeout}s:\n{self._log_tail()}"
+                    ) from None
                 time.sleep(0.1)
         with conn, conn.cursor() as cur:
             if not self.password:

@@ -37,9 +37,12 @@ DAG_ID_PREFIX = "dts_sync_"
 @functools.lru_cache(maxsize=1)
 def _two_way_module():
     """dags/dts_two_way_sync.py, loaded without its own DAG (DTS_NO_DEFAULT_DAG): make_dag, build_task."""
-    spec = importlib.util.spec_from_file_location("_dts_two_way_sync_factory_base", HERE / "dts_two_way_sync.py")
+    path = HERE / "dts_two_way_sync.py"
+    spec = importlib.util.spec_from_file_location("_dts_two_way_sync_factory_base", path)
+    if spec is None or spec.loader is None:  # only when the file is not a Python source
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    module.DTS_NO_DEFAULT_DAG = True
+    vars(module)["DTS_NO_DEFAULT_DAG"] = True  # read by dts_two_way_sync when it runs: make no DAG of its own
     spec.loader.exec_module(module)
     return module
 

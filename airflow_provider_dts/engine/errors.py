@@ -43,3 +43,24 @@ class SyncFailed(DtsError):
 
 class LeaseHeld(DtsError):
     """Another applier holds the lease of this direction."""
+
+
+class FullSyncError(DtsError):
+    """The full data sync cannot continue (the message names the table and the fix)."""
+
+
+class DestinationMismatch(FullSyncError):
+    """The destination does not fit the copy (a table missing or different, a row already there): running the
+    copy again cannot help until the user changes the destination or the settings (the message says how)."""
+
+
+class DestinationTableMissing(DestinationMismatch):
+    """A table the full data sync copies does not exist at the destination."""
+
+
+class DestinationTableDiffers(DestinationMismatch):
+    """A destination table's columns do not match the source's (missing, or generated there)."""
+
+
+class DestinationRowExists(DestinationMismatch):
+    """The destination already holds a row with a copied row's key (existing_table_mode is not Ignore)."""

@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from airflow_provider_dts.engine.apply import lease_name
 from airflow_provider_dts.engine.config import SyncDirection, format_object_name, skips_initial
 from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError
+from airflow_provider_dts.engine.running import lease_holder
 from airflow_provider_dts.engine.schema_sync import list_source_objects
-from airflow_provider_dts.engine.servers import ConnectionSettings, qualified
+from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.sqltext import qualified
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,7 @@ def reinitialize(
     p = plan(direction, source, destination)
     control = ControlSchema(direction.control_schema)
     with destination.connect() as dst, dst.cursor() as cur:
-        cur.execute("SELECT IS_USED_LOCK(%s)", (lease_name(direction),))
-        holder = cur.fetchone()[0]
+        holder = lease_holder(dst, direction)
         if holder is not None:
             raise ReinitError(
                 f"{direction.key} is running (its apply lease is held by connection {holder} on "

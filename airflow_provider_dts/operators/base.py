@@ -7,8 +7,9 @@ Nothing is parsed or looked up in ``__init__``: that happens in ``execute``.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
@@ -41,6 +42,16 @@ class DtsDirectionOperator(BaseOperator):
     def __init__(self, *, direction: dict[str, Any] | str | SyncDirection, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.direction = direction.to_dict() if isinstance(direction, SyncDirection) else direction
+
+    @property
+    def engine_log(self) -> logging.Logger:
+        """This task's logger, for the engine's ``logger=`` parameters.
+
+        The engine annotates them ``logging.Logger``; it only calls debug/info/warning/error/exception with
+        %-style arguments, which Airflow's task logger (a structlog ``FilteringBoundLogger``, not a
+        ``logging.Logger``) provides as well. The cast states that; nothing is converted.
+        """
+        return cast(logging.Logger, self.log)
 
     def get_direction(self) -> SyncDirection:
         return parse_direction(self.direction)

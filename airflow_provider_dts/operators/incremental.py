@@ -23,8 +23,9 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_dts.engine.errors import ConfigError
+from airflow_provider_dts.engine.status import stats_line
 from airflow_provider_dts.operators.base import DtsDirectionOperator
-from airflow_provider_dts.triggers.incremental import DEFAULT_PROGRESS_INTERVAL, IncrementalSyncTrigger, _stats_line
+from airflow_provider_dts.triggers.incremental import DEFAULT_PROGRESS_INTERVAL, IncrementalSyncTrigger
 
 
 def parse_max_runtime(value: Any) -> float | None:
@@ -34,7 +35,9 @@ def parse_max_runtime(value: Any) -> float | None:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise ConfigError([f"max_runtime: {value!r} is not a number of seconds; leave it empty to run until stopped"])
+        raise ConfigError(
+            [f"max_runtime: {value!r} is not a number of seconds; leave it empty to run until stopped"]
+        ) from None
     if not math.isfinite(seconds):
         raise ConfigError(
             [
@@ -104,7 +107,7 @@ class IncrementalSyncOperator(DtsDirectionOperator):
         }
         line = f"{summary['direction']}: {summary['outcome']} -> state {summary['state']}: {summary['message']}"
         self.log.info("%s", line)
-        self.log.info("%s", _stats_line(event.get("stats")))
+        self.log.info("%s", stats_line(event.get("stats")))
         if event.get("status") == "failed":
             ti = context.get("ti") if hasattr(context, "get") else None
             if ti is not None:

@@ -26,12 +26,12 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema
-from airflow_provider_dts.engine.errors import ConfigError, DtsError, ServerError
+from airflow_provider_dts.engine.errors import ConfigError, DestinationMismatch, DtsError, FullSyncError, ServerError
 from airflow_provider_dts.engine.modify import ModifyRefused, identities, plan_modification, record_initialized
 from airflow_provider_dts.engine.modify import finish as modification_done
 from airflow_provider_dts.engine.schema_sync import SchemaSyncError, sync_schema
 from airflow_provider_dts.engine.servers import ConnectionSettings
-from airflow_provider_dts.engine.snapshot import METHODS, FullSyncError, full_data_sync
+from airflow_provider_dts.engine.snapshot import METHODS, full_data_sync
 from airflow_provider_dts.operators.base import DtsDirectionOperator
 
 
@@ -89,7 +89,7 @@ class InitialSchemaSyncOperator(DtsDirectionOperator):
         except DtsError as e:
             raise AirflowException(f"{direction.key}: {e}") from None
         try:
-            result = sync_schema(direction, source, destination, logger=self.log)
+            result = sync_schema(direction, source, destination, logger=self.engine_log)
         except ModifyRefused as e:
             raise AirflowFailException(str(e)) from None
         except (SchemaSyncError, ConfigError) as e:
@@ -179,7 +179,7 @@ class FullDataSyncOperator(DtsDirectionOperator):
                 direction,
                 source,
                 destination,
-                logger=self.log,
+                logger=self.engine_log,
                 progress_interval=self.progress_interval,
                 max_rows_per_second=rate,
                 stop=self._stop,
@@ -189,10 +189,9 @@ class FullDataSyncOperator(DtsDirectionOperator):
             raise AirflowFailException(str(e)) from None
         except ConfigError as e:
             raise AirflowFailException(f"{direction.key}: {e}") from None
-        except (FullSyncError, SchemaSyncError) as e:
-            # Retrying resumes after the last copied chunk; a data clash needs the user (message says how).
-            if "already holds a row" in str(e) or "differs from the source" in str(e) or "does not exist" in str(e):
-                raise AirflowFailException(f"{direction.key}: initial full data sync failed: {e}") from None
+        except DestinationMismatch as e:  # a table missing or different, a row already there: needs the user
+            raise AirflowFailException(f"{direction.key}: initial full data sync failed: {e}") from None
+        except (FullSyncError, SchemaSyncError) as e:  # retrying resumes after the last copied chunk
             raise AirflowException(f"{direction.key}: initial full data sync failed: {e}") from None
         except DtsError as e:
             raise AirflowException(f"{direction.key}: initial full data sync failed: {e}") from None

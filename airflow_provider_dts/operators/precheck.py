@@ -39,7 +39,7 @@ class PrecheckOperator(DtsDirectionOperator):
         if run_id is None:
             ti = context.get("ti") if hasattr(context, "get") else None
             run_id = f"{getattr(ti, 'run_id', 'manual')}:{getattr(ti, 'try_number', 1)}"[:64]
-        report = run_precheck(direction, source, destination, run_id=run_id, logger=self.log)
+        report = run_precheck(direction, source, destination, run_id=run_id, logger=self.engine_log)
         for r in report.results:
             if r.status == FAIL:
                 self.log.error("%s", r.line())
@@ -62,7 +62,7 @@ class PrecheckOperator(DtsDirectionOperator):
         # (engine.startfloor; idempotent). Not before the precheck: a failed precheck writes only control-schema
         # rows there, and a floor left by a failed run would later replay writes made before the real start.
         try:
-            record_reverse_floor(direction, source, destination, logger=self.log)
+            record_reverse_floor(direction, source, destination, logger=self.engine_log)
         except DtsError as e:  # the message names the direction, the cause and the fix
             raise AirflowException(str(e)) from None
         return result

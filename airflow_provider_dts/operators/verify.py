@@ -119,7 +119,7 @@ class DataVerifyOperator(DtsDirectionOperator):
             raise AirflowFailException(
                 f"chunk_size {self.chunk_size!r} / recheck_delay {self.recheck_delay!r}: give numbers"
             ) from None
-        options = dict(
+        options: dict[str, Any] = dict(
             chunk_size=chunk_size, recheck_delay=recheck_delay, rechecks=self.rechecks, progress=self.log.info
         )
         report = verify_direction(direction, source, destination, run_id=run_id, repair=self.repair or None, **options)

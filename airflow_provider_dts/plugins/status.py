@@ -25,9 +25,9 @@ import datetime as _dt
 import html
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pymysql
 from airflow.plugins_manager import AirflowPlugin
@@ -37,6 +37,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.status import DirectionStatus, read_directions
 
 DEFAULT_CONN_IDS = "dts_source,dts_destination"
 DEFAULT_CONTROL_SCHEMA = "dts_meta"
@@ -44,8 +45,6 @@ CONFLICT_LIMIT = 20
 DIVERGENCE_LIMIT = 50
 PRECHECK_LIMIT = 50
 REFRESH_SECONDS = 5
-# a running engine refreshes its sync_state row about every second; this much older means it is not running
-STALE_SECONDS = 30
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 10
 
@@ -107,71 +106,62 @@ def _read_divergences(conn, cs: ControlSchema, server: str) -> tuple[list[dict[s
     return rows, counts
 
 
+def _direction_entry(server: str, status: DirectionStatus, open_divergences: int) -> dict[str, Any]:
+    """One row of the page's Directions table: the state row as read by ``engine.status``, made JSON-ready."""
+    st = status.row
+    pos = None
+    if status.binlog_file is not None and status.binlog_pos is not None:
+        pos = f"{status.binlog_file}:{status.binlog_pos}"
+    return _row(
+        {
+            "server": server,
+            "task_name": status.task_name,
+            "direction": status.role,
+            "direction_label": DIRECTION_LABELS.get(status.role, status.role),
+            "state": status.state,
+            "message": status.message,
+            "lag_seconds": st.get("lag_seconds"),
+            "rows_per_second": st.get("rows_per_second"),
+            "rows_inserted": status.rows_inserted,
+            "rows_updated": status.rows_updated,
+            "rows_deleted": status.rows_deleted,
+            "rows_applied": status.rows_inserted + status.rows_updated + status.rows_deleted,
+            "transactions_applied": status.transactions_applied,
+            "conflicts": status.conflicts,
+            "last_source_commit_at": st.get("last_source_commit_at") or st.get("source_commit_at"),
+            "last_applied_at": st.get("last_applied_at"),
+            "binlog_file": status.binlog_file,
+            "binlog_pos": status.binlog_pos,
+            "binlog_position": pos,
+            "gtid": st.get("gtid"),
+            "retrying_since": st.get("retrying_since"),
+            "started_at": st.get("started_at"),
+            "updated_at": st.get("updated_at"),
+            "updated_seconds_ago": None if status.age_seconds is None else round(status.age_seconds, 1),
+            # Synchronizing but not refreshed within status.STALE_AFTER_SECONDS: its incremental task is not running
+            "stale": status.stale,
+            # the self-check (engine/selfcheck.py): confirmed differences between the two servers
+            "divergences": _int(st.get("divergences")),
+            "open_divergences": open_divergences,
+            "last_divergence": st.get("last_divergence"),
+            "last_divergence_at": st.get("last_divergence_at"),
+            "self_check_message": st.get("self_check_message"),
+            "self_check_at": st.get("self_check_at"),
+        }
+    )
+
+
 def _read_server(settings: ConnectionSettings, cs: ControlSchema) -> tuple[bool, list, list, list, list]:
     conn = settings.connect(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, write_timeout=READ_TIMEOUT)
     try:
         if not cs.exists(conn):
             return False, [], [], [], []
         server = settings.name or settings.describe()
-        with conn.cursor() as cur:
-            cur.execute("SELECT UTC_TIMESTAMP(6)")
-            server_now = cur.fetchone()[0]
-            cur.execute(f"SELECT task_name, direction FROM {cs.table('sync_state')} ORDER BY task_name, direction")
-            keys = list(cur.fetchall())
         divergences, open_counts = _read_divergences(conn, cs, server)
-        directions = []
-        for task, direction in keys:
-            st = cs.get_state(conn, task, direction)
-            if st is None:  # deleted between the two reads
-                continue
-            st.pop("config_json", None)  # full config: not for the page
-            st.pop("synced_config", None)  # the same (engine/modify.py)
-            st.pop("owner", None)
-            ins, upd, dele = _int(st.get("rows_inserted")), _int(st.get("rows_updated")), _int(st.get("rows_deleted"))
-            updated = st.get("updated_at")
-            age = (server_now - updated).total_seconds() if isinstance(updated, _dt.datetime) else None
-            pos = None
-            if st.get("binlog_file") is not None and st.get("binlog_pos") is not None:
-                pos = f"{st['binlog_file']}:{st['binlog_pos']}"
-            directions.append(
-                _row(
-                    {
-                        "server": server,
-                        "task_name": task,
-                        "direction": direction,
-                        "direction_label": DIRECTION_LABELS.get(direction, direction),
-                        "state": st.get("state"),
-                        "message": st.get("message"),
-                        "lag_seconds": st.get("lag_seconds"),
-                        "rows_per_second": st.get("rows_per_second"),
-                        "rows_inserted": ins,
-                        "rows_updated": upd,
-                        "rows_deleted": dele,
-                        "rows_applied": ins + upd + dele,
-                        "transactions_applied": _int(st.get("transactions_applied")),
-                        "conflicts": _int(st.get("conflicts")),
-                        "last_source_commit_at": st.get("last_source_commit_at") or st.get("source_commit_at"),
-                        "last_applied_at": st.get("last_applied_at"),
-                        "binlog_file": st.get("binlog_file"),
-                        "binlog_pos": st.get("binlog_pos"),
-                        "binlog_position": pos,
-                        "gtid": st.get("gtid"),
-                        "retrying_since": st.get("retrying_since"),
-                        "started_at": st.get("started_at"),
-                        "updated_at": updated,
-                        "updated_seconds_ago": None if age is None else round(age, 1),
-                        # Synchronizing but no refresh for a while: its engine (the incremental task) is not running
-                        "stale": st.get("state") == "Synchronizing" and age is not None and age > STALE_SECONDS,
-                        # the self-check (engine/selfcheck.py): confirmed differences between the two servers
-                        "divergences": _int(st.get("divergences")),
-                        "open_divergences": open_counts.get((task, direction), 0),
-                        "last_divergence": st.get("last_divergence"),
-                        "last_divergence_at": st.get("last_divergence_at"),
-                        "self_check_message": st.get("self_check_message"),
-                        "self_check_at": st.get("self_check_at"),
-                    }
-                )
-            )
+        directions = [
+            _direction_entry(server, status, open_counts.get((status.task_name, status.role), 0))
+            for status in read_directions(conn, cs.schema)
+        ]
         with conn.cursor(pymysql.cursors.DictCursor) as cur:
             cur.execute(
                 f"SELECT id, task_name, direction, detected_at, conflict_type, policy, decision, source_db, "
@@ -259,7 +249,7 @@ def _cell(value: Any) -> str:
     return f"<td>{html.escape(str(value), quote=True)}</td>"
 
 
-def _table(headers: list[str], rows: list[list[Any]], empty: str, css: str = "") -> str:
+def _table(headers: list[str], rows: list[list[Any]], empty: str, css: str | Callable[[list[Any]], str] = "") -> str:
     if not rows:
         return f'<p class="empty">{html.escape(empty)}</p>'
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
@@ -528,11 +518,16 @@ def status_from_connections(conn_ids: list[str] | None = None, control_schema: s
     return status
 
 
+# module level: FastAPI resolves the (string) annotation below in this module's globals
+_BEARER = HTTPBearer(auto_error=False)
+
+
 def create_app(*, require_auth: bool = True):
     """The FastAPI app the plugin mounts at ``/dts``. ``require_auth=False`` only for tests of the page itself."""
-    bearer = HTTPBearer(auto_error=False)
 
-    async def authorized_user(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+    async def authorized_user(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+    ):
         # Airflow's own checks, imported on first use so that loading the plugin in the scheduler or a worker
         # does not import the API server's security module: who is it (bearer token, else the UI's session
         # cookie), and may they read the connections whose servers the page shows (row keys and images)?

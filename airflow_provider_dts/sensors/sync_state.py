@@ -17,15 +17,10 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_dts.engine.config import ROLES, SyncDirection
 from airflow_provider_dts.engine.errors import ConfigError, ServerError
+from airflow_provider_dts.engine.status import DEFAULT_MAX_LAG_SECONDS, STALE_AFTER_SECONDS, judge, read_status
 from airflow_provider_dts.hooks.dts import DtsMySqlHook
 from airflow_provider_dts.operators.base import parse_direction
-from airflow_provider_dts.triggers.sync_state import (
-    DEFAULT_MAX_LAG_SECONDS,
-    DEFAULT_MAX_STATE_AGE_SECONDS,
-    SyncStateTrigger,
-    judge,
-    read_status,
-)
+from airflow_provider_dts.triggers.sync_state import SyncStateTrigger
 
 
 class SyncStateSensor(BaseSensorOperator):
@@ -60,8 +55,8 @@ class SyncStateSensor(BaseSensorOperator):
         task_name: str | None = None,
         role: str | None = None,
         destination_conn_id: str | None = None,
-        max_lag_seconds: float = DEFAULT_MAX_LAG_SECONDS,
-        max_state_age_seconds: float | None = DEFAULT_MAX_STATE_AGE_SECONDS,
+        max_lag_seconds: float | str = DEFAULT_MAX_LAG_SECONDS,  # templated: a rendered string is fine
+        max_state_age_seconds: float | None = STALE_AFTER_SECONDS,
         control_schema: str | None = None,
         ignore_failures_before_start: bool = False,
         deferrable: bool = False,
@@ -86,16 +81,17 @@ class SyncStateSensor(BaseSensorOperator):
         if self.direction not in (None, "", {}):
             d = parse_direction(self.direction)
             return d.task_name, d.role, d.destination_conn_id, self.control_schema or d.control_schema
+        task_name, role, conn_id = self.task_name, self.role, self.destination_conn_id
         problems = []
-        if not self.task_name:
+        if not task_name:
             problems.append("task_name: missing; give direction=... or task_name, role and destination_conn_id")
-        if self.role not in ROLES:
-            problems.append(f"role: {self.role!r} is not allowed; use one of {', '.join(ROLES)}")
-        if not self.destination_conn_id:
+        if role not in ROLES:
+            problems.append(f"role: {role!r} is not allowed; use one of {', '.join(ROLES)}")
+        if not conn_id:
             problems.append("destination_conn_id: missing; the Airflow connection id of the direction's destination")
-        if problems:
+        if problems or not (task_name and role and conn_id):  # the second test only narrows the types
             raise ConfigError(problems)
-        return self.task_name, self.role, self.destination_conn_id, self.control_schema or "dts_meta"
+        return task_name, role, conn_id, self.control_schema or "dts_meta"
 
     def _fail_on_bad_config(self):
         try:

@@ -24,13 +24,14 @@ import contextvars
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import ConfigError
+from airflow_provider_dts.engine.status import read_status, stats_line
 
 DEFAULT_PROGRESS_INTERVAL = 30.0
 DEFAULT_STOP_TIMEOUT = 60.0
@@ -96,7 +97,7 @@ class IncrementalSyncTrigger(BaseTrigger):
         if event is not None:
             yield event
 
-    async def _run(self) -> AsyncIterator[TriggerEvent]:
+    async def _run(self) -> AsyncGenerator[TriggerEvent, None]:
         try:
             direction = SyncDirection.from_json(self.direction)
         except (ConfigError, ValueError) as e:
@@ -186,13 +187,11 @@ class IncrementalSyncTrigger(BaseTrigger):
             self.log.info("engine stopped after %.1fs", time.monotonic() - started)
             if not done.cancelled() and done.exception() is None:
                 r = done.result()
-                self.log.info("%s: %s (%s)", r.state, r.message, _stats_line(r.stats))
+                self.log.info("%s: %s (%s)", r.state, r.message, stats_line(r.stats))
         else:
             self.log.warning("engine did not stop within %.0fs; its thread keeps the stop flag", self.stop_timeout)
 
     async def _log_progress(self, direction: SyncDirection, destination) -> None:
-        from airflow_provider_dts.triggers.sync_state import read_status
-
         try:
             status = await asyncio.to_thread(
                 read_status, destination, direction.control_schema, direction.task_name, direction.role
@@ -220,14 +219,3 @@ class IncrementalSyncTrigger(BaseTrigger):
         return TriggerEvent(
             {"status": status, "state": state, "message": message, "stats": dict(stats or {}), "direction": key}
         )
-
-
-def _stats_line(stats: dict[str, Any] | None) -> str:
-    s = stats or {}
-    lag = s.get("lag_seconds")
-    return (
-        f"transactions={s.get('transactions_applied', 0)} inserted={s.get('rows_inserted', 0)} "
-        f"updated={s.get('rows_updated', 0)} deleted={s.get('rows_deleted', 0)} "
-        f"conflicts={s.get('conflicts', 0)} lag={'unknown' if lag is None else f'{lag:.1f}s'} "
-        f"position={s.get('binlog_file')}:{s.get('binlog_pos')}"
-    )

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_dts.demo import direction_status, load_sample_shop
-from airflow_provider_dts.triggers.sync_state import DirectionStatus, judge
+from airflow_provider_dts.engine.status import DirectionStatus, judge
 
 REPO = Path(__file__).resolve().parents[2]
 INLINE = "[DAG TEST] running trigger in line"
@@ -63,15 +63,16 @@ def _dags_test(tmp_path: Path, dag_id: str, conf: dict | None, dags_folder: Path
     cmd = [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id]
     if conf is not None:
         cmd += ["-c", json.dumps(conf)]
-    proc = subprocess.Popen(
-        cmd,
-        env=env,
-        stdout=open(log, "w"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=str(tmp_path),
-    )
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(tmp_path),
+        )
     return proc, log
 
 

@@ -28,10 +28,12 @@ def test_start_env_stop_with_a_relative_directory(tmp_path):
         conns = {k: json.loads(shlex.split(v)[0]) for k, v in exports.items()}
         fmt = {}
         for name, c in conns.items():
-            with pymysql.connect(host=c["host"], port=c["port"], user=c["login"], password=c["password"]) as conn:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT @@binlog_format, @@binlog_row_image, @@binlog_row_metadata, @@server_id")
-                    fmt[name] = cur.fetchone()
+            with (
+                pymysql.connect(host=c["host"], port=c["port"], user=c["login"], password=c["password"]) as conn,
+                conn.cursor() as cur,
+            ):
+                cur.execute("SELECT @@binlog_format, @@binlog_row_image, @@binlog_row_metadata, @@server_id")
+                fmt[name] = cur.fetchone()
         assert fmt["AIRFLOW_CONN_DTS_SOURCE"] == ("ROW", "FULL", "FULL", 1)
         assert fmt["AIRFLOW_CONN_DTS_DESTINATION"] == ("MIXED", "FULL", "FULL", 2)  # extra flags win
         again = run(["env", "--dir", "state/pair"], tmp_path)

@@ -11,8 +11,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import ConfigError
+from airflow_provider_dts.engine.status import judge, read_status
 from airflow_provider_dts.sensors.sync_state import SyncStateSensor
-from airflow_provider_dts.triggers.sync_state import SyncStateTrigger, judge, read_status
+from airflow_provider_dts.triggers.sync_state import SyncStateTrigger
 
 CONTROL = ControlSchema("dts_meta")
 

@@ -468,14 +468,14 @@ def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_pat
     r = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     port = free_port()
-    log = open(tmp_path / "api-server.log", "wb")
-    proc = subprocess.Popen(
-        [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with open(tmp_path / "api-server.log", "wb") as log:  # the server keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -529,4 +529,3 @@ def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_pat
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        log.close()

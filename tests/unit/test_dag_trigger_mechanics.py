@@ -165,7 +165,7 @@ def test_execute_complete_fails_the_task_on_failure():
         },
     )
     assert ok["outcome"] == "max_runtime" and ok["rows_inserted"] == 2
-    with pytest.raises(AirflowFailException, match="conflict on shop.orders"):
+    with pytest.raises(AirflowFailException, match=r"conflict on shop.orders"):
         op.execute_complete(
             {},
             {
