@@ -13,7 +13,7 @@ there prove the destination recomputes them.
 
 from __future__ import annotations
 
-from airflow_provider_dts.engine.servers import qualified, quote_ident
+from airflow_provider_dts.engine.sqltext import qualified, quote_ident
 
 # (name, definition, read expression ("{c}" = quoted column))
 TYPE_COLUMNS: list[tuple[str, str, str]] = [

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 
 import pymysql
 
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.model import Checkpoint, Transaction, format_position
-from airflow_provider_dts.engine.servers import quote_ident
+from airflow_provider_dts.engine.sqltext import Token, dotted_name, qualified, rewrite_names, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -47,41 +46,6 @@ REPLAY_TOLERATED = {
     1054,  # unknown column (a replayed DROP/CHANGE COLUMN)
 }
 
-_TOKEN = re.compile(
-    r"""(?P<ws>\s+)|(?P<comment>/\*.*?\*/|--[^\n]*|\#[^\n]*)|(?P<bq>`(?:[^`]|``)*`)|(?P<str>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")"""
-    r"""|(?P<word>[A-Za-z0-9_$\u0080-\uffff]+)|(?P<sym>.)""",
-    re.S,
-)
-
-
-@dataclass
-class Tok:
-    kind: str  # "word" | "bq" | "str" | "sym"
-    text: str
-    start: int
-    end: int
-
-    @property
-    def ident(self) -> str | None:
-        if self.kind == "bq":
-            return self.text[1:-1].replace("``", "`")
-        if self.kind == "word":
-            return self.text
-        return None
-
-    def kw(self, *words: str) -> bool:
-        return self.kind == "word" and self.text.upper() in words
-
-
-def tokenize(sql: str) -> list[Tok]:
-    out = []
-    for m in _TOKEN.finditer(sql):
-        kind = m.lastgroup
-        if kind in ("ws", "comment"):
-            continue
-        out.append(Tok(kind, m.group(), m.start(), m.end()))
-    return out
-
 
 @dataclass
 class NameRef:
@@ -91,17 +55,16 @@ class NameRef:
     end: int
 
 
-def _name_at(toks: list[Tok], i: int) -> tuple[NameRef | None, int]:
-    if i >= len(toks) or toks[i].ident is None:
+def _name_at(toks: list[Token], i: int) -> tuple[NameRef | None, int]:
+    parts, j = dotted_name(toks, i, max_parts=2)
+    if not parts:
         return None, i
-    a = toks[i]
-    if i + 2 < len(toks) and toks[i + 1].text == "." and toks[i + 2].ident is not None:
-        b = toks[i + 2]
-        return NameRef(a.ident, b.ident, a.start, b.end), i + 3
-    return NameRef(None, a.ident, a.start, a.end), i + 1
+    names = [p.ident or "" for p in parts]
+    db = names[0] if len(names) == 2 else None
+    return NameRef(db, names[-1], parts[0].start, parts[-1].end), j
 
 
-def _skip_clauses(toks: list[Tok], i: int) -> int:
+def _skip_clauses(toks: list[Token], i: int) -> int:
     """Skip OR REPLACE, ALGORITHM=x, DEFINER=x, SQL SECURITY x, TEMPORARY, ONLINE/OFFLINE, IGNORE, etc."""
     while i < len(toks):
         t = toks[i]
@@ -123,7 +86,7 @@ def _skip_clauses(toks: list[Tok], i: int) -> int:
     return i
 
 
-def _skip_if(toks: list[Tok], i: int) -> int:
+def _skip_if(toks: list[Token], i: int) -> int:
     if i + 1 < len(toks) and toks[i].kw("IF"):
         if toks[i + 1].kw("EXISTS"):
             return i + 2
@@ -242,96 +205,66 @@ def rewrite_ddl(direction, sql: str, default_db: str) -> tuple[ParsedDdl | None,
         if not db or not direction.selects_table(db, ref.name):
             return parsed, None, f"{db}.{ref.name} is not a selected object"
         mdb, mt = direction.map_table(db, ref.name)
-        edits.append((ref.start, ref.end, f"{quote_ident(mdb)}.{quote_ident(mt)}"))
+        edits.append((ref.start, ref.end, qualified(mdb, mt)))
     if parsed.routine is not None:
         db = parsed.routine.db or default_db
         if not db or not direction.whole_database(db):
             return parsed, None, f"routine in {db} which is not a selected database"
-        edits.append(
-            (
-                parsed.routine.start,
-                parsed.routine.end,
-                f"{quote_ident(direction.map_database(db))}.{quote_ident(parsed.routine.name)}",
-            )
-        )
+        routine = qualified(direction.map_database(db), parsed.routine.name)
+        edits.append((parsed.routine.start, parsed.routine.end, routine))
     if not parsed.tables and parsed.routine is None:
         return parsed, None, "no object name found"
-    # qualified references to mapped databases elsewhere (view and routine bodies)
-    covered = [(s, e) for s, e, _ in edits]
-    toks = tokenize(sql)
-    for i in range(len(toks) - 2):
-        a, dot, b = toks[i], toks[i + 1], toks[i + 2]
-        if a.ident is None or dot.text != "." or b.ident is None:
-            continue
-        if any(s <= a.start < e for s, e in covered):
-            continue
-        if i > 0 and toks[i - 1].text == ".":
-            continue
-        if direction.selects_table(a.ident, b.ident) or direction.selects_database(a.ident):
-            mdb, mt = direction.map_table(a.ident, b.ident)
-            if (mdb, mt) != (a.ident, b.ident):
-                edits.append((a.start, b.end, f"{quote_ident(mdb)}.{quote_ident(mt)}"))
-                covered.append((a.start, b.end))
-    out = sql
-    for s, e, text in sorted(edits, reverse=True):
-        out = out[:s] + text + out[e:]
-    return parsed, out, ""
+
+    def body_name(db: str, name: str) -> tuple[str, str] | None:
+        # qualified references to selected objects elsewhere (view and routine bodies)
+        if direction.selects_table(db, name) or direction.selects_database(db):
+            return direction.map_table(db, name)
+        return None
+
+    return parsed, rewrite_names(sql, body_name, edits=edits), ""
 
 
 def apply_ddl(applier, txn: Transaction, cp: Checkpoint, *, logger: logging.Logger | None = None) -> str:
-    """Apply (or skip) one standalone statement; always advances ``cp`` past it. Returns the outcome."""
+    """Apply (or skip) one standalone statement; always advances ``cp`` past it. Returns the outcome.
+
+    ``applier`` is the direction's ``apply.Applier``: its destination session runs the statement
+    (``run_statement``), records the intent (``write_checkpoint``) and advances past it with the ``ddl_log``
+    row (``advance_past``).
+    """
+    from airflow_provider_dts.engine.apply import DdlLogEntry
+
     lg = logger or log
     d = applier.direction
+    if txn.ddl is None:
+        raise ValueError("apply_ddl needs a transaction with a standalone statement (Transaction.ddl)")
     schema, statement = txn.ddl
-    parsed, rewritten, reason = rewrite_ddl(d, statement, schema)
+    _parsed, rewritten, reason = rewrite_ddl(d, statement, schema)
     if rewritten is None or d.exclude_ddl or d.role != "forward":
         # not applied here, but the destination may have changed too (task one applied this DDL there for the
         # other direction, or a user did): table definitions, foreign keys included, are read again
-        applier.tables.clear()
-        if rewritten is not None:
-            reason = "DDL is excluded for this direction" if d.exclude_ddl or d.role != "forward" else reason
-            outcome = "skipped"
-        else:
-            outcome = None  # not interesting enough for the DDL log
-        applier.apply_group(
-            [txn],
-            cp,
-            extra=(lambda cur: _ddl_log(applier, cur, txn, statement, None, outcome)) if outcome is not None else None,
-        )
-        if outcome is not None:
-            lg.info("DDL skipped (%s): %s", reason, statement[:200])
-        return outcome or "ignored"
-    conn = applier.conn
+        applier.forget_tables()
+        if rewritten is None:  # not interesting enough for the DDL log
+            applier.advance_past(txn, cp)
+            return "ignored"
+        reason = "DDL is excluded for this direction" if d.exclude_ddl or d.role != "forward" else reason
+        applier.advance_past(txn, cp, DdlLogEntry(statement, None, "skipped"))
+        lg.info("DDL skipped (%s): %s", reason, statement[:200])
+        return "skipped"
     end = list(txn.end_position)
     pending = json.loads(cp.ddl_pending) if cp.ddl_pending else None
     replay = bool(pending and pending.get("position") == end)
     # within the catch-up window of a table added to the sync, the DDL may already be in its copied schema
-    replay = replay or getattr(applier, "in_added_catchup", lambda _p: False)(txn.end_position)
+    replay = replay or applier.in_added_catchup(txn.end_position)
     # 1. record the intent
     marker = Checkpoint(**cp.__dict__)
     marker.ddl_pending = json.dumps({"position": end, "statement": rewritten})
-    with conn.cursor() as cur:
-        applier.control.write_checkpoint(cur, d.task_name, d.role, marker)
-    conn.commit()
+    applier.write_checkpoint(marker)
     cp.ddl_pending = marker.ddl_pending
-    # 2. run it
+    # 2. run it (without foreign key checks, in the mapped default database: Applier.run_statement)
     outcome = "applied"
     mapped_db = d.map_database(schema) if schema and d.selects_database(schema) else None
     try:
-        with conn.cursor() as cur:
-            if mapped_db:
-                try:
-                    cur.execute(f"USE {quote_ident(mapped_db)}")
-                except pymysql.err.MySQLError:
-                    pass
-            # DDL runs without foreign key checks (DROP / TRUNCATE of a parent table, tables created in any
-            # order), as schema sync does; row changes are applied with them on (apply.APPLY_SESSION_SQL)
-            cur.execute("SET SESSION foreign_key_checks=0")
-            try:
-                cur.execute(rewritten)
-            finally:
-                if conn.open:
-                    cur.execute("SET SESSION foreign_key_checks=1")
+        applier.run_statement(rewritten, mapped_db)
     except pymysql.err.MySQLError as e:
         code = e.args[0] if e.args else None
         if replay and code in REPLAY_TOLERATED:
@@ -347,23 +280,13 @@ def apply_ddl(applier, txn: Transaction, cp: Checkpoint, *, logger: logging.Logg
                 f"{rewritten[:500]} -> [{code}] {e.args[1] if len(e.args) > 1 else e}. Fix: make the destination "
                 "schema match the source (or apply the statement by hand), then restart the direction"
             ) from None
-    applier.tables.clear()
+    applier.forget_tables()
     # 3. advance past it
     cp.ddl_pending = None
     try:
-        applier.apply_group([txn], cp, extra=lambda cur: _ddl_log(applier, cur, txn, statement, rewritten, outcome))
+        applier.advance_past(txn, cp, DdlLogEntry(statement, rewritten, outcome))
     except BaseException:
         cp.ddl_pending = marker.ddl_pending
         raise
     lg.info("DDL %s: %s", outcome, rewritten[:200])
     return outcome
-
-
-def _ddl_log(applier, cur, txn: Transaction, statement: str, applied: str | None, outcome: str) -> None:
-    d = applier.direction
-    if True:
-        cur.execute(
-            f"INSERT INTO {applier.control.table('ddl_log')} (task_name, direction, source_position, "
-            "source_statement, applied_statement, outcome, applied_at) VALUES (%s,%s,%s,%s,%s,%s,UTC_TIMESTAMP(6))",
-            (d.task_name, d.role, format_position(txn.end_position), statement, applied, outcome),
-        )

@@ -37,7 +37,8 @@ import pymysql
 from airflow_provider_dts.engine.config import SyncDirection, format_object_name, split_object_name
 from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError
-from airflow_provider_dts.engine.servers import quote_ident
+from airflow_provider_dts.engine.running import lease_holder
+from airflow_provider_dts.engine.sqltext import as_text, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,7 @@ def server_identity(conn) -> dict[str, Any]:
             uuid = cur.fetchone()[0]
         except pymysql.err.MySQLError:
             pass  # MariaDB has none
-    text = lambda v: v.decode() if isinstance(v, (bytes, bytearray)) else v
-    return {"server_id": int(sid), "hostname": text(host), "port": int(port), "uuid": text(uuid)}
+    return {"server_id": int(sid), "hostname": as_text(host), "port": int(port), "uuid": as_text(uuid)}
 
 
 def _same_server(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
@@ -139,8 +139,7 @@ def read_synced(conn, control: ControlSchema, direction: SyncDirection) -> dict[
         row = cur.fetchone()
     if not row or not row[0]:
         return None
-    text = row[0].decode() if isinstance(row[0], (bytes, bytearray)) else row[0]
-    return json.loads(text)
+    return json.loads(as_text(row[0]))
 
 
 def write_synced(
@@ -186,7 +185,7 @@ def _other_control_schema(conn, direction: SyncDirection) -> str | None:
             "WHERE c.TABLE_NAME='checkpoint' AND c.TABLE_SCHEMA<>%s",
             (direction.control_schema,),
         )
-        schemas = [r[0].decode() if isinstance(r[0], (bytes, bytearray)) else r[0] for r in cur.fetchall()]
+        schemas = [as_text(r[0]) for r in cur.fetchall()]
         for s in schemas:
             try:
                 cur.execute(
@@ -209,7 +208,7 @@ def _baseline_from_progress(conn, control: ControlSchema, direction: SyncDirecti
             "WHERE task_name=%s AND direction=%s AND status IN ('created','copying','done','kept')",
             (direction.task_name, direction.role),
         )
-        rows = [tuple(v.decode() if isinstance(v, (bytes, bytearray)) else v for v in r) for r in cur.fetchall()]
+        rows = [tuple(as_text(v) for v in r) for r in cur.fetchall()]
     if not rows:
         return None
     objects = tuple(format_object_name(r[0], r[1]) for r in rows)
@@ -305,11 +304,10 @@ def plan_modification(
                     "server, or start a new sync under a new task_name"
                 )
     else:
-        stored = _baseline_from_progress(dst_conn, control, direction)
-        baseline = "table_progress"
+        from_progress = _baseline_from_progress(dst_conn, control, direction)
+        stored, baseline = (from_progress, "table_progress") if from_progress is not None else (direction, "none")
         problems = []
-        if stored is None:
-            stored, baseline = direction, "none"
+        if from_progress is None:
             lg.warning(
                 "%s: no record of the settings this sync was initialized with (initialized by an older "
                 "version, without a full data sync); taking the current settings as they are: objects "
@@ -350,27 +348,19 @@ def plan_modification(
         baseline=baseline,
         identities=ids,
     )
-    if added:
+    added_direction = mod.added_direction()
+    if added_direction is not None:  # objects were added
         from airflow_provider_dts.engine.schema_sync import list_source_objects
 
-        objs = list_source_objects(src_conn, mod.added_direction())
+        objs = list_source_objects(src_conn, added_direction)
         mod.added_tables = [r for r in objs.tables if not stored.selects_table(r.src_db, r.src_table)]
-    if mod.added_tables and _running(dst_conn, direction):
+    if mod.added_tables and lease_holder(dst_conn, direction) is not None:
         raise ModifyRefused(
             f"{what} and its incremental sync is running now, with the old objects: tables cannot be added to it "
             f"while it runs ({', '.join(r.label for r in mod.added_tables)}). Fix: stop the sync first (mark both "
             "incremental tasks success), then trigger the DAG again with the new objects"
         )
     return mod
-
-
-def _running(dst_conn, direction: SyncDirection) -> bool:
-    """Whether an applier of the direction holds its lease (a running incremental sync)."""
-    from airflow_provider_dts.engine.apply import lease_name
-
-    with dst_conn.cursor() as cur:
-        cur.execute("SELECT IS_USED_LOCK(%s)", (lease_name(direction),))
-        return cur.fetchone()[0] is not None
 
 
 def begin(mod: Modification, dst_conn) -> None:

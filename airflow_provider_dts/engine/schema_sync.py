@@ -55,7 +55,17 @@ from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.errors import DtsError
 from airflow_provider_dts.engine.modify import begin as begin_modification
 from airflow_provider_dts.engine.modify import plan_modification
-from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
+from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.sqltext import (
+    NameMapper,
+    Token,
+    as_text,
+    dotted_name,
+    qualified,
+    quote_ident,
+    rewrite_names,
+    tokenize,
+)
 from airflow_provider_dts.engine.startfloor import record_reverse_floor_on
 from airflow_provider_dts.engine.triggers import guard_create_sql, guard_triggers
 from airflow_provider_dts.engine.values import READER_SQL_MODE
@@ -99,11 +109,7 @@ class SourceObjects:
 def _fetch(conn, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
     with conn.cursor() as cur:
         cur.execute(sql, tuple(args))
-        return [tuple(_text(v) for v in r) for r in cur.fetchall()]
-
-
-def _text(v: Any) -> Any:
-    return v.decode("utf-8") if isinstance(v, (bytes, bytearray)) else v
+        return [tuple(as_text(v) for v in r) for r in cur.fetchall()]
 
 
 def list_source_objects(conn, direction: SyncDirection) -> SourceObjects:
@@ -181,79 +187,14 @@ def list_source_objects(conn, direction: SyncDirection) -> SourceObjects:
 
 # ----------------------------------------------------------------------------------------- SQL rewriting
 
-_TOKEN_RE = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>/\*.*?\*/|--[^\n]*|\#[^\n]*)
-  | (?P<qident>`(?:[^`]|``)*`)
-  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
-  | (?P<ident>[A-Za-z0-9_$\u0080-\U0010FFFF]+)
-  | (?P<other>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
 
+def mapper_for(databases: set[str], map_table: Callable[[str, str], tuple[str, str]]) -> NameMapper:
+    """How names in a definition's body are mapped: qualified names whose database is one of ``databases``."""
 
-@dataclass
-class _Tok:
-    kind: str
-    text: str
+    def map_name(db: str, name: str) -> tuple[str, str] | None:
+        return map_table(db, name) if db in databases else None
 
-    @property
-    def is_ident(self) -> bool:
-        return self.kind == "qident" or (self.kind == "ident" and not self.text.isdigit())
-
-    @property
-    def name(self) -> str:
-        if self.kind == "qident":
-            return self.text[1:-1].replace("``", "`")
-        return self.text
-
-
-def tokenize(sql: str) -> list[_Tok]:
-    return [_Tok(m.lastgroup or "other", m.group(0)) for m in _TOKEN_RE.finditer(sql)]
-
-
-def _join(tokens: list[_Tok]) -> str:
-    return "".join(t.text for t in tokens)
-
-
-def _chain_at(tokens: list[_Tok], i: int) -> tuple[list[int], int]:
-    """Indexes of the identifiers of a dotted name starting at ``i`` and the index after it."""
-    idx = [i]
-    j = i + 1
-    while j + 1 < len(tokens) and tokens[j].text == "." and tokens[j + 1].is_ident:
-        idx.append(j + 1)
-        j += 2
-    return idx, j
-
-
-def map_qualified_names(sql: str, databases: set[str], map_table: Callable[[str, str], tuple[str, str]]) -> str:
-    """Rewrite every ``db.name`` / ``db.name.column`` whose ``db`` is in ``databases`` through ``map_table``.
-
-    Strings and comments are never touched; only names that actually change are rewritten.
-    """
-    tokens = tokenize(sql)
-    out: list[_Tok] = []
-    i = 0
-    while i < len(tokens):
-        t = tokens[i]
-        if t.is_ident and (i == 0 or tokens[i - 1].text != "."):
-            idx, j = _chain_at(tokens, i)
-            if len(idx) in (2, 3) and tokens[idx[0]].name in databases:
-                db, name = tokens[idx[0]].name, tokens[idx[1]].name
-                ndb, nname = map_table(db, name)
-                if (ndb, nname) != (db, name):
-                    out.append(_Tok("qident", qualified(ndb, nname)))
-                    out.extend(tokens[idx[1] + 1 : j])
-                    i = j
-                    continue
-            out.extend(tokens[i:j])
-            i = j
-            continue
-        out.append(t)
-        i += 1
-    return _join(out)
+    return map_name
 
 
 _DEFINER_RE = re.compile(
@@ -267,38 +208,41 @@ def drop_definer(create_sql: str) -> str:
     return _DEFINER_RE.sub("", create_sql, count=1)
 
 
-def _name_after(tokens: list[_Tok], keyword: str, start: int = 0) -> tuple[list[str], int, int]:
+def _name_after(tokens: list[Token], keyword: str, start: int = 0) -> tuple[list[Token], int]:
+    """The dotted name after the first ``keyword`` at or after ``tokens[start]`` and the index after it."""
     for i in range(start, len(tokens)):
-        if tokens[i].kind == "ident" and tokens[i].text.upper() == keyword:
-            k = i + 1
-            while k < len(tokens) and tokens[k].kind in ("ws", "comment"):
-                k += 1
-            idx, j = _chain_at(tokens, k)
-            return [tokens[x].name for x in idx], k, j
-    raise SchemaSyncError(f"cannot find {keyword} in a definition read from the source")
+        if tokens[i].kw(keyword):
+            parts, j = dotted_name(tokens, i + 1, max_parts=2)
+            if parts:
+                return parts, j
+            break
+    raise SchemaSyncError(f"cannot find the name after {keyword} in a definition read from the source")
+
+
+def _span(parts: list[Token]) -> tuple[int, int]:
+    return parts[0].start, parts[-1].end
+
+
+def _names(parts: list[Token]) -> list[str]:
+    return [p.ident or "" for p in parts]
 
 
 def rewrite_create_table(create_sql: str, ref: TableRef, map_table: Callable[[str, str], tuple[str, str]]) -> str:
     """SHOW CREATE TABLE text -> CREATE TABLE for the mapped name, REFERENCES targets mapped."""
     tokens = tokenize(create_sql)
-    names, k, j = _name_after(tokens, "TABLE")
-    tokens[k:j] = [_Tok("qident", qualified(ref.dst_db, ref.dst_table))]
-    i = k + 1
+    parts, i = _name_after(tokens, "TABLE")
+    edits = [(*_span(parts), qualified(ref.dst_db, ref.dst_table))]
     while i < len(tokens):
-        t = tokens[i]
-        if t.kind == "ident" and t.text.upper() == "REFERENCES":
-            parts, k2, j2 = _name_after(tokens, "REFERENCES", i)
-            if len(parts) == 1:
-                db, table = ref.src_db, parts[0]
-            else:
-                db, table = parts[0], parts[1]
-            ndb, ntable = map_table(db, table)
-            new = quote_ident(ntable) if ndb == ref.dst_db and len(parts) == 1 else qualified(ndb, ntable)
-            tokens[k2:j2] = [_Tok("qident", new)]
-            i = k2 + 1
+        if not tokens[i].kw("REFERENCES"):
+            i += 1
             continue
-        i += 1
-    return _join(tokens)
+        parts, i = _name_after(tokens, "REFERENCES", i)
+        names = _names(parts)
+        db, table = (ref.src_db, names[0]) if len(names) == 1 else (names[0], names[1])
+        ndb, ntable = map_table(db, table)
+        new = quote_ident(ntable) if ndb == ref.dst_db and len(names) == 1 else qualified(ndb, ntable)
+        edits.append((*_span(parts), new))
+    return rewrite_names(create_sql, edits=edits)
 
 
 def rewrite_create_view(
@@ -307,9 +251,9 @@ def rewrite_create_view(
     """SHOW CREATE VIEW text -> CREATE VIEW at the mapped name, without DEFINER, body names mapped."""
     sql = drop_definer(create_sql)
     tokens = tokenize(sql)
-    _, k, j = _name_after(tokens, "VIEW")
-    head = _join(tokens[:k]) + qualified(ref.dst_db, ref.dst_table)
-    return head + map_qualified_names(_join(tokens[j:]), databases, map_table)
+    parts, _ = _name_after(tokens, "VIEW")
+    name = (*_span(parts), qualified(ref.dst_db, ref.dst_table))
+    return rewrite_names(sql, mapper_for(databases, map_table), edits=[name], tokens=tokens)
 
 
 def rewrite_create_routine(
@@ -317,9 +261,9 @@ def rewrite_create_routine(
 ) -> str:
     sql = drop_definer(create_sql)
     tokens = tokenize(sql)
-    names, k, j = _name_after(tokens, rtype.upper())
-    head = _join(tokens[:k]) + qualified(dst_db, names[-1])
-    return head + map_qualified_names(_join(tokens[j:]), databases, map_table)
+    parts, _ = _name_after(tokens, rtype.upper())
+    name = (*_span(parts), qualified(dst_db, _names(parts)[-1]))
+    return rewrite_names(sql, mapper_for(databases, map_table), edits=[name], tokens=tokens)
 
 
 def rewrite_create_trigger(
@@ -327,12 +271,13 @@ def rewrite_create_trigger(
 ) -> str:
     sql = drop_definer(create_sql)
     tokens = tokenize(sql)
-    names, k, j = _name_after(tokens, "TRIGGER")
-    tokens[k:j] = [_Tok("qident", qualified(dst_db, names[-1]))]
-    parts, k2, j2 = _name_after(tokens, "ON", k + 1)
-    db, table = (src_db, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
-    tokens[k2:j2] = [_Tok("qident", qualified(*map_table(db, table)))]
-    return _join(tokens[: k2 + 1]) + map_qualified_names(_join(tokens[k2 + 1 :]), databases, map_table)
+    parts, j = _name_after(tokens, "TRIGGER")
+    name = (*_span(parts), qualified(dst_db, _names(parts)[-1]))
+    parts, _ = _name_after(tokens, "ON", j)
+    names = _names(parts)
+    db, table = (src_db, names[0]) if len(names) == 1 else (names[0], names[1])
+    on = (*_span(parts), qualified(*map_table(db, table)))
+    return rewrite_names(sql, mapper_for(databases, map_table), edits=[name, on], tokens=tokens)
 
 
 # ----------------------------------------------------------------------------------------- the sync
@@ -410,7 +355,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 def _charset_sql(charset: Any, collation: Any) -> str:
     """SET for the character set/collation an object was defined with (names checked, never injected)."""
-    charset, collation = _text(charset), _text(collation)
+    charset, collation = as_text(charset), as_text(collation)
     if not (_NAME_RE.match(str(charset)) and _NAME_RE.match(str(collation))):
         raise SchemaSyncError(f"unexpected character set {charset!r} / collation {collation!r} read from the source")
     return f"SET SESSION character_set_client={charset}, collation_connection={collation}"
@@ -422,13 +367,14 @@ def _exec_ddl(cur, sql: str, what: str) -> None:
     except pymysql.err.MySQLError as e:
         code = e.args[0] if e.args else None
         text = e.args[1] if len(e.args) > 1 else str(e)
-        fix = {
+        fixes: dict[int | None, str] = {
             1418: "set log_bin_trust_function_creators=1 on the destination or grant the sync account SUPER",
             1227: "grant the destination account the privileges to create this object (see the README's GRANTs)",
             1044: "grant the destination account CREATE and the other DDL privileges on this database",
             1142: "grant the destination account CREATE and the other DDL privileges on this database",
             1286: "install the storage engine on the destination or change the table's engine on the source",
-        }.get(code, "check the definition against the destination server's version and settings")
+        }
+        fix = fixes.get(code, "check the definition against the destination server's version and settings")
         raise SchemaSyncError(f"cannot create {what} at the destination: [{code}] {text}. Fix: {fix}") from None
 
 
@@ -456,16 +402,18 @@ def sync_schema(
         # An initialized direction: create only what is new (engine/modify.py); refused changes raise here,
         # before anything is written.
         mod = plan_modification(direction, src, dst, logger=logger)
+        added = None
         if mod is not None:
             result.modification.append(mod.describe())
             logger.info("schema sync: %s is already initialized; %s", direction.key, mod.describe())
-            if mod.added_direction() is None:
+            added = mod.added_direction()
+            if added is None:
                 return result
         record_reverse_floor_on(direction, src, dst, logger=logger)  # task one: before it writes on B
         control.ensure(dst)
-        if mod is not None:
+        if mod is not None and added is not None:
             begin_modification(mod, dst)
-            direction = mod.added_direction()
+            direction = added
         objs = list_source_objects(src, direction)
         result.skipped = list(objs.skipped)
         for s in objs.skipped:
@@ -549,7 +497,7 @@ def sync_schema(
                 logger.info("schema sync: table %s exists at the destination, kept as it is", ref.label)
             for ref in to_create:
                 scur.execute(f"SHOW CREATE TABLE {qualified(ref.src_db, ref.src_table)}")
-                create = _text(scur.fetchone()[1])
+                create = as_text(scur.fetchone()[1])
                 sql = rewrite_create_table(create, ref, mapper)
                 mark_table(dcur, control, direction, ref, "creating")
                 _exec_ddl(dcur, sql, f"table {ref.label}")
@@ -568,7 +516,7 @@ def sync_schema(
                 for v in pending:
                     scur.execute(f"SHOW CREATE VIEW {qualified(v.src_db, v.src_table)}")
                     row = scur.fetchone()
-                    sql = rewrite_create_view(_text(row[1]), v, databases, mapper)
+                    sql = rewrite_create_view(as_text(row[1]), v, databases, mapper)
                     try:
                         dcur.execute(_charset_sql(row[2], row[3]))
                         dcur.execute(sql)
@@ -605,7 +553,7 @@ def sync_schema(
                     result.kept_other.append(label)
                     continue
                 scur.execute(f"SHOW CREATE {rtype} {qualified(src_db, name)}")
-                row = [_text(x) for x in scur.fetchone()]
+                row = [as_text(x) for x in scur.fetchone()]
                 if row[2] is None:
                     raise SchemaSyncError(
                         f"cannot read the definition of {rtype.lower()} {format_object_name(src_db, name)} on the "
@@ -667,7 +615,7 @@ def create_triggers(
             ):
                 continue
             scur.execute(f"SHOW CREATE TRIGGER {qualified(src_db, trig)}")
-            row = [_text(x) for x in scur.fetchone()]
+            row = [as_text(x) for x in scur.fetchone()]
             sql = rewrite_create_trigger(row[2], src_db, dst_db, databases, mapper)
             if direction.guard_triggers:  # created guarded: it never fires in the sync's own sessions
                 sql = guard_create_sql(sql)

@@ -15,9 +15,6 @@ import pymysql
 import pymysql.cursors
 
 from airflow_provider_dts.engine.errors import ServerError
-from airflow_provider_dts.engine.sqltext import qualified, quote_ident
-
-__all__ = ["ConnectionSettings", "qualified", "quote_ident"]  # quoting lives in sqltext; re-exported for callers
 
 SESSION_INIT = "SET time_zone='+00:00'"
 

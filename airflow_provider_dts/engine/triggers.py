@@ -40,13 +40,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import pymysql
 
 from airflow_provider_dts.engine.config import SyncDirection, format_object_name
 from airflow_provider_dts.engine.errors import DtsError
-from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
+from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.sqltext import as_text, qualified, quote_ident, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -82,24 +82,14 @@ def unguard_body(body: str) -> str:
 
 def guard_create_sql(create_sql: str) -> str:
     """A ``CREATE ... TRIGGER ... FOR EACH ROW [FOLLOWS|PRECEDES x] <body>`` statement with its body guarded."""
-    from airflow_provider_dts.engine.schema_sync import tokenize  # schema_sync imports this module
-
     tokens = tokenize(create_sql)
-    words = [(i, t.text.upper()) for i, t in enumerate(tokens) if t.kind == "ident"]
-    for n in range(len(words) - 2):
-        if [w for _, w in words[n : n + 3]] == ["FOR", "EACH", "ROW"]:
-            k = words[n + 2][0] + 1
-            while k < len(tokens) and tokens[k].kind in ("ws", "comment"):
-                k += 1
-            if k < len(tokens) and tokens[k].kind == "ident" and tokens[k].text.upper() in ("FOLLOWS", "PRECEDES"):
-                k += 1
-                while k < len(tokens) and tokens[k].kind in ("ws", "comment"):
-                    k += 1
-                k += 1  # the other trigger's name
-                while k < len(tokens) and tokens[k].kind in ("ws", "comment"):
-                    k += 1
-            head = "".join(t.text for t in tokens[:k])
-            return head + guard_body("".join(t.text for t in tokens[k:]))
+    for n in range(len(tokens) - 2):
+        if tokens[n].kw("FOR") and tokens[n + 1].kw("EACH") and tokens[n + 2].kw("ROW"):
+            k = n + 3
+            if k < len(tokens) and tokens[k].kw("FOLLOWS", "PRECEDES"):
+                k += 2  # the keyword and the other trigger's name
+            body = tokens[k].start if k < len(tokens) else len(create_sql)
+            return create_sql[:body] + guard_body(create_sql[body:])
     raise TriggerGuardError(
         "cannot find FOR EACH ROW in a trigger definition read from the source. "
         "Fix: check the trigger with SHOW CREATE TRIGGER, or turn guard_triggers off"
@@ -128,10 +118,6 @@ class TriggerDef:
         return f"trigger {format_object_name(self.db, self.name)} on {format_object_name(self.db, self.table)}"
 
 
-def _text(v: Any) -> Any:
-    return v.decode("utf-8") if isinstance(v, (bytes, bytearray)) else v
-
-
 def read_triggers(conn, databases: Iterable[str], selects: Callable[[str, str], bool]) -> list[TriggerDef]:
     """The triggers of the tables ``selects(db, table)`` accepts, in firing order per table/timing/event."""
     dbs = sorted(set(databases))
@@ -146,7 +132,7 @@ def read_triggers(conn, databases: Iterable[str], selects: Callable[[str, str], 
             "ORDER BY TRIGGER_SCHEMA, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER",
             dbs,
         )
-        rows = [[_text(v) for v in r] for r in cur.fetchall()]
+        rows = [[as_text(v) for v in r] for r in cur.fetchall()]
     return [
         TriggerDef(r[0], r[1], r[2], r[3], r[4], int(r[5] or 0), r[6], r[7] or "", r[8] or "", r[9], r[10])
         for r in rows
@@ -183,7 +169,7 @@ def _definer_sql(definer: str) -> str:
 def _is_mariadb(conn) -> bool:
     with conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
-        return "mariadb" in str(_text(cur.fetchone()[0])).lower()
+        return "mariadb" in str(as_text(cur.fetchone()[0])).lower()
 
 
 def _grant_trigger(conn, db: str) -> str:
@@ -192,7 +178,7 @@ def _grant_trigger(conn, db: str) -> str:
 
     with conn.cursor() as cur:
         cur.execute("SELECT CURRENT_USER()")
-        account = account_sql(str(_text(cur.fetchone()[0])))
+        account = account_sql(str(as_text(cur.fetchone()[0])))
     return f"GRANT TRIGGER ON {quote_ident(db)}.* TO {account}"
 
 
@@ -231,13 +217,14 @@ def _replace_trigger(conn, t: TriggerDef, body: str, placement: str, mariadb: bo
         except pymysql.err.MySQLError as e:
             code = e.args[0] if e.args else None
             text = e.args[1] if len(e.args) > 1 else str(e)
-            fix = {
+            fixes: dict[int | None, str] = {
                 1142: _grant_trigger(conn, t.db),
                 1227: f"create it as its definer {t.definer!r} or grant the sync account SUPER (MariaDB, MySQL 5.7) "
                 "or SET_USER_ID / SET_ANY_DEFINER (MySQL 8)",
                 1419: "grant the sync account SUPER or SET GLOBAL log_bin_trust_function_creators=1 on this server",
                 1418: "grant the sync account SUPER or SET GLOBAL log_bin_trust_function_creators=1 on this server",
-            }.get(code, "check the trigger with SHOW CREATE TRIGGER, or turn guard_triggers off")
+            }
+            fix = fixes.get(code, "check the trigger with SHOW CREATE TRIGGER, or turn guard_triggers off")
             raise TriggerGuardError(f"cannot rewrite {t.label}: [{code}] {text}. Fix: {fix}") from None
         finally:
             try:

@@ -159,7 +159,7 @@ def test_guard_is_idempotent_keeps_order_definer_mode_and_removal_restores_the_o
         for old, new in zip(before[s.server_id], after):
             assert new[5] == guard_body(old[5]) and new[5].startswith(GUARD_HEAD)
             assert new[:5] + new[6:] == old[:5] + old[6:]  # name, table, timing, event, order, mode, definer
-    assert dict((r[0], r[6]) for r in sql(pair.a, meta))["items_ai2"] == "ANSI_QUOTES,NO_BACKSLASH_ESCAPES"
+    assert {r[0]: r[6] for r in sql(pair.a, meta)}["items_ai2"] == "ANSI_QUOTES,NO_BACKSLASH_ESCAPES"
     # recognised as guarded: nothing rewritten the second time (no DDL at all)
     pos = sql(pair.a, "SHOW MASTER STATUS")[0][:2]
     assert guard_triggers(d, pair.a.settings(), pair.b.settings()) == []
@@ -335,7 +335,7 @@ def test_ddl_sync_never_replays_trigger_statements():
         "CREATE TRIGGER shop.t BEFORE UPDATE ON shop.items FOR EACH ROW SET NEW.touches = 0",
         "DROP TRIGGER shop.items_ai",
     ):
-        parsed, rewritten, reason = rewrite_ddl(d, statement, "shop")
+        _, rewritten, reason = rewrite_ddl(d, statement, "shop")
         assert rewritten is None and reason == "not a DDL statement that DTS synchronizes"
 
 

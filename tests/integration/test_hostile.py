@@ -14,8 +14,8 @@ from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.incremental import run_direction
 from airflow_provider_dts.engine.precheck import run_precheck
 from airflow_provider_dts.engine.schema_sync import sync_schema
-from airflow_provider_dts.engine.servers import qualified, quote_ident
 from airflow_provider_dts.engine.snapshot import full_data_sync
+from airflow_provider_dts.engine.sqltext import qualified, quote_ident
 from airflow_provider_dts.engine.verify import Verifier
 
 ODD_DB = "we`ird db ☃"

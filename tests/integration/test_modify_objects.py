@@ -333,6 +333,6 @@ def test_tables_are_not_added_while_the_direction_runs(clean_pair, task_name):
     a, b = p.a.settings(name="src"), p.b.settings(name="dst")
     with Sync(task.forward, p.a, p.b):
         for step in (sync_schema, full_data_sync):
-            with pytest.raises(ModifyRefused, match="incremental sync is running now.*Fix: stop the sync first"):
+            with pytest.raises(ModifyRefused, match=r"incremental sync is running now.*Fix: stop the sync first"):
                 step(more.forward, a, b)
     assert sql(p.b, "SHOW TABLES FROM shop") == [("t1",)]

@@ -98,13 +98,20 @@ def test_database_mapping_copies_every_object_definition(shop, task_name):
     for t in ("a_child", "z_parent", "orders"):
         assert columns(b, "shop_copy", t) == columns(a, "shop", t)
         assert indexes(b, "shop_copy", t) == indexes(a, "shop", t)
-    opts = "SELECT AUTO_INCREMENT, TABLE_COMMENT, CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s"
+    opts = (
+        "SELECT AUTO_INCREMENT, TABLE_COMMENT, CREATE_OPTIONS FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s"
+    )
     assert q(b, opts, ("shop_copy", "z_parent")) == q(a, opts, ("shop", "z_parent"))
     assert q(b, opts, ("shop_copy", "z_parent"))[0][0] == 1000
-    part = "SELECT PARTITION_METHOD, COUNT(*) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA=%s AND TABLE_NAME='orders' GROUP BY 1"
+    part = (
+        "SELECT PARTITION_METHOD, COUNT(*) FROM information_schema.PARTITIONS "
+        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME='orders' GROUP BY 1"
+    )
     assert q(b, part, ("shop_copy",)) == (("HASH", 3),)
     fk = (
-        "SELECT CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+        "SELECT CONSTRAINT_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME "
+        "FROM information_schema.REFERENTIAL_CONSTRAINTS "
         "WHERE CONSTRAINT_SCHEMA=%s"
     )
     assert q(b, fk, ("shop_copy",)) == (("fk_parent", "shop_copy", "z_parent"),)

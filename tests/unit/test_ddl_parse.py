@@ -56,7 +56,7 @@ def test_recognised(sql, kind):
     ],
 )
 def test_not_synchronized(sql):
-    parsed, out, reason = rewrite_ddl(direction(), sql, "shop")
+    _, out, reason = rewrite_ddl(direction(), sql, "shop")
     assert out is None and reason
 
 

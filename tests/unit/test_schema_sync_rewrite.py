@@ -10,12 +10,13 @@ from airflow_provider_dts.engine.schema_sync import (
     TableRef,
     _charset_sql,
     drop_definer,
-    map_qualified_names,
+    mapper_for,
     rewrite_create_routine,
     rewrite_create_table,
     rewrite_create_trigger,
     rewrite_create_view,
 )
+from airflow_provider_dts.engine.sqltext import rewrite_names
 
 D = SyncDirection.from_dict(
     {
@@ -41,7 +42,8 @@ def test_mapping_of_databases_and_tables_with_odd_names():
 
 def test_create_table_gets_the_mapped_name_and_references():
     sql = (
-        "CREATE TABLE `items` (\n  `id` int NOT NULL,\n  `o` bigint,\n  `note` varchar(20) DEFAULT 'REFERENCES `orders`',\n"
+        "CREATE TABLE `items` (\n  `id` int NOT NULL,\n  `o` bigint,\n"
+        "  `note` varchar(20) DEFAULT 'REFERENCES `orders`',\n"
         "  CONSTRAINT `fk` FOREIGN KEY (`o`) REFERENCES `orders` (`id`),\n"
         "  CONSTRAINT `fk2` FOREIGN KEY (`o`) REFERENCES `we``ird db`.`t` (`id`)\n) ENGINE=InnoDB"
     )
@@ -76,7 +78,7 @@ def test_view_routine_trigger_rewrites_drop_definer_and_map_names():
         drop_definer("CREATE DEFINER='a'@'b' FUNCTION f() RETURNS INT RETURN 1")
         == "CREATE FUNCTION f() RETURNS INT RETURN 1"
     )
-    assert map_qualified_names("SELECT 1.5, x.y FROM t", {"shop"}, m) == "SELECT 1.5, x.y FROM t"
+    assert rewrite_names("SELECT 1.5, x.y FROM t", mapper_for({"shop"}, m)) == "SELECT 1.5, x.y FROM t"
 
 
 def test_charset_names_are_checked():
