@@ -21,10 +21,9 @@ idempotently too.
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
 import logging
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +32,14 @@ import pymysql.cursors
 from pymysql.constants import CLIENT
 
 from airflow_provider_dts.engine import conflicts as C
-from airflow_provider_dts.engine.catalog import is_generated_extra
+from airflow_provider_dts.engine.catalog import TableInfo, load_table
 from airflow_provider_dts.engine.config import SyncDirection, skips_initial
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.model import Checkpoint, RowChange, Transaction, format_position, position_le
-from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
+from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.sqltext import as_text, qualified, quote_ident
+from airflow_provider_dts.engine.values import make_literal
 
 log = logging.getLogger(__name__)
 
@@ -75,78 +76,42 @@ def lease_name(direction: SyncDirection) -> str:
 # --------------------------------------------------------------------------- destination tables
 
 
-@dataclass
-class TableInfo:
-    db: str
-    table: str
-    columns: list[str]
-    writable: set[str]
-    primary_key: tuple[str, ...]
-    unique_keys: list[tuple[str, ...]]  # every unique key, primary first
-    match_key: tuple[str, ...]  # the key rows are matched by
-    match_all: bool = False  # no usable key: match on every column
-    # In a foreign key at the destination, as child or parent: its changes keep their binlog order relative to
-    # every other such table, and rows are never replaced by delete + insert (that would cascade).
-    foreign_keys: bool = False
-
-    @property
-    def qname(self) -> str:
-        return qualified(self.db, self.table)
-
-    @property
-    def colset(self) -> frozenset[str]:
-        cs = self.__dict__.get("_colset")
-        if cs is None:
-            cs = self.__dict__["_colset"] = frozenset(self.columns)
-        return cs
-
-    @property
-    def only_primary_unique(self) -> bool:
-        return bool(self.primary_key) and len(self.unique_keys) == 1
-
-
-def load_table_info(cur, db: str, table: str) -> TableInfo:
-    cur.execute(
-        "SELECT COLUMN_NAME, EXTRA, IS_NULLABLE FROM information_schema.COLUMNS "
-        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
-        (db, table),
-    )
-    rows = cur.fetchall()
-    if not rows:
+def read_destination_table(cur, db: str, table: str) -> TableInfo:
+    """The destination table's definition (``catalog.load_table``); a missing table stops the direction."""
+    info = load_table(cur, db, table)
+    if info is None:
         raise SyncFailed(
             f"table {db}.{table} does not exist at the destination, so its changes cannot be applied. Fix: "
             "create it (initial schema sync, or let DDL sync create it), then restart the direction"
         )
-    columns = [r[0] for r in rows]
-    writable = {r[0] for r in rows if not is_generated_extra(r[1])}
-    nullable = {r[0] for r in rows if r[2] == "YES"}
-    cur.execute(
-        "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
-        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND NON_UNIQUE=0 ORDER BY INDEX_NAME='PRIMARY' DESC, "
-        "INDEX_NAME, SEQ_IN_INDEX",
-        (db, table),
-    )
-    keys: dict[str, list[str]] = {}
-    for name, col in cur.fetchall():
-        keys.setdefault(name, []).append(col)
-    pk = tuple(keys.get("PRIMARY", ()))
-    uniques = [tuple(v) for v in keys.values()]
-    match = pk
-    if not match:
-        for k in uniques:
-            if not any(c in nullable for c in k):
-                match = k
-                break
-    cur.execute(
-        "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE (CONSTRAINT_SCHEMA=%s AND "
-        "TABLE_NAME=%s) OR (UNIQUE_CONSTRAINT_SCHEMA=%s AND REFERENCED_TABLE_NAME=%s)",
-        (db, table, db, table),
-    )
-    fks = bool(cur.fetchone()[0])
-    return TableInfo(db, table, columns, writable, pk, uniques, match, match_all=not match, foreign_keys=fks)
+    return info
 
 
 # --------------------------------------------------------------------------- the applier
+
+
+@dataclass(frozen=True)
+class _Mode:
+    """How the applier applies one change of the group at hand (its own record, never set on the change)."""
+
+    index: int  # the change's transaction in the group (conflict positions, ConflictFailure.txn_index)
+    idempotent: bool  # in a catch-up window: insert = replace, no conflicts
+
+
+_STRICT = _Mode(0, False)  # a change that is not part of a group being applied (ordering tests)
+
+
+@dataclass(frozen=True)
+class DdlLogEntry:
+    """A ``ddl_log`` row written in the same transaction as the checkpoint that moves past the statement."""
+
+    statement: str  # as the source ran it
+    applied: str | None  # as run at the destination (None: not run)
+    outcome: str  # applied | replayed | skipped
+
+
+def _not_connected(value: Any) -> str:
+    raise RuntimeError("the applier is not connected: call Applier.connect() first")
 
 
 @dataclass
@@ -178,6 +143,11 @@ class Applier:
         self.max_statement = MAX_STATEMENT_BYTES
         self._fk_on = True  # the apply session's foreign_key_checks right now (see _apply_items)
         self.flag_skip_replication = True
+        # how values are written: values.make_literal of the connection (set by connect)
+        self.literal: Callable[[Any], str] = _not_connected
+        # the group being applied: its transactions and each change's mode (keyed by id of the change)
+        self._txns: list[Transaction] = []
+        self._modes: dict[int, _Mode] = {}
 
     # ------------------------------------------------------------------ connection and lease
 
@@ -202,10 +172,15 @@ class Applier:
             self.max_statement = max(512, min(MAX_STATEMENT_BYTES, int(cur.fetchone()[0]) // 8))
         conn.commit()
         self.conn = conn
-        self.literal = _make_literal(conn)
+        self.literal = make_literal(conn)
         self.tables.clear()
         self._known_differences.clear()
         return conn
+
+    def _connected(self) -> pymysql.connections.Connection:
+        if self.conn is None:
+            raise RuntimeError("the applier is not connected: call Applier.connect() first")
+        return self.conn
 
     def close(self) -> None:
         if self.conn is not None:
@@ -216,68 +191,114 @@ class Applier:
             self.conn = None
 
     def try_lease(self, timeout: float = 1.0) -> bool:
-        with self.conn.cursor() as cur:
+        conn = self._connected()
+        with conn.cursor() as cur:
             cur.execute("SELECT GET_LOCK(%s, %s)", (lease_name(self.direction), timeout))
             got = cur.fetchone()[0]
-        self.conn.commit()
+        conn.commit()
         return got == 1
 
     def table(self, cur, db: str, table: str) -> TableInfo:
         info = self.tables.get((db, table))
         if info is None:
-            info = self.tables[(db, table)] = load_table_info(cur, db, table)
+            info = self.tables[(db, table)] = read_destination_table(cur, db, table)
         return info
 
-    def literal(self, v: Any) -> str:
-        return self.conn.literal(v)
+    def forget_tables(self) -> None:
+        """Forget every cached table definition (the destination's schema may have changed): each is read
+        again when next used."""
+        self.tables.clear()
 
     # ------------------------------------------------------------------ group apply
 
-    def apply_group(self, txns: list[Transaction], cp: Checkpoint, extra=None) -> GroupStats:
+    def apply_group(self, txns: list[Transaction], cp: Checkpoint) -> GroupStats:
         """Apply ``txns`` and advance ``cp`` in one destination transaction; commit.
 
         On a TaskFailed conflict raises ``ConflictFailure`` (with the failing transaction's index) after
         rolling back: nothing of the group is applied. ``cp`` is only changed when the commit succeeded.
         A destination table changed behind the applier's back (unknown column / table) is re-read once.
         """
+        return self._apply_retrying(txns, cp, None)
+
+    def advance_past(self, txn: Transaction, cp: Checkpoint, ddl_log: DdlLogEntry | None = None) -> None:
+        """Advance ``cp`` past a standalone statement's transaction (no row changes) and write its
+        ``ddl_log`` row, in one destination transaction (``ddl.apply_ddl``)."""
+        self._apply_retrying([txn], cp, (txn, ddl_log) if ddl_log is not None else None)
+
+    def write_checkpoint(self, cp: Checkpoint) -> None:
+        """Write ``cp`` as the direction's checkpoint row, alone, and commit (e.g. ``ddl_pending`` before a
+        statement that commits implicitly)."""
+        conn = self._connected()
+        with conn.cursor() as cur:
+            self.control.write_checkpoint(cur, self.direction.task_name, self.direction.role, cp)
+        conn.commit()
+
+    def run_statement(self, statement: str, database: str | None = None) -> None:
+        """Run one DDL statement at the destination, in ``database`` when given (``USE``; a database that
+        does not exist is ignored: the statement names its objects fully) and without foreign key checks
+        (DROP / TRUNCATE of a parent table, tables created in any order), as schema sync does. Row changes are
+        applied with them on (``APPLY_SESSION_SQL``): they are back on afterwards while the connection is open.
+        """
+        conn = self._connected()
+        with conn.cursor() as cur:
+            if database:
+                try:
+                    cur.execute(f"USE {quote_ident(database)}")
+                except pymysql.err.MySQLError:
+                    pass
+            cur.execute("SET SESSION foreign_key_checks=0")
+            try:
+                cur.execute(statement)
+            finally:
+                if conn.open:
+                    cur.execute("SET SESSION foreign_key_checks=1")
+
+    def _apply_retrying(
+        self, txns: list[Transaction], cp: Checkpoint, ddl_log: tuple[Transaction, DdlLogEntry] | None
+    ) -> GroupStats:
         try:
-            return self._apply_group(txns, cp, extra)
+            return self._apply_group(txns, cp, ddl_log)
         except pymysql.err.MySQLError as e:
             if not (e.args and e.args[0] in (ER_BAD_FIELD, ER_NO_SUCH_TABLE)) or not self.tables:
                 raise
             self.log.info("destination table definitions changed (%s); re-reading them", e)
             self.tables.clear()
-            return self._apply_group(txns, cp, extra)
+            return self._apply_group(txns, cp, ddl_log)
 
-    def _apply_group(self, txns: list[Transaction], cp: Checkpoint, extra=None) -> GroupStats:
-        conn = self.conn
+    def _apply_group(
+        self, txns: list[Transaction], cp: Checkpoint, ddl_log: tuple[Transaction, DdlLogEntry] | None
+    ) -> GroupStats:
+        conn = self._connected()
         stats = GroupStats(transactions=len(txns))
-        catchup = cp.catchup_file and cp.catchup_pos is not None and (cp.catchup_file, int(cp.catchup_pos))
+        catchup = cp.catchup_position
         try:
             with conn.cursor() as cur:
                 # runs span transactions: the whole group commits at once, order inside a table is kept
                 self._txns = txns
+                self._modes = modes = {}
                 items: list[RowChange] = []
+                any_idempotent = False
+                added = self._table_catchup
                 for idx, txn in enumerate(txns):
                     if not txn.changes:
                         continue
-                    in_window = bool(catchup) and position_le(txn.end_position, catchup)
-                    added = self._table_catchup
+                    in_window = catchup is not None and position_le(txn.end_position, catchup)
                     for c in txn.changes:
-                        c._idx = idx
-                        c._idem = in_window and self._copied_here(c)
-                        if added and not c._idem:  # a table added later: its own catch-up window
+                        idem = in_window and self._copied_here(c)
+                        if added and not idem:  # a table added later: its own catch-up window
                             tc = added.get((c.source_db, c.source_table))
-                            c._idem = tc is not None and position_le(txn.end_position, tc)
+                            idem = tc is not None and position_le(txn.end_position, tc)
+                        modes[id(c)] = _Mode(idx, idem)
+                        any_idempotent = any_idempotent or idem
                     items.extend(txn.changes)
                 self._refresh_stale(cur, items)
-                self._apply_items(cur, txns, items, stats)
+                self._apply_items(cur, txns, items, stats, any_idempotent)
                 new_cp = self._advanced(cp, txns, stats)
                 self.control.write_checkpoint(cur, self.direction.task_name, self.direction.role, new_cp)
-                for c in stats.logged:
-                    self._log_conflict(cur, c)
-                if extra is not None:
-                    extra(cur)
+                for conflict in stats.logged:
+                    self._log_conflict(cur, conflict)
+                if ddl_log is not None:
+                    self._log_ddl(cur, *ddl_log)
             conn.commit()
         except BaseException:
             try:
@@ -285,8 +306,28 @@ class Applier:
             except Exception:
                 pass
             raise
+        finally:
+            self._modes = {}
         _copy_checkpoint(new_cp, cp)
         return stats
+
+    def _mode(self, c: RowChange) -> _Mode:
+        return self._modes.get(id(c), _STRICT)
+
+    def _idempotent(self, c: RowChange) -> bool:
+        return self._mode(c).idempotent
+
+    def _position(self, c: RowChange) -> str:
+        """The end position of the change's transaction (where a restart resumes before it)."""
+        return format_position(self._txns[self._mode(c).index].end_position)
+
+    def _log_ddl(self, cur, txn: Transaction, entry: DdlLogEntry) -> None:
+        d = self.direction
+        cur.execute(
+            f"INSERT INTO {self.control.table('ddl_log')} (task_name, direction, source_position, "
+            "source_statement, applied_statement, outcome, applied_at) VALUES (%s,%s,%s,%s,%s,%s,UTC_TIMESTAMP(6))",
+            (d.task_name, d.role, format_position(txn.end_position), entry.statement, entry.applied, entry.outcome),
+        )
 
     def _load_table_catchup(self, cur) -> dict[tuple[str, str], tuple[str, int]]:
         """Catch-up positions of tables added to the initialized direction (``engine.modify``), once per
@@ -306,9 +347,7 @@ class Applier:
             raise
         out = {}
         for db, table, status, file, pos in cur.fetchall():
-            db, table, status, file = (
-                v.decode() if isinstance(v, (bytes, bytearray)) else v for v in (db, table, status, file)
-            )
+            db, table, status, file = (as_text(v) for v in (db, table, status, file))
             if not d.selects_table(db, table):
                 continue
             if status != "done":
@@ -348,13 +387,13 @@ class Applier:
             info = self.tables.get((c.db, c.table))
             if info is None:
                 continue  # read fresh when first used
-            img = c.after if c.after is not None else c.before
+            img = _image(c)
             if img.keys() <= info.colset and (not c.primary_key or c.primary_key == info.primary_key):
                 continue
             sig = (c.db, c.table, frozenset(img), tuple(c.primary_key or ()))
             if sig in self._known_differences:
                 continue
-            fresh = self.tables[(c.db, c.table)] = load_table_info(cur, c.db, c.table)
+            fresh = self.tables[(c.db, c.table)] = read_destination_table(cur, c.db, c.table)
             if not img.keys() <= fresh.colset:
                 self.log.warning(
                     "%s: source columns %s do not exist at the destination; their values are left out",
@@ -368,14 +407,15 @@ class Applier:
         self.apply_group(txns, cp)
 
     def log_conflict_alone(self, conflict: C.Conflict) -> None:
-        with self.conn.cursor() as cur:
+        conn = self._connected()
+        with conn.cursor() as cur:
             self._log_conflict(cur, conflict)
             cur.execute(
                 f"UPDATE {self.control.table('checkpoint')} SET conflicts=conflicts+1 "
                 "WHERE task_name=%s AND direction=%s",
                 (self.direction.task_name, self.direction.role),
             )
-        self.conn.commit()
+        conn.commit()
 
     def _log_conflict(self, cur, c: C.Conflict) -> None:
         self.control.log_conflict(
@@ -408,7 +448,9 @@ class Applier:
             new.ddl_pending = cp.ddl_pending
         return new
 
-    def _apply_items(self, cur, txns: list[Transaction], items: list[RowChange], stats: GroupStats) -> None:
+    def _apply_items(
+        self, cur, txns: list[Transaction], items: list[RowChange], stats: GroupStats, any_idempotent: bool
+    ) -> None:
         """Apply a group's changes, those the source wrote with foreign_key_checks=0 with them off here too.
 
         A source session with foreign key checks off (a dump being restored, a bulk loader, a child inserted
@@ -417,24 +459,25 @@ class Applier:
         source session's setting (``Transaction.fk_checks_off``), in binlog order, batched within a stretch,
         inside the one destination transaction. The session is back to checks on afterwards, even on error.
         """
-        segments = _fk_segments(txns, items)
+        idem = self._idempotent if any_idempotent else None
+        segments = _fk_segments(txns, items, idem)
         self._fk_on = True
         if len(segments) == 1 and segments[0][0]:  # the usual case: every change with checks on
-            for run in _runs(self._order(cur, items)):
-                self._apply_run(cur, run, run[0]._idem, None, stats, None)
+            for run in _runs(self._order(cur, items), idem):
+                self._apply_run(cur, run, self._idempotent(run[0]), stats)
             return
         try:
             for checks_on, changes in segments:
                 cur.execute(f"SET SESSION foreign_key_checks={1 if checks_on else 0}")
                 self._fk_on = checks_on
-                for run in _runs(self._order(cur, changes)):
-                    self._apply_run(cur, run, run[0]._idem, None, stats, None)
+                for run in _runs(self._order(cur, changes), idem):
+                    self._apply_run(cur, run, self._idempotent(run[0]), stats)
         except BaseException:
             try:
                 cur.execute("SET SESSION foreign_key_checks=1")
             except BaseException:
-                try:
-                    self.conn.close()
+                try:  # the session's setting is unknown now: its connection must not be used again
+                    self._connected().close()
                 except Exception:
                     pass
             raise
@@ -461,7 +504,7 @@ class Applier:
             if self.table(cur, c.db, c.table).foreign_keys:
                 by_table.setdefault((None, None, None), []).append(c)  # one bucket, binlog order
             else:
-                by_table.setdefault((c.db, c.table, c._idem), []).append(c)
+                by_table.setdefault((c.db, c.table, self._idempotent(c)), []).append(c)
         if len(by_table) == 1 and len(items) < 3:
             return items
         out: list[RowChange] = []
@@ -514,23 +557,21 @@ class Applier:
 
     # ------------------------------------------------------------------ runs
 
-    def _apply_run(
-        self, cur, run: list[RowChange], idempotent: bool, txn: Transaction, stats: GroupStats, idx: int
-    ) -> None:
+    def _apply_run(self, cur, run: list[RowChange], idempotent: bool, stats: GroupStats) -> None:
         try:
-            self._apply_run_checked(cur, run, idempotent, txn, stats, idx)
+            self._apply_run_checked(cur, run, idempotent, stats)
         except pymysql.err.OperationalError as e:
             if not (e.args and e.args[0] == ER_NET_PACKET_TOO_LARGE):
                 raise
             first = run[0]
-            images = [c.after if c.after is not None else c.before for c in run]
+            images = [_image(c) for c in run]
             info = self.table(cur, first.db, first.table)
             biggest = max(
                 len(next(iter(self._values_sql(self._cols(info, i), [i]))).encode("utf-8", "surrogateescape"))
                 for i in images
             )
             raise SyncFailed(
-                f"a row of {qualified(first.db, first.table)} from {format_position(self._txns[first._idx].end_position)} "
+                f"a row of {qualified(first.db, first.table)} from {self._position(first)} "
                 f"is about {biggest} bytes as SQL, more than the destination's max_allowed_packet allows "
                 f"([{e.args[0]}] {e.args[1] if len(e.args) > 1 else e}). Fix: raise max_allowed_packet on the "
                 f"destination above {2 * biggest} bytes (SET GLOBAL max_allowed_packet=...; in its config file too), "
@@ -548,37 +589,35 @@ class Applier:
             )
             raise SyncFailed(
                 f"a foreign key at the destination refused {first.kind}s of {qualified(first.db, first.table)} "
-                f"from {format_position(self._txns[first._idx].end_position)}: {what} ([{code}] "
+                f"from {self._position(first)}: {what} ([{code}] "
                 f"{e.args[1] if len(e.args) > 1 else e}). The two sides differ in the related table. Fix: select "
                 "every table of the foreign key for synchronization, make the related rows equal on both sides "
                 "(dts_verify with repair), then restart the direction"
             ) from None
 
-    def _apply_run_checked(
-        self, cur, run: list[RowChange], idempotent: bool, txn: Transaction, stats: GroupStats, idx: int
-    ) -> None:
+    def _apply_run_checked(self, cur, run: list[RowChange], idempotent: bool, stats: GroupStats) -> None:
         first = run[0]
         info = self.table(cur, first.db, first.table)
         kind = first.kind
         if kind == "insert":
             stats.inserted += len(run)
             if idempotent:
-                self._replace_rows(cur, info, [c.after for c in run])
+                self._replace_rows(cur, info, [_after(c) for c in run])
             else:
-                self._insert_run(cur, info, run, txn, stats, idx)
+                self._insert_run(cur, info, run, stats)
         elif kind == "delete":
             stats.deleted += len(run)
-            self._delete_run(cur, info, run, idempotent, txn, stats)
+            self._delete_run(cur, info, run, idempotent, stats)
         else:
             stats.updated += len(run)
-            self._update_run(cur, info, run, idempotent, txn, stats, idx)
+            self._update_run(cur, info, run, idempotent, stats)
 
     # ---- helpers
 
     def _cols(self, info: TableInfo, image: dict[str, Any]) -> list[str]:
         return [c for c in image if c in info.writable]
 
-    def _key_of(self, info: TableInfo, image: dict[str, Any], change: RowChange | None = None) -> tuple:
+    def _key_of(self, info: TableInfo, image: dict[str, Any]) -> tuple:
         cols = info.columns if info.match_all else info.match_key
         try:
             return tuple(image[c] for c in cols)
@@ -674,7 +713,7 @@ class Applier:
             conds.append("(" + " AND ".join(f"{quote_ident(c)}={self.literal(image[c])}" for c in key) + ")")
         if not conds:
             return []
-        with self.conn.cursor(pymysql.cursors.DictCursor) as dcur:
+        with self._connected().cursor(pymysql.cursors.DictCursor) as dcur:
             dcur.execute(f"SELECT * FROM {info.qname} WHERE {' OR '.join(conds)} LIMIT 10")
             return list(dcur.fetchall())
 
@@ -686,7 +725,6 @@ class Applier:
         key_image: dict[str, Any],
         source_image: Any,
         dest_image: Any,
-        txn: Transaction,
     ) -> C.Conflict:
         key_cols = info.match_key or tuple(key_image)
         return C.Conflict(
@@ -698,13 +736,13 @@ class Applier:
             key={c: key_image.get(c) for c in key_cols},
             source_image=source_image,
             dest_image=dest_image,
-            position=format_position(self._txns[change._idx].end_position),
+            position=self._position(change),
         )
 
     # ---- inserts
 
-    def _insert_run(self, cur, info, run, txn, stats, idx) -> None:
-        images = [c.after for c in run]
+    def _insert_run(self, cur, info: TableInfo, run: list[RowChange], stats: GroupStats) -> None:
+        images = [_after(c) for c in run]
         cols = self._cols(info, images[0])
         if all(len(i) == len(images[0]) for i in images):
             cur.execute("SAVEPOINT dts_batch")
@@ -716,9 +754,11 @@ class Applier:
                     raise
                 cur.execute("ROLLBACK TO SAVEPOINT dts_batch")
         for change in run:
-            self._insert_one(cur, info, change, change.after, C.INSERT_DUPLICATE, txn, stats, idx)
+            self._insert_one(cur, info, change, _after(change), C.INSERT_DUPLICATE, stats)
 
-    def _insert_one(self, cur, info, change, image, ctype, txn, stats, idx) -> None:
+    def _insert_one(
+        self, cur, info: TableInfo, change: RowChange, image: dict[str, Any], ctype: str, stats: GroupStats
+    ) -> None:
         cols = self._cols(info, image)
         sql = f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES " + next(
             iter(self._values_sql(cols, [image]))
@@ -730,9 +770,9 @@ class Applier:
             if e.args[0] != ER_DUP_ENTRY:
                 raise
         dest = self._dest_rows(cur, info, image)
-        conflict = self._conflict(info, change, ctype, image, image, dest[0] if len(dest) == 1 else dest, txn)
+        conflict = self._conflict(info, change, ctype, image, image, dest[0] if len(dest) == 1 else dest)
         if conflict.decision == C.DECISION_FAILED:
-            raise C.ConflictFailure(conflict, change._idx)
+            raise C.ConflictFailure(conflict, self._mode(change).index)
         stats.conflicts += 1
         stats.logged.append(conflict)
         if conflict.decision == C.DECISION_OVERWRITTEN:
@@ -740,8 +780,8 @@ class Applier:
 
     # ---- deletes
 
-    def _delete_run(self, cur, info, run, idempotent, txn, stats) -> None:
-        keys = list(dict.fromkeys(self._key_of(info, c.before) for c in run))
+    def _delete_run(self, cur, info: TableInfo, run: list[RowChange], idempotent: bool, stats: GroupStats) -> None:
+        keys = list(dict.fromkeys(self._key_of(info, _before(c)) for c in run))
         for i in range(0, len(keys), MAX_BATCH_ROWS):
             chunk = keys[i : i + MAX_BATCH_ROWS]
             if idempotent:
@@ -751,7 +791,7 @@ class Applier:
                 for k in chunk:
                     n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, k)} LIMIT 1")
                     if n == 0:
-                        self._delete_missing(info, run, [k], txn, stats)
+                        self._delete_missing(info, run, [k], stats)
                 continue
             cur.execute("SAVEPOINT dts_batch")
             try:
@@ -770,21 +810,22 @@ class Applier:
             cur.execute("ROLLBACK TO SAVEPOINT dts_batch")
             for k in chunk:
                 if cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, k)}") == 0:
-                    self._delete_missing(info, run, [k], txn, stats)
+                    self._delete_missing(info, run, [k], stats)
 
-    def _delete_missing(self, info, run, missing, txn, stats) -> None:
+    def _delete_missing(self, info: TableInfo, run: list[RowChange], missing: list[tuple], stats: GroupStats) -> None:
         wanted = list(missing)
         for change in run:
-            k = self._key_of(info, change.before)
+            before = _before(change)
+            k = self._key_of(info, before)
             if k in wanted:
                 wanted.remove(k)
-                c = self._conflict(info, change, C.DELETE_MISSING, change.before, change.before, None, txn)
+                c = self._conflict(info, change, C.DELETE_MISSING, before, before, None)
                 stats.conflicts += 1
                 stats.logged.append(c)
 
     # ---- updates
 
-    def _update_run(self, cur, info, run, idempotent, txn, stats, idx) -> None:
+    def _update_run(self, cur, info: TableInfo, run: list[RowChange], idempotent: bool, stats: GroupStats) -> None:
         """Updates keeping the key go in batches of distinct keys; a key change or a repeated key flushes."""
         batch: list[RowChange] = []
         keys: list[tuple] = []
@@ -794,26 +835,28 @@ class Applier:
             if not batch:
                 return
             if idempotent:
-                self._replace_rows(cur, info, [c.after for c in batch])
+                self._replace_rows(cur, info, [_after(c) for c in batch])
             elif (
-                len(batch) > 1 and info.only_primary_unique and all(len(c.after) == len(batch[0].after) for c in batch)
+                len(batch) > 1
+                and info.only_primary_unique
+                and all(len(_after(c)) == len(_after(batch[0])) for c in batch)
             ):
-                self._update_batch(cur, info, batch, keys, txn, stats, idx)
+                self._update_batch(cur, info, batch, keys, stats)
             else:
                 for c in batch:
-                    self._update_one(cur, info, c, txn, stats, idx)
+                    self._update_one(cur, info, c, stats)
             batch.clear()
             keys.clear()
             seen.clear()
 
         for change in run:
-            old, new = self._key_of(info, change.before), self._key_of(info, change.after)
+            old, new = self._key_of(info, _before(change)), self._key_of(info, _after(change))
             if old != new:
                 flush()
                 if idempotent:
-                    self._move_row(cur, info, old, change.after)
+                    self._move_row(cur, info, old, _after(change))
                 else:
-                    self._update_one(cur, info, change, txn, stats, idx)
+                    self._update_one(cur, info, change, stats)
                 continue
             if old in seen:
                 flush()
@@ -837,7 +880,7 @@ class Applier:
             cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}")
         self._replace_rows(cur, info, [after])
 
-    def _update_batch(self, cur, info, run, keys, txn, stats, idx) -> None:
+    def _update_batch(self, cur, info: TableInfo, run: list[RowChange], keys: list[tuple], stats: GroupStats) -> None:
         for i in range(0, len(run), MAX_BATCH_ROWS):
             chunk, ckeys = run[i : i + MAX_BATCH_ROWS], keys[i : i + MAX_BATCH_ROWS]
             # Whether every row exists is asked of the server, which compares keys by the column's type and
@@ -846,9 +889,9 @@ class Applier:
             cur.fetchall()
             if present != len(ckeys):
                 for c in chunk:  # some row is missing: one by one, each UPDATE says whether it found its row
-                    self._update_one(cur, info, c, txn, stats, idx)
+                    self._update_one(cur, info, c, stats)
                 continue
-            cols = self._cols(info, chunk[0].after)
+            cols = self._cols(info, _after(chunk[0]))
             upd = ",".join(f"{quote_ident(c)}=VALUES({quote_ident(c)})" for c in cols if c not in info.match_key)
             if not upd:
                 upd = f"{quote_ident(cols[0])}={quote_ident(cols[0])}"
@@ -856,74 +899,66 @@ class Applier:
                 cur,
                 f"INSERT INTO {info.qname} ({','.join(map(quote_ident, cols))}) VALUES ",
                 cols,
-                [c.after for c in chunk],
+                [_after(c) for c in chunk],
                 f" ON DUPLICATE KEY UPDATE {upd}",
             )
 
-    def _update_one(self, cur, info, change, txn, stats, idx) -> None:
-        cols = self._cols(info, change.after)
-        old = self._key_of(info, change.before)
-        assign = ",".join(f"{quote_ident(c)}={self.literal(change.after.get(c))}" for c in cols)
+    def _update_one(self, cur, info: TableInfo, change: RowChange, stats: GroupStats) -> None:
+        after = _after(change)
+        cols = self._cols(info, after)
+        old = self._key_of(info, _before(change))
+        assign = ",".join(f"{quote_ident(c)}={self.literal(after.get(c))}" for c in cols)
         limit = " LIMIT 1" if info.match_all else ""
         try:
             n = cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}{limit}")
         except pymysql.err.IntegrityError as e:
             if e.args[0] != ER_DUP_ENTRY:
                 raise
-            dest = self._dest_rows(cur, info, change.after)
+            dest = self._dest_rows(cur, info, after)
             conflict = self._conflict(
-                info, change, C.UPDATE_DUPLICATE, change.after, change.after, dest[0] if len(dest) == 1 else dest, txn
+                info, change, C.UPDATE_DUPLICATE, after, after, dest[0] if len(dest) == 1 else dest
             )
             if conflict.decision == C.DECISION_FAILED:
-                raise C.ConflictFailure(conflict, change._idx) from None
+                raise C.ConflictFailure(conflict, self._mode(change).index) from None
             stats.conflicts += 1
             stats.logged.append(conflict)
             if conflict.decision == C.DECISION_OVERWRITTEN:
                 if info.foreign_keys and self._fk_on and not info.match_all:
                     # remove the other rows holding the new values, then update this row in place: its
                     # children follow it (ON UPDATE CASCADE) instead of being deleted with it
-                    self._delete_other_holders(cur, info, change.after, info.match_key, old)
+                    self._delete_other_holders(cur, info, after, info.match_key, old)
                     cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}")
                 else:
                     cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}{limit}")
-                    self._replace_rows(cur, info, [change.after])
+                    self._replace_rows(cur, info, [after])
             return
         if n == 0:
-            self._update_missing(cur, info, change, txn, stats, idx)
+            self._update_missing(cur, info, change, stats)
 
-    def _update_missing(self, cur, info, change, txn, stats, idx) -> None:
-        c = self._conflict(info, change, C.UPDATE_MISSING, change.before, change.after, None, txn)
+    def _update_missing(self, cur, info: TableInfo, change: RowChange, stats: GroupStats) -> None:
+        c = self._conflict(info, change, C.UPDATE_MISSING, _before(change), _after(change), None)
         stats.conflicts += 1
         stats.logged.append(c)
-        self._insert_one(cur, info, change, change.after, C.UPDATE_INSERT_DUPLICATE, txn, stats, idx)
+        self._insert_one(cur, info, change, _after(change), C.UPDATE_INSERT_DUPLICATE, stats)
 
 
-def _make_literal(conn):
-    """PyMySQL's literal() with the common types first (the applier renders every value of every row)."""
-    from airflow_provider_dts.engine.values import CharsetBytes
+def _before(c: RowChange) -> dict[str, Any]:
+    """The row image before an update or delete (the reader always gives one)."""
+    if c.before is None:
+        raise SyncFailed(f"a {c.kind} of {qualified(c.db, c.table)} without its before image")
+    return c.before
 
-    esc, slow = conn.escape_string, conn.literal
-    datetime, date, Decimal = _dt.datetime, _dt.date, decimal.Decimal
 
-    def lit(v):
-        t = type(v)
-        if t is int:
-            return str(v)
-        if t is str:
-            return "'" + esc(v) + "'"
-        if v is None:
-            return "NULL"
-        if t is datetime and v.tzinfo is None:  # = PyMySQL's escape_datetime for naive values
-            return "'" + v.isoformat(" ") + "'"
-        if t is Decimal:  # = PyMySQL's Decimal2Literal
-            return format(v, "f")
-        if t is date:
-            return "'" + v.isoformat() + "'"
-        if t is CharsetBytes:  # text kept as the column's bytes: ``_gbk X'..'`` (values.CharsetBytes)
-            return v.literal()
-        return slow(v)
+def _after(c: RowChange) -> dict[str, Any]:
+    """The row image after an insert or update (the reader always gives one)."""
+    if c.after is None:
+        raise SyncFailed(f"a {c.kind} of {qualified(c.db, c.table)} without its after image")
+    return c.after
 
-    return lit
+
+def _image(c: RowChange) -> dict[str, Any]:
+    """The after image, else the before image (a delete)."""
+    return c.after if c.after is not None else _before(c)
 
 
 def _group_key(key: tuple) -> tuple:
@@ -938,31 +973,37 @@ def _loose(text: str) -> str:
     return "".join(ch for ch in folded if not unicodedata.combining(ch)).rstrip(" ")
 
 
-def _runs(changes: list[RowChange]) -> Iterable[list[RowChange]]:
-    """Consecutive changes of the same kind on the same destination table (and the same apply mode)."""
+def _runs(changes: list[RowChange], idempotent: Callable[[RowChange], bool] | None = None) -> Iterable[list[RowChange]]:
+    """Consecutive changes of the same kind on the same destination table (and the same apply mode:
+    ``idempotent(change)``; None when no change of the group is idempotent)."""
     run: list[RowChange] = []
+    mode = False
     for c in changes:
-        if run and (c.kind != run[0].kind or c.table != run[0].table or c.db != run[0].db or c._idem != run[0]._idem):
+        m = idempotent(c) if idempotent is not None else False
+        if run and (c.kind != run[0].kind or c.table != run[0].table or c.db != run[0].db or m != mode):
             yield run
             run = []
+        if not run:
+            mode = m
         run.append(c)
     if run:
         yield run
 
 
-def _fk_segments(txns: list[Transaction], items: list[RowChange]) -> list[tuple[bool, list[RowChange]]]:
+def _fk_segments(
+    txns: list[Transaction], items: list[RowChange], idempotent: Callable[[RowChange], bool] | None = None
+) -> list[tuple[bool, list[RowChange]]]:
     """A group's changes (``items``, in binlog order) as consecutive (foreign key checks on?, changes) stretches:
-    off for changes the source wrote with checks off and for catch-up (idempotent) changes; one stretch when
-    there are none."""
-    idem = any(c._idem for c in items)
-    if not idem and not any(t.fk_checks_off for t in txns):
+    off for changes the source wrote with checks off and for catch-up changes (``idempotent(change)``; None
+    when the group has none); one stretch when there are none."""
+    if idempotent is None and not any(t.fk_checks_off for t in txns):
         return [(True, items)]
     off = {id(c) for t in txns for start, end in t.fk_checks_off for c in t.changes[start:end]}
     out: list[tuple[bool, list[RowChange]]] = []
     for c in items:
         # a catch-up change replays history onto a snapshot that already holds what followed it (cascades
         # included): with checks on its intermediate states would be refused or would cascade again
-        checks_on = id(c) not in off and not c._idem
+        checks_on = id(c) not in off and not (idempotent is not None and idempotent(c))
         if out and out[-1][0] == checks_on:
             out[-1][1].append(c)
         else:

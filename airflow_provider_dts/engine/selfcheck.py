@@ -20,7 +20,7 @@ A confirmed difference is recorded at the direction's home (its destination cont
 ``last_divergence_at``, and a warning in the task log. With ``self_check_auto_repair`` (task one only) the row is
 repaired with verify.py's mark-protected repair (destination := source).
 
-Rows are matched by the applier's row key (``apply.load_table_info`` -> ``TableInfo.match_key``); generated
+Rows are matched by the applier's row key (``catalog.load_table`` -> ``TableInfo.match_key``); generated
 columns are never compared (``catalog.is_generated_extra``). Key values are exact: a recently changed key comes from
 the binlog image (a FLOAT widened to the double the server compares with), and the rolling pass reads FLOAT key
 columns through ``verify.exact_expr`` (the same double) instead of the server's 6-digit rendering, which finds no
@@ -43,18 +43,21 @@ from typing import Any
 
 import pymysql
 
-from airflow_provider_dts.engine.apply import _make_literal, load_table_info
+from airflow_provider_dts.engine.catalog import read_table
 from airflow_provider_dts.engine.config import ROLES, SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, to_json
 from airflow_provider_dts.engine.errors import ServerError
 from airflow_provider_dts.engine.model import position_le
-from airflow_provider_dts.engine.servers import ConnectionSettings, binlog_position, qualified, quote_ident, server_info
+from airflow_provider_dts.engine.servers import ConnectionSettings, ServerInfo, binlog_position, server_info
+from airflow_provider_dts.engine.sqltext import qualified, quote_ident
+from airflow_provider_dts.engine.values import make_literal
 from airflow_provider_dts.engine.verify import (
     RowDiff,
     TableReport,
     Verifier,
     _range_predicate,
     _row_expr,
+    column_types,
     exact_expr,
     selected_tables,
     table_columns,
@@ -153,7 +156,8 @@ class _Candidate:
     created: float = field(default_factory=time.monotonic)
     images: tuple | None = None  # (source row, destination row) of the first read
     first_at: float = 0.0
-    positions: tuple | None = None  # (source binlog position, destination binlog position) after that read
+    # (source binlog position, destination binlog position or None) after that read
+    positions: tuple[tuple[str, int], tuple[str, int] | None] | None = None
     changes: int = 0
     waits_for_opposite: bool = False  # same images, but the opposite direction has not applied far enough
 
@@ -213,10 +217,13 @@ class SelfCheck:
         self.reported: dict[tuple, str] = {}  # (source table, key) -> images hash of the open divergence
         self.tables: dict[tuple[str, str], _Table | None] = {}
         self.unchecked: set[tuple[str, str]] = set()  # selected tables the rolling pass cannot compare
-        self.stats = collections.Counter()
+        self.stats: collections.Counter[str] = collections.Counter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._src = self._dst = None
+        self._src: pymysql.connections.Connection | None = None
+        self._dst: pymysql.connections.Connection | None = None
+        self._src_info: ServerInfo | None = None
+        self._dst_info: ServerInfo | None = None
         self._pass: list[tuple[str, str]] = []
         self._pass_index = 0
         self._pass_lo: tuple | None = None
@@ -312,6 +319,16 @@ class SelfCheck:
             self._dst_info = server_info(self._dst)
             self.control.ensure(self._dst)
 
+    def _src_conn(self) -> pymysql.connections.Connection:  # connected by _connect at every round
+        if self._src is None:
+            raise RuntimeError("self-check: not connected to the source")
+        return self._src
+
+    def _dst_conn(self) -> pymysql.connections.Connection:
+        if self._dst is None:
+            raise RuntimeError("self-check: not connected to the destination")
+        return self._dst
+
     def _close(self) -> None:
         for c in (self._src, self._dst):
             if c is not None:
@@ -340,16 +357,11 @@ class SelfCheck:
         if (sdb, stable) in self.tables:
             return self.tables[(sdb, stable)]
         ddb, dtable = self.d.map_table(sdb, stable)
-        info = None
-        with self._dst.cursor() as cur:
-            try:
-                info = load_table_info(cur, ddb, dtable)
-            except Exception:
-                info = None
+        info = read_table(self._dst_conn(), ddb, dtable)
         meta = None
         if info is not None and info.match_key:
-            src_cols = table_columns(self._src, sdb, stable)  # generated columns left out
-            dst_cols = table_columns(self._dst, ddb, dtable)
+            src_cols = table_columns(self._src_conn(), sdb, stable)  # generated columns left out
+            dst_cols = column_types(info)
             columns = tuple(c for c in src_cols if c in dst_cols)
             if all(k in src_cols for k in info.match_key) and columns:
                 meta = _Table(
@@ -390,7 +402,7 @@ class SelfCheck:
     def _read(self, conn, db: str, table: str, t: _Table, key: tuple) -> tuple | None:
         # the applier's literals: a key kept as the column's bytes (values.CharsetBytes, e.g. big5 A2CE) is
         # ``_big5 X'..'``; as a plain parameter it became a utf8mb4 string that fails (1267) or finds no row
-        lit = _make_literal(conn)
+        lit = make_literal(conn)
         where = " AND ".join(f"{quote_ident(c)} <=> {lit(v)}" for c, v in zip(t.key, key))
         cols = ", ".join(quote_ident(c) for c in t.columns)
         with conn.cursor() as cur:
@@ -402,7 +414,7 @@ class SelfCheck:
         """The destination's binlog position; None when its binary log is off or may not be read by this account
         (a one-way destination: then no direction reads it)."""
         try:
-            return binlog_position(self._dst, self._dst_info)
+            return binlog_position(self._dst_conn(), _known(self._dst_info))
         except ServerError:
             return None
         except pymysql.err.OperationalError as e:
@@ -414,7 +426,7 @@ class SelfCheck:
         """How far the opposite direction has applied the destination's binlog (its checkpoint, at its home: our
         source). None when there is no opposite direction (one-way). Not started yet (only a start floor or a
         snapshot position): that position, so writes made at the destination since then count as in flight."""
-        with self._src.cursor() as cur:
+        with self._src_conn().cursor() as cur:
             try:
                 cur.execute(
                     f"SELECT binlog_file, binlog_pos, snapshot_file, snapshot_pos FROM "
@@ -450,8 +462,8 @@ class SelfCheck:
         ck = (t.source, c.key)
         if c.images is not None:  # how far both directions have applied, taken BEFORE this read
             ours, theirs = self.position_fn(), self._opposite_position()
-        s_row = self._read(self._src, *t.source, t, c.key)
-        d_row = self._read(self._dst, *t.dest, t, c.key)
+        s_row = self._read(self._src_conn(), *t.source, t, c.key)
+        d_row = self._read(self._dst_conn(), *t.dest, t, c.key)
         self.stats["checked"] += 1
         now = time.monotonic()
         if s_row == d_row:
@@ -470,18 +482,18 @@ class SelfCheck:
                     del self.candidates[ck]
                     return
             c.images, c.first_at = images, now
-            c.positions = (binlog_position(self._src, self._src_info), self._dest_position())
+            c.positions = (binlog_position(self._src_conn(), _known(self._src_info)), self._dest_position())
             c.due = now + self._lag() + self.margin
             return
         # same images as before: had everything that was in flight at the first read arrived before this read?
         lag = self._lag()
-        opposite_done = theirs is None or c.positions[1] is None or position_le(c.positions[1], theirs)
+        if c.positions is None:  # set with c.images, which equal this read's images
+            raise RuntimeError("self-check: a candidate's first read has no positions")
+        src_pos, dst_pos = c.positions
+        opposite_done = theirs is None or dst_pos is None or position_le(dst_pos, theirs)
         c.waits_for_opposite = not opposite_done
         arrived = (
-            now - c.first_at > lag + self.margin
-            and ours is not None
-            and position_le(c.positions[0], ours)
-            and opposite_done
+            now - c.first_at > lag + self.margin and ours is not None and position_le(src_pos, ours) and opposite_done
         )
         if not arrived:
             if now - c.created > CONFIRM_TIMEOUT:
@@ -495,6 +507,7 @@ class SelfCheck:
 
     def _confirmed(self, c: _Candidate, s_row: tuple | None, d_row: tuple | None) -> None:
         t = c.table
+        cols: tuple[str, ...]
         if s_row is None:
             kind, cols = "extra", ()
         elif d_row is None:
@@ -534,7 +547,7 @@ class SelfCheck:
         self.stats["confirmed"] += 1
         msg = div.message()
         self.log.warning("direction %s: self-check found a divergence: %s", self.d.key, msg)
-        with self._dst.cursor() as cur:
+        with self._dst_conn().cursor() as cur:
             cur.execute("START TRANSACTION")
             try:
                 cur.execute(
@@ -572,7 +585,7 @@ class SelfCheck:
                 raise
 
     def _touch(self, t: _Table, key: tuple) -> None:
-        with self._dst.cursor() as cur:
+        with self._dst_conn().cursor() as cur:
             cur.execute(
                 f"UPDATE {self.control.table('divergence')} SET last_seen_at=UTC_TIMESTAMP(6) "
                 "WHERE task_name=%s AND direction=%s AND key_hash=%s AND resolved_at IS NULL",
@@ -582,7 +595,7 @@ class SelfCheck:
     def _resolve(self, t: _Table, key: tuple, repaired: bool = False) -> None:
         self.reported.pop((t.source, key), None)
         extra = ", repaired_at=UTC_TIMESTAMP(6)" if repaired else ""
-        with self._dst.cursor() as cur:
+        with self._dst_conn().cursor() as cur:
             cur.execute(
                 f"UPDATE {self.control.table('divergence')} SET resolved_at=UTC_TIMESTAMP(6){extra} "
                 "WHERE task_name=%s AND direction=%s AND key_hash=%s AND resolved_at IS NULL",
@@ -597,7 +610,7 @@ class SelfCheck:
         report = TableReport(
             source=div.source, destination=div.dest, key_columns=t.key, diffs=[RowDiff(div.kind, key, div.columns)]
         )
-        self.verifier.repair_table(self._src, self._dst, report, "to_destination")
+        self.verifier.repair_table(self._src_conn(), self._dst_conn(), report, "to_destination")
         self.stats["repaired"] += 1
         self._resolve(t, key, repaired=True)
         self.log.warning(
@@ -635,7 +648,7 @@ class SelfCheck:
             )
         if self.noted_dropped or self.stats["skipped"]:
             msg += f"; under load {self.noted_dropped + self.stats['skipped']} changed key(s) were not re-checked"
-        with self._dst.cursor() as cur:  # not updated_at: that one says the apply loop is alive
+        with self._dst_conn().cursor() as cur:  # not updated_at: that one says the apply loop is alive
             cur.execute(
                 f"UPDATE {self.control.table('sync_state')} SET self_check_message=%s, self_check_at=UTC_TIMESTAMP(6) "
                 "WHERE task_name=%s AND direction=%s",
@@ -653,7 +666,7 @@ class SelfCheck:
                 return
             if self._pass:
                 self._passes += 1
-            self._pass = selected_tables(self._src, self.d)
+            self._pass = selected_tables(self._src_conn(), self.d)
             self._pass_index, self._pass_lo = 0, None
             self.tables.clear()  # re-read definitions once per pass (DDL)
             for src_t, key in list(self.reported):
@@ -672,8 +685,10 @@ class SelfCheck:
         self.unchecked.discard((sdb, stable))
         v = self.verifier
         lo = self._pass_lo
-        hi = v._next_boundary(self._src, sdb, stable, t.key, lo)
-        equal, n_src, n_dst = v._chunk_equal(self._src, self._dst, t.source, t.dest, t.key, t.columns, lo, hi)
+        hi = v._next_boundary(self._src_conn(), sdb, stable, t.key, lo)
+        equal, n_src, n_dst = v._chunk_equal(
+            self._src_conn(), self._dst_conn(), t.source, t.dest, t.key, t.columns, lo, hi
+        )
         read = n_src + n_dst
         if not equal:
             diffs = self._differing_keys(t, lo, hi)
@@ -693,7 +708,7 @@ class SelfCheck:
         sel = ", ".join(t.key_exprs or tuple(quote_ident(c) for c in t.key))
         n = len(t.key)
         rows = []
-        for conn, (db, table) in ((self._src, t.source), (self._dst, t.dest)):
+        for conn, (db, table) in ((self._src_conn(), t.source), (self._dst_conn(), t.dest)):
             with conn.cursor() as cur:
                 cur.execute(
                     f"SELECT {sel}, MD5({_row_expr(t.columns)}) FROM {qualified(db, table)} WHERE {where}", args
@@ -707,3 +722,10 @@ class SelfCheck:
         self._pass_lo = None
         if self._pass_index >= len(self._pass):
             self._pass_done_at = now
+
+
+def _known(info: ServerInfo | None) -> ServerInfo:
+    """A server's facts, read by ``SelfCheck._connect`` with its connection."""
+    if info is None:
+        raise RuntimeError("self-check: not connected")
+    return info

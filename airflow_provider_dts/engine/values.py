@@ -2,17 +2,17 @@
 
 Two ways to turn a value into SQL text that stores exactly the same value again:
 
-* ``sql_literal(value)`` renders a Python value (as PyMySQL or python-mysql-replication decode it): ints,
-  ``Decimal``, floats (``repr`` is the shortest text that round-trips a double; a FLOAT column's value
-  decoded to a double round-trips too), ``date``/``datetime``/``time``/``timedelta`` (negative and > 24 h
-  TIME included), ``bytes`` as ``X'..'``, ``str`` with MySQL escaping (4-byte UTF-8 kept as is), ``set``
-  (SET columns), ``dict``/``list`` (JSON, bytes keys of MySQL's binary JSON decoded), ``None`` as NULL.
-  ``column_kind`` (see ``ColumnInfo.kind``) disambiguates where the Python type alone does not: BIT given
-  as a string of bits or bytes, JSON given as bytes/str text, raw bytes of a text/ENUM/SET column, the
-  zero TIMESTAMP / YEAR that python-mysql-replication decodes as 1970-01-01 00:00:00 / 1900. Pass it for
-  decoded binlog values (``[c.kind for c in load_columns(...)]``). The library's other decoding mistakes
-  (negative fractional TIME, zero-in-date values, empty SET) are fixed where rows are decoded
-  (``engine.binlog``).
+* ``make_literal(conn)`` is THE renderer of Python values: the applier writes every row with it (also the
+  self-check's lookups). Bound to a PyMySQL connection it renders exactly what PyMySQL's ``conn.literal``
+  renders in that session (fast paths for the common types; ``CharsetBytes`` as ``_cs X'..'``); without one,
+  session-independent exact forms (bytes as ``X'..'``; ValueError for what no column stores). It takes values
+  as the reader delivers them (``binlog.normalize_value`` already fixed what the library decodes lossily).
+  ``sql_literal(value, column_kind)`` / ``row_literal`` feed it values decoded elsewhere (PyMySQL reads,
+  python-mysql-replication without the reader's fixes): ``column_kind`` (see ``ColumnInfo.kind``) fixes
+  what the Python type alone does not say: BIT given as a string of bits or bytes, JSON given as bytes/str
+  text or decoded data, raw bytes of a text/ENUM/SET column, the zero TIMESTAMP / YEAR that
+  python-mysql-replication decodes as 1970-01-01 00:00:00 / 1900; TIME (``timedelta``, negative and > 24 h
+  included), SET (``set``) and JSON (``dict``/``list``) become their exact text.
 
 * The fast raw path used by the full data sync: ``row_literal_sql(columns)`` is a SQL expression the
   *source* server evaluates for each row, giving the whole ``(v1,v2,...)`` tuple as exact SQL text (bytes)
@@ -20,8 +20,9 @@ Two ways to turn a value into SQL text that stores exactly the same value again:
   keyset pagination (``keyset_condition``). FLOAT is rendered through a double (``c+0e0``) because the
   server prints FLOAT with only 6 significant digits (inexact); DOUBLE text is the shortest exact form.
 
-Literals assume the session is NOT in ``NO_BACKSLASH_ESCAPES`` mode (``WRITER_SQL_MODE`` is safe), and
-that both sessions use ``time_zone='+00:00'`` (every engine connection does) so TIMESTAMP is exact.
+Literals without a connection assume the session is NOT in ``NO_BACKSLASH_ESCAPES`` mode
+(``WRITER_SQL_MODE`` is safe), and that both sessions use ``time_zone='+00:00'`` (every engine connection
+does) so TIMESTAMP is exact. Columns (``ColumnInfo``) are read by ``engine.catalog``.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ import datetime as _dt
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_dts.engine.catalog import is_generated_extra
-from airflow_provider_dts.engine.servers import quote_ident
+from pymysql.converters import escape_float, escape_time
+
+from airflow_provider_dts.engine.catalog import ColumnInfo
+from airflow_provider_dts.engine.sqltext import as_text, qualified, quote_ident
 
 # sql_mode for sessions that write copied or replicated rows: strict (nothing silently truncated), zero
 # dates and zero-in-date allowed (they exist in real data), 0 stored as 0 in AUTO_INCREMENT columns,
@@ -47,104 +50,6 @@ WRITER_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTIO
 # keeps backticks), no NO_BACKSLASH_ESCAPES (our string literals and QUOTE() use backslashes), no
 # PAD_CHAR_TO_FULL_LENGTH (CHAR values as stored).
 READER_SQL_MODE = "NO_ENGINE_SUBSTITUTION"
-
-# ----------------------------------------------------------------------------------------- column kinds
-
-INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint"})
-DECIMAL_TYPES = frozenset({"decimal", "numeric", "dec", "fixed"})
-FLOAT_TYPES = frozenset({"float"})
-DOUBLE_TYPES = frozenset({"double", "real", "double precision"})
-TEMPORAL_TYPES = frozenset({"date", "datetime", "timestamp", "time"})
-BINARY_TYPES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
-TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext"})
-SPATIAL_TYPES = frozenset(
-    {
-        "geometry",
-        "point",
-        "linestring",
-        "polygon",
-        "multipoint",
-        "multilinestring",
-        "multipolygon",
-        "geometrycollection",
-        "geomcollection",
-    }
-)
-
-
-@dataclass(frozen=True)
-class ColumnInfo:
-    """One column as information_schema.COLUMNS describes it."""
-
-    name: str
-    data_type: str  # lower-case DATA_TYPE
-    column_type: str = ""  # full COLUMN_TYPE, e.g. "int(10) unsigned"
-    charset: str | None = None  # CHARACTER_SET_NAME (None for non-string columns)
-    nullable: bool = True
-    generated: bool = False  # VIRTUAL or STORED generated column: never written
-
-    @property
-    def kind(self) -> str:
-        """integer | decimal | float | double | year | timestamp | temporal (date, datetime, time) | bit |
-        enum | set | json | spatial | binary | text."""
-        t = self.data_type.lower()
-        if t in INTEGER_TYPES:
-            return "integer"
-        if t in DECIMAL_TYPES:
-            return "decimal"
-        if t in FLOAT_TYPES:
-            return "float"
-        if t in DOUBLE_TYPES:
-            return "double"
-        if t == "year":
-            return "year"
-        if t == "timestamp":
-            return "timestamp"
-        if t in TEMPORAL_TYPES:
-            return "temporal"
-        if t == "bit":
-            return "bit"
-        if t == "enum":
-            return "enum"
-        if t == "set":
-            return "set"
-        if t == "json":
-            return "json"
-        if t in SPATIAL_TYPES:
-            return "spatial"
-        if t in BINARY_TYPES or (t in TEXT_TYPES and (self.charset or "").lower() == "binary"):
-            return "binary"
-        return "text"
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind in ("integer", "decimal", "float", "double", "year", "bit")
-
-
-def load_columns(conn, db: str, table: str) -> list[ColumnInfo]:
-    """Columns of ``db.table`` in ordinal order (generated columns flagged)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, CHARACTER_SET_NAME, IS_NULLABLE, EXTRA, "
-            "IFNULL(GENERATION_EXPRESSION, '') FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
-            (db, table),
-        )
-        rows = cur.fetchall()
-    out = []
-    for name, dtype, ctype, charset, nullable, extra, gen in rows:
-        generated = is_generated_extra(_s(extra)) and bool(_s(gen).strip())
-        out.append(
-            ColumnInfo(
-                _s(name), _s(dtype), _s(ctype), _s(charset) if charset else None, _s(nullable) == "YES", generated
-            )
-        )
-    return out
-
-
-def _s(v: Any) -> str:
-    return v.decode("utf-8") if isinstance(v, (bytes, bytearray)) else ("" if v is None else str(v))
-
 
 # ----------------------------------------------------------------------------------------- Python values
 
@@ -246,9 +151,13 @@ def text_decoder(charset: str | None):
     return dec
 
 
+def _escape(text: str) -> str:
+    return text.translate(_ESCAPE_TABLE)
+
+
 def quote_string(text: str) -> str:
     """A single-quoted MySQL string literal with backslash escaping (utf8mb4 characters kept)."""
-    return "'" + text.translate(_ESCAPE_TABLE) + "'"
+    return "'" + _escape(text) + "'"
 
 
 def hex_literal(data: bytes | bytearray | memoryview) -> str:
@@ -277,11 +186,11 @@ def _fraction(us: int) -> str:
 def _plain_json(value: Any) -> Any:
     """MySQL binary JSON decodes with bytes keys/strings: make it plain JSON data."""
     if isinstance(value, dict):
-        return {(_s(k) if isinstance(k, (bytes, bytearray)) else k): _plain_json(v) for k, v in value.items()}
+        return {as_text(k): _plain_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain_json(v) for v in value]
     if isinstance(value, (bytes, bytearray)):
-        return _s(value)
+        return as_text(value)
     if isinstance(value, Decimal):
         return float(value) if value != value.to_integral_value() else int(value)
     return value
@@ -299,41 +208,53 @@ def json_text(value: Any) -> str:
 _EPOCH = _dt.datetime(1970, 1, 1)
 
 
-def sql_literal(value: Any, column_kind: str | None = None) -> str:
-    """Exact SQL literal text for ``value`` (see module doc). Raises ValueError for unstorable values."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, CharsetBytes):
-        return value.literal()
-    kind = column_kind
-    if kind == "json":
-        return quote_string(json_text(value))
-    if kind == "timestamp" and isinstance(value, _dt.datetime) and value.tzinfo is None and value == _EPOCH:
-        # python-mysql-replication decodes the zero TIMESTAMP as the epoch, which TIMESTAMP cannot hold
-        # (its range starts at 1970-01-01 00:00:01 UTC): it can only be '0000-00-00 00:00:00'.
-        return "'0000-00-00 00:00:00'"
-    if kind == "year" and isinstance(value, int) and value == 1900:
-        # python-mysql-replication decodes YEAR as byte + 1900, so the zero year 0000 arrives as 1900,
-        # which YEAR cannot hold (1901..2155 or 0000).
-        return "0"
-    if kind == "bit":
-        if isinstance(value, str):  # python-mysql-replication: a string of '0'/'1'
-            if value and set(value) <= {"0", "1"}:
-                return str(int(value, 2))
-            raise ValueError(f"not a BIT value: {value!r}")
-        if isinstance(value, (bytes, bytearray)):
-            return str(int.from_bytes(bytes(value), "big")) if value else "0"
-    if kind in ("text", "enum", "set") and isinstance(value, (bytes, bytearray)):
-        # Raw column bytes (in the column's character set): keep them byte for byte.
-        return hex_literal(value)
+def make_literal(conn: Any = None) -> Callable[[Any], str]:
+    """THE renderer: ``value -> SQL literal text`` (see the module doc).
+
+    With ``conn`` (PyMySQL connection): exactly ``conn.literal(value)``, in that session's escaping, with the
+    common types first (the applier renders every value of every row). Without: the same fast paths, then
+    ``_offline_literal``.
+    """
+    esc: Callable[[str], str]
+    slow: Callable[[Any], str]
+    if conn is not None:
+        esc, slow = conn.escape_string, conn.literal
+    else:
+        esc, slow = _escape, _offline_literal
+    datetime, date = _dt.datetime, _dt.date
+
+    def lit(v: Any) -> str:
+        t = type(v)
+        if t is int:
+            return str(v)
+        if t is str:
+            return "'" + esc(v) + "'"
+        if v is None:
+            return "NULL"
+        if t is datetime and v.tzinfo is None:  # = PyMySQL's escape_datetime for naive values
+            return "'" + v.isoformat(" ") + "'"
+        if t is Decimal:  # = PyMySQL's Decimal2Literal
+            return format(v, "f")
+        if t is date:
+            return "'" + v.isoformat() + "'"
+        if t is CharsetBytes:  # text kept as the column's bytes: ``_gbk X'..'`` (values.CharsetBytes)
+            return v.literal()
+        return slow(v)
+
+    return lit
+
+
+def _offline_literal(value: Any) -> str:
+    """Without a session: PyMySQL's forms where they are session-independent, hex for bytes (no escaping),
+    UTC for aware datetimes; ValueError for what no column stores or nothing renders exactly."""
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):
-        return str(value)
+        return str(int(value))
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise ValueError(f"{value!r} cannot be stored in a MySQL FLOAT/DOUBLE column")
-        return repr(value)
+        return escape_float(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value!r} cannot be stored in a MySQL DECIMAL column")
@@ -342,31 +263,58 @@ def sql_literal(value: Any, column_kind: str | None = None) -> str:
         return quote_string(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return hex_literal(value)
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(_dt.UTC).replace(tzinfo=None)
-        return (
-            f"'{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:"
-            f"{value.second:02d}{_fraction(value.microsecond)}'"
-        )
+    if isinstance(value, _dt.datetime):  # aware (naive ones take the fast path)
+        return "'" + value.astimezone(_dt.UTC).replace(tzinfo=None).isoformat(" ") + "'"
     if isinstance(value, _dt.date):
-        return f"'{value.year:04d}-{value.month:02d}-{value.day:02d}'"
-    if isinstance(value, _dt.timedelta):
-        return "'" + format_timedelta(value) + "'"
+        return "'" + value.isoformat() + "'"
     if isinstance(value, _dt.time):
-        return f"'{value.hour:02d}:{value.minute:02d}:{value.second:02d}{_fraction(value.microsecond)}'"
-    if isinstance(value, (set, frozenset)):
-        return quote_string(",".join(sorted(_s(v) for v in value)))
-    if isinstance(value, (dict, list, tuple)):
-        return quote_string(json_text(value))
+        return escape_time(value)
     raise ValueError(f"cannot render a {type(value).__name__} value as a SQL literal")
 
 
-def row_literal(values: Sequence[Any], kinds: Sequence[str | None] | None = None) -> str:
-    """``(v1,v2,...)`` for one row."""
+def _for_kind(value: Any, kind: str | None) -> Any:
+    """A decoded value made what ``make_literal`` writes back exactly (see the module doc)."""
+    if value is None or isinstance(value, CharsetBytes):
+        return value
+    if kind == "json":
+        return json_text(value)
+    if kind == "timestamp" and isinstance(value, _dt.datetime) and value.tzinfo is None and value == _EPOCH:
+        # python-mysql-replication decodes the zero TIMESTAMP as the epoch, which TIMESTAMP cannot hold
+        # (its range starts at 1970-01-01 00:00:01 UTC): it can only be '0000-00-00 00:00:00'.
+        return "0000-00-00 00:00:00"
+    if kind == "year" and type(value) is int and value == 1900:
+        # python-mysql-replication decodes YEAR as byte + 1900, so the zero year 0000 arrives as 1900,
+        # which YEAR cannot hold (1901..2155 or 0000).
+        return 0
+    if kind == "bit":
+        if isinstance(value, str):  # python-mysql-replication: a string of '0'/'1'
+            if value and set(value) <= {"0", "1"}:
+                return int(value, 2)
+            raise ValueError(f"not a BIT value: {value!r}")
+        if isinstance(value, (bytes, bytearray)):
+            return int.from_bytes(bytes(value), "big") if value else 0
+    # raw bytes of a text/ENUM/SET column (in the column's character set) stay bytes: kept byte for byte
+    if isinstance(value, _dt.timedelta):
+        return format_timedelta(value)
+    if isinstance(value, (set, frozenset)):
+        return ",".join(sorted(str(as_text(v)) for v in value))
+    if isinstance(value, (dict, list, tuple)):
+        return json_text(value)
+    return value
+
+
+def sql_literal(value: Any, column_kind: str | None = None, conn: Any = None) -> str:
+    """Exact SQL literal text for a decoded ``value`` of a column of ``column_kind``: ``_for_kind`` then
+    ``make_literal(conn)``. Raises ValueError for unstorable values."""
+    return make_literal(conn)(_for_kind(value, column_kind))
+
+
+def row_literal(values: Sequence[Any], kinds: Sequence[str | None] | None = None, conn: Any = None) -> str:
+    """``(v1,v2,...)`` for one row (``sql_literal`` of each value)."""
+    lit = make_literal(conn)
     if kinds is None:
-        return "(" + ",".join(sql_literal(v) for v in values) + ")"
-    return "(" + ",".join(sql_literal(v, k) for v, k in zip(values, kinds)) + ")"
+        return "(" + ",".join(lit(_for_kind(v, None)) for v in values) + ")"
+    return "(" + ",".join(lit(_for_kind(v, k)) for v, k in zip(values, kinds)) + ")"
 
 
 # ----------------------------------------------------------------------------------------- server-side raw path
@@ -486,8 +434,6 @@ class LoadDataPlan:
 
     def statement(self, db: str, table: str, path: str) -> str:
         """The LOAD DATA statement for ``path`` (escaped here: the path is ours, never user input)."""
-        from airflow_provider_dts.engine.servers import qualified
-
         return (
             f"LOAD DATA LOCAL INFILE {quote_string(path)} INTO TABLE {qualified(db, table)} "
             f"{LOAD_DATA_FORMAT} {self.targets}{self.set_clause}"

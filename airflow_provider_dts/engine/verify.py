@@ -27,12 +27,11 @@ from typing import Any
 
 import pymysql
 
-from airflow_provider_dts.engine.apply import load_table_info
-from airflow_provider_dts.engine.catalog import is_generated_extra
+from airflow_provider_dts.engine.catalog import TableInfo, read_table
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, to_json
-from airflow_provider_dts.engine.errors import SyncFailed
-from airflow_provider_dts.engine.servers import ConnectionSettings, qualified, quote_ident
+from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.sqltext import as_text, qualified, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -140,25 +139,15 @@ def selected_tables(conn, direction: SyncDirection) -> list[tuple[str, str]]:
     return list(seen)
 
 
-def key_columns(conn, db: str, table: str) -> tuple[str, ...]:
-    """The key rows are matched by: the applier's rule (``apply.load_table_info`` -> ``TableInfo.match_key``:
-    the primary key, else the first unique key whose columns are all NOT NULL); () when there is none."""
-    with conn.cursor() as cur:
-        try:
-            return tuple(load_table_info(cur, db, table).match_key)
-        except SyncFailed:  # no such table
-            return ()
+def column_types(info: TableInfo | None) -> dict[str, str]:
+    """The compared columns: name -> data type, generated columns excluded, in ordinal order ({} for no
+    table). Rows are matched by ``info.match_key`` (the row key, ``engine.catalog``)."""
+    return {c.name: c.data_type for c in info.stored_columns()} if info is not None else {}
 
 
 def table_columns(conn, db: str, table: str) -> dict[str, str]:
-    """Column name -> data type, generated columns excluded, in ordinal order."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
-            (db, table),
-        )
-        return {name: dtype.lower() for name, dtype, extra in cur.fetchall() if not is_generated_extra(extra)}
+    """``column_types`` of ``db.table`` as ``conn``'s server has it."""
+    return column_types(read_table(conn, db, table))
 
 
 def exact_expr(column: str, data_type: str) -> str:
@@ -179,7 +168,8 @@ def keyset_after(cols: Sequence[str], values: Sequence[Any] | None, op: str = ">
     q = [quote_ident(c) for c in cols]
     strict = op in (">", "<")
     base = op[0]
-    ors, args = [], []
+    ors: list[str] = []
+    args: list[Any] = []
     for i in range(len(cols)):
         terms = [f"{q[j]} = %s" for j in range(i)]
         last_op = base if (i < len(cols) - 1 or strict) else op
@@ -267,9 +257,9 @@ class Verifier:
     def verify_table(self, src, dst, db: str, table: str) -> TableReport:
         ddb, dtable = self.direction.map_table(db, table)
         report = TableReport(source=(db, table), destination=(ddb, dtable))
-        src_cols = table_columns(src, db, table)
-        dst_cols = table_columns(dst, ddb, dtable)
-        if not src_cols:
+        src_info = read_table(src, db, table)
+        src_cols, dst_cols = column_types(src_info), table_columns(dst, ddb, dtable)
+        if src_info is None or not src_cols:
             report.problem = f"table {db}.{table} does not exist on the source"
             return report
         if not dst_cols:
@@ -279,7 +269,7 @@ class Verifier:
         if missing_cols:
             report.problem = f"columns missing at the destination: {', '.join(missing_cols)}"
             return report
-        key = key_columns(src, db, table)
+        key = src_info.match_key
         if not key:
             report.problem = "no primary key or NOT NULL unique key: rows cannot be matched"
             return report
@@ -342,7 +332,7 @@ class Verifier:
             n = len(key)
             return {tuple(r[:n]): tuple(r[n:]) for r in cur.fetchall()}
 
-    def _row_diffs(self, src, dst, s, d, key, columns, lo, hi) -> list[RowDiff]:
+    def _row_diffs(self, src, dst, s: tuple[str, str], d: tuple[str, str], key, columns, lo, hi) -> list[RowDiff]:
         a = self._chunk_rows(src, *s, key, columns, lo, hi)
         b = self._chunk_rows(dst, *d, key, columns, lo, hi)
         diffs = []
@@ -478,7 +468,7 @@ def stored_direction(
         return None
     synced = state.get("synced_config")
     if synced:
-        doc = json.loads(synced.decode() if isinstance(synced, (bytes, bytearray)) else synced)
+        doc = json.loads(as_text(synced))
         if isinstance(doc, dict) and isinstance(doc.get("direction"), dict):
             return SyncDirection.from_dict(doc["direction"])
     if not state.get("config_json"):

@@ -1,11 +1,13 @@
-"""Every-type rows copied through both literal paths of engine.values arrive exactly (real servers)."""
+"""Every-type rows copied through both literal paths of engine.values arrive exactly (real servers): the copy's
+(the source renders the text) and the applier's (``values.make_literal`` on the destination connection)."""
 
 from __future__ import annotations
 
 from typesample import TYPE_ROWS, column_names, create_type_table, insert_type_rows, read_type_rows
 
-from airflow_provider_dts.engine.servers import quote_ident
-from airflow_provider_dts.engine.values import WRITER_SQL_MODE, load_columns, row_literal, row_literal_sql
+from airflow_provider_dts.engine.catalog import load_columns
+from airflow_provider_dts.engine.sqltext import quote_ident
+from airflow_provider_dts.engine.values import WRITER_SQL_MODE, row_literal, row_literal_sql
 
 
 def _diff(a_rows, b_rows):
@@ -47,7 +49,9 @@ def test_server_rendered_literals_round_trip_every_type(clean_pair):
 
 
 def test_python_rendered_literals_round_trip_every_type(clean_pair):
-    """The path of the binlog applier: decoded Python values -> sql_literal -> destination."""
+    """The path of the binlog applier: decoded Python values -> their column kind's fixes (as the reader's
+    ``binlog.normalize_value``) -> the applier's renderer (``values.make_literal`` bound to the destination
+    connection) -> destination."""
     a, b = _prepare(clean_pair)
     cols = [c for c in load_columns(a, "vals", "every_type") if not c.generated]
     # FLOAT read through a double: the text protocol prints FLOAT with 6 digits (the binlog is exact).
@@ -58,7 +62,9 @@ def test_python_rendered_literals_round_trip_every_type(clean_pair):
         rows = cur.fetchall()
     kinds = [c.kind for c in cols]
     names = ", ".join(quote_ident(c.name) for c in cols)
-    _writer(b).execute(f"INSERT INTO vals.every_type ({names}) VALUES " + ",".join(row_literal(r, kinds) for r in rows))
+    _writer(b).execute(
+        f"INSERT INTO vals.every_type ({names}) VALUES " + ",".join(row_literal(r, kinds, conn=b) for r in rows)
+    )
     src, dst = read_type_rows(a, "vals"), read_type_rows(b, "vals")
     assert _diff(src, dst) == []
     assert len(dst) == len(TYPE_ROWS)

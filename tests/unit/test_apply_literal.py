@@ -1,4 +1,4 @@
-"""The applier's literal() fast paths render exactly what PyMySQL's own literal() renders."""
+"""The applier's renderer (values.make_literal) renders exactly what PyMySQL's own literal() renders."""
 
 import datetime as dt
 import decimal
@@ -6,7 +6,7 @@ import decimal
 import pymysql
 import pytest
 
-from airflow_provider_dts.engine.apply import _make_literal
+from airflow_provider_dts.engine.values import make_literal
 
 VALUES = [
     0,
@@ -56,6 +56,6 @@ def test_fast_literals_equal_pymysql(no_backslash_escapes):
     conn.server_status = (
         pymysql.constants.SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES if no_backslash_escapes else 0
     )
-    lit = _make_literal(conn)
+    lit = make_literal(conn)
     for v in VALUES:
         assert lit(v) == conn.literal(v), v

@@ -63,10 +63,9 @@ class _Cursor:
 
     def fetchall(self):
         if "STATISTICS" in self.sql:
-            return [("PRIMARY", "id")]
-        if "DATA_TYPE" in self.sql:
-            return [(n, t, e) for n, e, _, t in self.COLUMNS]
-        return [(n, e, nl) for n, e, nl, _ in self.COLUMNS]
+            return [("PRIMARY", "id", None)]  # INDEX_NAME, COLUMN_NAME, SUB_PART
+        # COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, IS_NULLABLE, EXTRA
+        return [(n, t, t, None, nl, e) for n, e, nl, t in self.COLUMNS]
 
     def __enter__(self):
         return self
@@ -81,9 +80,9 @@ class _Conn:
 
 
 def test_applier_writes_mysql8_expression_default_columns():
-    from airflow_provider_dts.engine.apply import load_table_info
+    from airflow_provider_dts.engine.catalog import load_table
 
-    info = load_table_info(_Cursor(), "shop", "t")
+    info = load_table(_Cursor(), "shop", "t")
     assert info.writable == {"id", "ts", "d"}
 
 
