@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
@@ -261,7 +262,7 @@ class SyncDirection:
     def inverse_mapping(self) -> dict[str, str]:
         """The mapping of the opposite direction: destination names back to source names."""
         inv: dict[str, str] = {}
-        for src, dst in self.mapping.items():
+        for src in self.mapping:
             sdb, stable = split_object_name(src)
             if stable is None:
                 inv[format_object_name(self.map_database(sdb))] = format_object_name(sdb)
@@ -289,32 +290,44 @@ def _as_bool(value: Any, name: str, problems: list[str]) -> bool:
     return False
 
 
-def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirection | None:
-    p = prefix
-    if not isinstance(data, dict):
-        problems.append(
-            f"{p or 'direction'}: expected an object with the direction's settings, got {type(data).__name__}"
-        )
-        return None
-    known = {f.name for f in fields(SyncDirection)}
-    for k in data:
-        if k not in known:
-            problems.append(f"{p}{k}: unknown setting; allowed settings are {', '.join(sorted(known))}")
-    kw: dict[str, Any] = {}
+@dataclass
+class _Fields:
+    """One direction's raw settings being validated: every validator reads ``data``, appends its problems
+    (each prefixed with ``p``, the field path) and sets the clean values in ``kw``."""
 
-    task_name = data.get("task_name", "")
+    data: dict[str, Any]
+    p: str
+    problems: list[str]
+    kw: dict[str, Any] = field(default_factory=dict)
+    parsed: list[tuple[str, str | None]] = field(default_factory=list)  # selected (db, table) pairs
+    control_key: str = ""  # the control schema, lower case ("" when invalid)
+
+
+def _check_known(f: _Fields) -> None:
+    known = {x.name for x in fields(SyncDirection)}
+    for k in f.data:
+        if k not in known:
+            f.problems.append(f"{f.p}{k}: unknown setting; allowed settings are {', '.join(sorted(known))}")
+
+
+def _check_identity(f: _Fields) -> None:
+    p, problems = f.p, f.problems
+    task_name = f.data.get("task_name", "")
     if not isinstance(task_name, str) or not _TASK_NAME_RE.fullmatch(task_name):
         problems.append(
             f"{p}task_name: {task_name!r} is not a valid task name; use 1-64 letters, digits, '_', '.', '-'"
         )
-    kw["task_name"] = task_name
-    role = data.get("role", "forward")
+    f.kw["task_name"] = task_name
+    role = f.data.get("role", "forward")
     if role not in ROLES:
         problems.append(f"{p}role: {role!r} is not allowed; use one of {', '.join(ROLES)}")
-    kw["role"] = role
+    f.kw["role"] = role
 
+
+def _check_connections(f: _Fields) -> None:
+    p, problems, kw = f.p, f.problems, f.kw
     for name in ("source_conn_id", "destination_conn_id"):
-        v = data.get(name)
+        v = f.data.get(name)
         if not isinstance(v, str) or not v.strip():
             problems.append(
                 f"{p}{name}: missing; give the Airflow connection id of the {name.split('_')[0]} MySQL server"
@@ -325,7 +338,10 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
             f"{p}destination_conn_id: the same connection as source_conn_id; two-way sync needs two servers"
         )
 
-    control_schema = data.get("control_schema", DEFAULT_CONTROL_SCHEMA)
+
+def _check_control_schema(f: _Fields) -> None:
+    p, problems = f.p, f.problems
+    control_schema = f.data.get("control_schema", DEFAULT_CONTROL_SCHEMA)
     if not isinstance(control_schema, str) or not _CONTROL_SCHEMA_RE.fullmatch(control_schema):
         problems.append(
             f"{p}control_schema: {control_schema!r} is not allowed; use 1-64 letters, digits and '_' "
@@ -336,11 +352,14 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
             f"{p}control_schema: {control_schema!r} is a system schema of the server; the provider never "
             f"writes there. Use a schema of its own such as {DEFAULT_CONTROL_SCHEMA!r}"
         )
-    kw["control_schema"] = control_schema
-    control_key = control_schema.lower() if isinstance(control_schema, str) else ""
+    f.kw["control_schema"] = control_schema
+    f.control_key = control_schema.lower() if isinstance(control_schema, str) else ""
 
-    objects = data.get("objects")
-    parsed: list[tuple[str, str | None]] = []
+
+def _check_objects(f: _Fields) -> None:
+    p, problems, parsed = f.p, f.problems, f.parsed
+    control_schema = f.kw["control_schema"]
+    objects = f.data.get("objects")
     if isinstance(objects, str):
         objects = [objects]
     if not isinstance(objects, (list, tuple)) or not objects:
@@ -367,7 +386,7 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
                 "(accounts, privileges and server state stay each server's own); select your own databases"
             )
             continue
-        if db.lower() == control_key:
+        if db.lower() == f.control_key:
             problems.append(f"{p}objects: {o!r} is the control schema {control_schema!r}, which is never synchronized")
             continue
         parsed.append((db, table))
@@ -380,9 +399,13 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
                 f"{p}objects: {format_object_name(db, t)!r} is inside {format_object_name(db)!r}, which is "
                 "selected whole; list only one of them"
             )
-    kw["objects"] = tuple(format_object_name(db, t) for db, t in parsed)
+    f.kw["objects"] = tuple(format_object_name(db, t) for db, t in parsed)
 
-    mapping = data.get("mapping", {}) or {}
+
+def _check_mapping(f: _Fields) -> None:
+    p, problems, parsed = f.p, f.problems, f.parsed
+    control_schema = f.kw["control_schema"]
+    mapping = f.data.get("mapping", {}) or {}
     clean_map: dict[str, str] = {}
     if not isinstance(mapping, dict):
         problems.append(f'{p}mapping: expected an object like {{"shop": "shop_copy", "shop.orders": "orders_v2"}}')
@@ -409,7 +432,7 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
             problems.append(
                 f"{p}mapping: {src!r} is not among the selected objects; add it to objects or remove the mapping"
             )
-        if ddb.lower() == control_key:
+        if ddb.lower() == f.control_key:
             problems.append(f"{p}mapping: {src!r} maps into the control schema {control_schema!r}; choose another name")
         elif is_system_schema(ddb):
             problems.append(
@@ -417,9 +440,12 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
                 "never writes; choose another name"
             )
         clean_map[format_object_name(sdb, stable)] = format_object_name(ddb, dtable)
-    kw["mapping"] = clean_map
+    f.kw["mapping"] = clean_map
 
-    dml = data.get("dml_types", list(DML_TYPES))
+
+def _check_dml_types(f: _Fields) -> None:
+    p, problems = f.p, f.problems
+    dml = f.data.get("dml_types", list(DML_TYPES))
     if isinstance(dml, str):
         dml = [x.strip() for x in dml.split(",") if x.strip()]
     if not isinstance(dml, (list, tuple)) or not dml:
@@ -434,32 +460,46 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
             problems.append(f"{p}dml_types: {t!r} is not allowed; use any of {', '.join(DML_TYPES)}")
         elif tu not in dml_clean:
             dml_clean.append(tu)
-    kw["dml_types"] = tuple(x for x in DML_TYPES if x in dml_clean)
+    f.kw["dml_types"] = tuple(x for x in DML_TYPES if x in dml_clean)
 
-    for enum_cls, name in ((ConflictPolicy, "conflict_policy"), (ExistingTableMode, "existing_table_mode")):
-        v = data.get(name)
+
+# Enum settings: an absent value means the first member.
+_ENUM_SETTINGS: tuple[tuple[type[Enum], str], ...] = (
+    (ConflictPolicy, "conflict_policy"),
+    (ExistingTableMode, "existing_table_mode"),
+)
+# Boolean settings and their defaults.
+_BOOL_SETTINGS: tuple[tuple[str, bool], ...] = (
+    ("exclude_ddl", False),
+    ("initial_schema_sync", True),
+    ("initial_full_data_sync", True),
+    ("sync_triggers", False),
+    ("guard_triggers", False),
+    ("self_check", True),
+    ("self_check_auto_repair", False),
+)
+
+
+def _check_enums_and_flags(f: _Fields) -> None:
+    p, problems, kw = f.p, f.problems, f.kw
+    for enum_cls, name in _ENUM_SETTINGS:
+        v = f.data.get(name)
         if v is None:
-            kw[name] = list(enum_cls)[0]
+            kw[name] = next(iter(enum_cls))
             continue
         try:
             kw[name] = enum_cls(v.value if isinstance(v, enum_cls) else v)
         except ValueError:
             allowed = ", ".join(m.value for m in enum_cls)
             problems.append(f"{p}{name}: {v!r} is not allowed; use one of {allowed}")
-            kw[name] = list(enum_cls)[0]
+            kw[name] = next(iter(enum_cls))
+    for name, default in _BOOL_SETTINGS:
+        kw[name] = _as_bool(f.data.get(name, default), f"{p}{name}", problems)
 
-    for name, default in (
-        ("exclude_ddl", False),
-        ("initial_schema_sync", True),
-        ("initial_full_data_sync", True),
-        ("sync_triggers", False),
-        ("guard_triggers", False),
-        ("self_check", True),
-        ("self_check_auto_repair", False),
-    ):
-        kw[name] = _as_bool(data.get(name, default), f"{p}{name}", problems)
 
-    rps = data.get("self_check_rows_per_second", DEFAULT_SELF_CHECK_ROWS_PER_SECOND)
+def _check_self_check(f: _Fields) -> None:
+    p, problems, kw = f.p, f.problems, f.kw
+    rps = f.data.get("self_check_rows_per_second", DEFAULT_SELF_CHECK_ROWS_PER_SECOND)
     if isinstance(rps, str) and rps.strip().isdigit():
         rps = int(rps)
     if isinstance(rps, bool) or not isinstance(rps, int) or not 1 <= rps <= MAX_SELF_CHECK_ROWS_PER_SECOND:
@@ -477,18 +517,25 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
     if kw["self_check_auto_repair"] and not kw["self_check"]:
         problems.append(f"{p}self_check_auto_repair: needs self_check on; turn self_check on or auto repair off")
 
-    retry = data.get("retry_minutes", DEFAULT_RETRY_MINUTES)
+
+def _check_retry(f: _Fields) -> None:
+    p, problems = f.p, f.problems
+    retry = f.data.get("retry_minutes", DEFAULT_RETRY_MINUTES)
     if isinstance(retry, bool) or not isinstance(retry, int) or not 1 <= retry <= MAX_RETRY_MINUTES:
         if isinstance(retry, str) and retry.isdigit() and 1 <= int(retry) <= MAX_RETRY_MINUTES:
             retry = int(retry)
         else:
             problems.append(
-                f"{p}retry_minutes: {retry!r} is not allowed; use a whole number of minutes from 1 to {MAX_RETRY_MINUTES}"
+                f"{p}retry_minutes: {retry!r} is not allowed; use a whole number of minutes from 1 to "
+                f"{MAX_RETRY_MINUTES}"
             )
             retry = DEFAULT_RETRY_MINUTES
-    kw["retry_minutes"] = retry
+    f.kw["retry_minutes"] = retry
 
-    ignore = data.get("ignore_precheck_items", []) or []
+
+def _check_lists(f: _Fields) -> None:
+    p, problems = f.p, f.problems
+    ignore = f.data.get("ignore_precheck_items", []) or []
     if isinstance(ignore, str):
         ignore = [ignore]
     for item in ignore:
@@ -496,21 +543,51 @@ def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirecti
             problems.append(
                 f"{p}ignore_precheck_items: {item!r} is not a precheck item; known items: {', '.join(PRECHECK_ITEMS)}"
             )
-    kw["ignore_precheck_items"] = tuple(i for i in ignore if i in PRECHECK_ITEMS)
+    f.kw["ignore_precheck_items"] = tuple(i for i in ignore if i in PRECHECK_ITEMS)
+    skip = f.data.get("skip_initial_tables", []) or []
+    f.kw["skip_initial_tables"] = tuple(skip)
 
-    skip = data.get("skip_initial_tables", []) or []
-    kw["skip_initial_tables"] = tuple(skip)
 
-    if kw["role"] == "reverse" and not kw["exclude_ddl"]:
-        problems.append(
-            f"{p}exclude_ddl: the reverse direction (task two) must exclude DDL; DTS synchronizes DDL in one direction only"
+def _check_role_rules(f: _Fields) -> None:
+    if f.kw["role"] == "reverse" and not f.kw["exclude_ddl"]:
+        f.problems.append(
+            f"{f.p}exclude_ddl: the reverse direction (task two) must exclude DDL; DTS synchronizes DDL in one "
+            "direction only"
         )
-    try:
-        direction = SyncDirection(**kw)
-    except TypeError as e:  # pragma: no cover - guarded by the checks above
-        problems.append(f"{p}: {e}")
+
+
+# The validators in the order their problems are listed (later ones read what earlier ones set in ``kw``).
+_VALIDATORS: tuple[Callable[[_Fields], None], ...] = (
+    _check_known,
+    _check_identity,
+    _check_connections,
+    _check_control_schema,
+    _check_objects,
+    _check_mapping,
+    _check_dml_types,
+    _check_enums_and_flags,
+    _check_self_check,
+    _check_retry,
+    _check_lists,
+    _check_role_rules,
+)
+
+
+def _build_direction(data: Any, prefix: str, problems: list[str]) -> SyncDirection | None:
+    if not isinstance(data, dict):
+        problems.append(
+            f"{prefix or 'direction'}: expected an object with the direction's settings, got {type(data).__name__}"
+        )
         return None
-    problems.extend(_destination_clashes(direction, p))
+    f = _Fields(data, prefix, problems)
+    for validate in _VALIDATORS:
+        validate(f)
+    try:
+        direction = SyncDirection(**f.kw)
+    except TypeError as e:  # pragma: no cover - guarded by the checks above
+        problems.append(f"{prefix}: {e}")
+        return None
+    problems.extend(_destination_clashes(direction, prefix))
     return direction
 
 
@@ -581,11 +658,11 @@ class TwoWayTask:
         rev_in: dict[str, Any] = dict(data.get("reverse") or {})
         given = set(rev_in)
         forward_ok = forward is not None and not problems
-        if not forward_ok:  # task one's own problems are listed; task two's derived values would repeat them
+        if forward is None or not forward_ok:  # task one's own problems are listed; derived values would repeat them
             rev_in.setdefault("source_conn_id", "task-one-destination")
             rev_in.setdefault("destination_conn_id", "task-one-source")
             rev_in.setdefault("objects", ["task_one_objects"])
-        if forward_ok:
+        else:
             rev_in.setdefault("source_conn_id", forward.destination_conn_id)
             rev_in.setdefault("destination_conn_id", forward.source_conn_id)
             rev_in.setdefault("objects", list(forward.destination_objects()))

@@ -367,7 +367,7 @@ def test_stop_request_keeps_progress_and_the_next_run_resumes(clean_pair, task_n
         if len(chunks) == 3:
             stop.set()
 
-    with pytest.raises(FullSyncError, match="stopped on request.*resumes"):
+    with pytest.raises(FullSyncError, match=r"stopped on request.*resumes"):
         full_data_sync(
             d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=4000, on_chunk=on_chunk, stop=stop
         )

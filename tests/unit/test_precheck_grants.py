@@ -10,13 +10,13 @@ from airflow_provider_dts.engine.precheck import (
     CheckResult,
     Grants,
     PrecheckReport,
-    _apply_ignores,
-    _source_global_requirements,
     account_sql,
     db_pattern_matches,
     destination_privilege_gaps,
     parse_grant,
 )
+from airflow_provider_dts.engine.precheck.grants import _source_global_requirements
+from airflow_provider_dts.engine.precheck.runner import _apply_ignores
 from airflow_provider_dts.engine.servers import ServerInfo
 
 MARIADB_ADMIN = (
@@ -123,7 +123,8 @@ def test_role_grant_routine_grant_and_odd_identifiers():
 def test_mysql8_static_and_dynamic_lines():
     g = Grants(
         [
-            "GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT, SHOW VIEW ON *.* TO `dts`@`%`",
+            "GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT, SHOW VIEW ON *.* "
+            "TO `dts`@`%`",
             "GRANT BACKUP_ADMIN,BINLOG_ADMIN,REPLICATION_SLAVE_ADMIN ON *.* TO `dts`@`%`",
         ]
     )
@@ -225,7 +226,7 @@ class _FakeConn:
 
 def _tz_ctx(src_now, dst_now, src_tz="+00:00", dst_tz="+00:00"):
     from airflow_provider_dts.engine.control import ControlSchema
-    from airflow_provider_dts.engine.precheck import _Context, _Side
+    from airflow_provider_dts.engine.precheck.facts import _Context, _Side
     from airflow_provider_dts.engine.servers import ConnectionSettings
 
     def side(role, now, tz, port):
