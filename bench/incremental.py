@@ -127,15 +127,15 @@ def wl_mixed(a: LocalServer, txns: int, next_id: int, live_hi: int) -> int:
 
 def raw_decode(a: LocalServer, start, end, library_only: bool = True) -> tuple[int, float]:
     """Decode every row of the range; ``library_only`` undoes the engine's table-map cache and row decoder
-    (binlog.py, rowdecode.py), measuring python-mysql-replication alone."""
+    (binlog_patches.py, rowdecode.py), measuring python-mysql-replication alone."""
     from pymysqlreplication.row_event import TableMapEvent
 
-    from airflow_provider_dts.engine import binlog as engine_binlog
-    from airflow_provider_dts.engine import rowdecode
+    from airflow_provider_dts.engine import binlog_patches, rowdecode
 
+    binlog_patches.install()  # the engine's decoders (importing the engine changes nothing by itself)
     patched = TableMapEvent.__init__
     if library_only:
-        TableMapEvent.__init__ = engine_binlog._orig_table_map_init
+        TableMapEvent.__init__ = binlog_patches._orig_table_map_init
         rowdecode.uninstall()
     try:
         return _raw_decode(a, start, end)
@@ -324,7 +324,7 @@ def lag_run(pair: LocalPair, fwd: SyncDirection, rev: SyncDirection, seconds: fl
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def main() -> int:

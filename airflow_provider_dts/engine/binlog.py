@@ -16,7 +16,9 @@ with positions taken only at transaction boundaries (after XID / COMMIT / a stan
 - records which changes the source session wrote with foreign_key_checks=0 (``Transaction.fk_checks_off``,
   from each rows event's flags) so the applier writes them the same way.
 
-Values are normalised so they can be written back exactly (see ``normalize_value``).
+Values are normalised so they can be written back exactly (see ``normalize_value``); the library's own
+decoding is fixed by ``binlog_patches``, which ``BinlogReader`` installs when it is built (importing this
+module changes nothing in the library).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
@@ -55,12 +58,13 @@ from pymysqlreplication.row_event import (
     WriteRowsEvent,
 )
 
-from airflow_provider_dts.engine import rowdecode
+from airflow_provider_dts.engine import binlog_patches
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import SyncFailed
-from airflow_provider_dts.engine.model import RowChange, Transaction, format_position
+from airflow_provider_dts.engine.model import Position, RowChange, Transaction, format_position
 from airflow_provider_dts.engine.servers import ConnectionSettings
-from airflow_provider_dts.engine.values import CharsetBytes
+from airflow_provider_dts.engine.sqltext import Token, tokenize
+from airflow_provider_dts.engine.values import CharsetBytes, format_timedelta
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +80,6 @@ HEARTBEAT_SECONDS = 1.0
 NO_FOREIGN_KEY_CHECKS_F = 0x0002
 
 _TIMESTAMP_TYPES = {FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIMESTAMP2}
-_DATE_TYPES = {FIELD_TYPE.DATE, FIELD_TYPE.NEWDATE}
-_DATETIME_TYPES = {FIELD_TYPE.DATETIME, FIELD_TYPE.DATETIME2}
 _EPOCH = _dt.datetime(1970, 1, 1)
 # Statement-based changes (a session with binlog_format=STATEMENT/MIXED): the binlog holds the statement, not
 # its rows. The first word says what kind of statement it is (after comments and opening parentheses).
@@ -123,17 +125,6 @@ def _fix_json(v: Any) -> Any:
     return v
 
 
-def format_timedelta(td: _dt.timedelta) -> str:
-    """MySQL TIME literal for a timedelta, negative and > 24 h included (PyMySQL gets negatives wrong)."""
-    us = td.days * 86400_000_000 + td.seconds * 1_000_000 + td.microseconds
-    sign = "-" if us < 0 else ""
-    us = abs(us)
-    secs, frac = divmod(us, 1_000_000)
-    h, rem = divmod(secs, 3600)
-    m, s = divmod(rem, 60)
-    return f"{sign}{h:02d}:{m:02d}:{s:02d}.{frac:06d}" if frac else f"{sign}{h:02d}:{m:02d}:{s:02d}"
-
-
 def normalize_value(value: Any, column: Any, none_source: str | None) -> Any:
     """Turn a decoded binlog value into a Python value PyMySQL writes back exactly."""
     ctype = column.type
@@ -150,7 +141,7 @@ def normalize_value(value: Any, column: Any, none_source: str | None) -> Any:
     if isinstance(value, (set, frozenset)):
         order = list(column.set_values or [])
         members = sorted(value, key=lambda x: order.index(x) if x in order else len(order))
-        if any(isinstance(m, CharsetBytes) for m in members):  # members kept as bytes (``_decode_members``)
+        if any(isinstance(m, CharsetBytes) for m in members):  # members kept as bytes (``binlog_patches``)
             return CharsetBytes(b",".join(bytes(m) for m in members), members[0].charset)
         return ",".join(members)
     if ctype == FIELD_TYPE.BIT and isinstance(value, str):
@@ -198,166 +189,6 @@ def _decode_rows(event: RowsEvent) -> list[tuple[dict | None, dict | None]]:
     return out
 
 
-# --------------------------------------------------------------------------- library fixes
-# mysql-replication 1.0.17 turns zero-in-date values ('2020-00-15', '2020-01-00 10:00:00') into None, which
-# would write NULL / a zero date. Decode them as the strings MySQL itself accepts back.
-
-
-def _read_date_exact(self):
-    raw = self.packet.read_uint24()
-    if raw == 0:
-        return "0000-00-00"
-    year = (raw & ((1 << 15) - 1) << 9) >> 9
-    month = (raw & ((1 << 4) - 1) << 5) >> 5
-    day = raw & ((1 << 5) - 1)
-    if year == 0 or month == 0 or day == 0:
-        return f"{year:04d}-{month:02d}-{day:02d}"
-    return _dt.date(year=year, month=month, day=day)
-
-
-def _read_datetime2_exact(self, column):
-    data = self.packet.read_int_be_by_size(5)
-    sl = self._RowsEvent__read_binary_slice
-    ym = sl(data, 1, 17, 40)
-    year, month = ym // 13, ym % 13
-    day, hour, minute, second = sl(data, 18, 5, 40), sl(data, 23, 5, 40), sl(data, 28, 6, 40), sl(data, 34, 6, 40)
-    try:
-        t = _dt.datetime(year, month, day, hour, minute, second)
-    except ValueError:
-        us = self._RowsEvent__read_fsp(column)
-        text = f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d}"
-        return text + (f".{us:06d}" if us else "")
-    return self._RowsEvent__add_fsp_to_time(t, column)
-
-
-def _read_time2_exact(self, column):
-    """TIME2 as MySQL's my_time_packed_from_binary does it (the library gets negative fractions wrong)."""
-    value, _ = rowdecode.unpack_time2(self.packet.read(rowdecode.time2_size(column.fsp)), 0, column.fsp)
-    return value
-
-
-def _read_string_exact(self, size, column):
-    """Text by the column's character set as the server converts it (the library decodes MySQL's latin1 as
-    Python's cp1252, which fails on 0x81 0x8D 0x8F 0x90 0x9D; see ``values.text_decoder``)."""
-    raw = self.packet.read_length_coded_pascal_string(size)
-    return rowdecode.column_text_decoder(column)(raw) if raw else ""
-
-
-def _read_type_values_raw(self, length):
-    """ENUM/SET member names as bytes (the library decodes them as UTF-8 and turns anything else into "");
-    ``_decode_members`` decodes them by the column's character set once the table map is read."""
-    result = []
-    read_until = self.packet.read_bytes + length
-    while self.packet.read_bytes < read_until:
-        count = self.packet.read_length_coded_binary()
-        result.append([_RawMember(self.packet.read_variable_length_string()) for _ in range(count)])
-    return result
-
-
-class _RawMember(bytes):
-    """An ENUM/SET member name not yet decoded."""
-
-
-def _decode_members(columns) -> None:
-    for col in columns:
-        for attr in ("enum_values", "set_values"):
-            members = getattr(col, attr, None)
-            if not members or not any(isinstance(m, _RawMember) for m in members):
-                continue
-            dec = rowdecode.column_text_decoder(col)
-            out = [dec(bytes(m)) if isinstance(m, _RawMember) else m for m in members]
-            if any(isinstance(m, CharsetBytes) for m in out):  # one form per column (SET joins them)
-                out = [
-                    CharsetBytes(bytes(m), rowdecode.column_charset(col)) if isinstance(m, _RawMember) else m
-                    for m in members
-                ]
-            setattr(col, attr, out)
-
-
-RowsEvent._RowsEvent__read_date = _read_date_exact
-RowsEvent._RowsEvent__read_time2 = _read_time2_exact
-RowsEvent._RowsEvent__read_datetime2 = _read_datetime2_exact
-RowsEvent._RowsEvent__read_string = _read_string_exact
-TableMapEvent._read_type_values = _read_type_values_raw
-
-
-# The library re-parses every TableMapEvent (column metadata, names, charsets): with small transactions that
-# is most of the decode time. A table map's bytes (table id, names, column types and metadata) determine the
-# Table completely, so identical maps reuse the Table parsed the first time.
-_TABLE_MAP_CACHE: dict[bytes, Any] = {}
-_orig_table_map_init = TableMapEvent.__init__
-
-
-def _cached_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs):
-    data = getattr(getattr(from_packet, "packet", None), "_data", None)
-    if data is None or from_packet.read_bytes != 0:
-        _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
-        _decode_members(getattr(self, "columns", None) or ())
-        return None
-    key = bytes(data[20 : 20 + event_size])
-    table = _TABLE_MAP_CACHE.get(key)
-    if table is None:
-        _orig_table_map_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
-        _decode_members(getattr(self, "columns", None) or ())
-        if self._processed and getattr(self, "table_obj", None) is not None:
-            if len(_TABLE_MAP_CACHE) > 4096:
-                _TABLE_MAP_CACHE.clear()
-            _TABLE_MAP_CACHE[key] = self.table_obj
-        return None
-    from pymysqlreplication.event import BinLogEvent
-
-    BinLogEvent.__init__(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
-    self.table_id, self.schema, self.table = table.table_id, table.schema, table.table
-    only_schemas, ignored_schemas = kwargs.get("only_schemas"), kwargs.get("ignored_schemas")
-    only_tables, ignored_tables = kwargs.get("only_tables"), kwargs.get("ignored_tables")
-    if (
-        (only_tables is not None and self.table not in only_tables)
-        or (ignored_tables is not None and self.table in ignored_tables)
-        or (only_schemas is not None and self.schema not in only_schemas)
-        or (ignored_schemas is not None and self.schema in ignored_schemas)
-    ):
-        self._processed = False
-        return None
-    self.columns = table.columns
-    self.column_count = len(table.columns)
-    self.table_obj = table
-    table_map[self.table_id] = table
-    return None
-
-
-TableMapEvent.__init__ = _cached_table_map_init
-
-# Common column types are decoded by the engine's own per-table plan; the rest by the library (rowdecode.py).
-rowdecode.install()
-
-
-def _load_query_text(ev: ExecuteLoadQueryEvent) -> str | None:
-    """The LOAD DATA statement of an Execute_load_query event (the library reads only its fixed fields), or
-    None when it could not be read."""
-    return getattr(ev, "_dts_query", None)
-
-
-_orig_execute_load_init = ExecuteLoadQueryEvent.__init__
-
-
-def _execute_load_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs):
-    """Also read the status variables, default database and statement (laid out as in a Query event after
-    the 13 + 13 bytes of post-header)."""
-    _orig_execute_load_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
-    self.schema, self._dts_query = b"", None
-    try:
-        self.packet.read(self.status_vars_length)
-        self.schema = self.packet.read(self.schema_length)
-        self.packet.advance(1)
-        n = event_size - 26 - self.status_vars_length - self.schema_length - 1
-        self._dts_query = self.packet.read(n).decode("utf-8", "replace") if n > 0 else ""
-    except Exception:
-        pass
-
-
-ExecuteLoadQueryEvent.__init__ = _execute_load_init
-
-
 # --------------------------------------------------------------------------- reader
 
 
@@ -376,23 +207,47 @@ def stream_settings(source: ConnectionSettings, *, skip_flagged: bool = False) -
     return kw
 
 
+@dataclass
+class _OpenTransaction:
+    """A source transaction being read (``BinlogReader.transactions``); becomes a ``Transaction`` at its end."""
+
+    start: Position  # the boundary it began after
+    gtid: str | None
+    timestamp: float
+    events: list[tuple[str, RowsEvent, str, str]] = field(default_factory=list)  # (kind, event, dest db, table)
+    marked: bool = False  # holds a row event on <control>.checkpoint: the opposite applier wrote it
+    heartbeats: list[RowsEvent] = field(default_factory=list)  # row events on <control>.heartbeat
+    xa: bool = False
+
+
+def _schema_name(schema: Any) -> str:
+    """The default database of a Query / Execute_load_query event ("" when there is none)."""
+    return schema.decode("utf-8", "replace") if isinstance(schema, bytes) else (schema or "")
+
+
 class BinlogReader:
-    """Reads one direction's source binlog as whole transactions."""
+    """Reads one direction's source binlog as whole transactions.
+
+    ``start`` is where reading starts and, as transactions are yielded, the resume point: always a
+    transaction boundary (the position after the last transaction yielded, or the first position of the
+    next binlog file after a rotation). After ``StreamResync`` a new reader opens at ``start``.
+    """
 
     def __init__(
         self,
         direction: SyncDirection,
         source: ConnectionSettings,
-        start: tuple[str, int],
+        start: Position,
         *,
         stop: threading.Event | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
         skip_flagged: bool = False,
     ):
+        binlog_patches.install()  # the library's fixes; an unsupported library version fails here
         self.direction = direction
         self.skip_flagged = skip_flagged
         self.source = source
-        self.start = (str(start[0]), int(start[1]))
+        self.start: Position = (str(start[0]), int(start[1]))
         self.stop = stop or threading.Event()
         self.heartbeat = heartbeat
         self.control = direction.control_schema
@@ -468,9 +323,8 @@ class BinlogReader:
         """
         self._stream = stream = self._open()
         current_file = self.start[0]
-        boundary = self.start  # position after the last complete transaction
-        open_txn: dict[str, Any] | None = None
-        standalone = False
+        open_txn: _OpenTransaction | None = None
+        standalone = False  # a GTID announced a single statement (MySQL: or a BEGIN) outside any transaction
         gtid: str | None = None
         try:
             while not self.stop.is_set():
@@ -483,10 +337,11 @@ class BinlogReader:
                     if open_txn is not None or standalone:
                         raise StreamResync("the stream was reopened inside a transaction")
                     current_file = ev.next_binlog
-                    if current_file != boundary[0]:
+                    if current_file != self.start[0]:
                         # the server moved to the next file: the next transaction starts there
-                        boundary = self.start = (current_file, int(ev.position))
+                        self.start = (current_file, int(ev.position))
                     continue
+                at: Position = (current_file, end_pos)
                 if isinstance(ev, HeartbeatLogEvent):
                     if open_txn is None:
                         yield None
@@ -497,7 +352,7 @@ class BinlogReader:
                     if ev.event_type in COMPRESSED_EVENT_TYPES:
                         raise SyncFailed(
                             f"the source binlog holds a compressed event (type 0x{ev.event_type:02x}) at "
-                            f"{current_file}:{end_pos}, which cannot be read. Fix: turn off log_bin_compress "
+                            f"{format_position(at)}, which cannot be read. Fix: turn off log_bin_compress "
                             "(MariaDB) / binlog_transaction_compression (MySQL) and re-initialize the direction"
                         )
                     continue
@@ -506,7 +361,7 @@ class BinlogReader:
                         raise StreamResync("a new transaction began before the previous one ended")
                     gtid = ev.gtid
                     if isinstance(ev, MariadbGtidEvent) and not (ev.flags & 0x01):
-                        open_txn = self._new_txn(boundary, gtid, ev.timestamp)
+                        open_txn = _OpenTransaction(self.start, gtid, float(ev.timestamp))
                         standalone = False
                     else:
                         standalone = True  # a single statement (or MySQL: BEGIN) follows
@@ -514,21 +369,15 @@ class BinlogReader:
                 if isinstance(ev, BeginLoadQueryEvent):
                     continue  # the file's bytes of a statement-based LOAD DATA: Execute_load_query decides
                 if isinstance(ev, ExecuteLoadQueryEvent):
-                    q = _load_query_text(ev)
-                    self._check_statement(
-                        q or "LOAD DATA ...",
-                        ev.schema,
-                        (current_file, end_pos),
-                        boundary,
-                        reason=None if q else "the statement of this LOAD DATA is unreadable",
-                    )
+                    q = binlog_patches.load_query_text(ev)
+                    reason = None if q else "the statement of this LOAD DATA is unreadable"
                     q = q or "LOAD DATA ..."
+                    self._check_statement(q, ev.schema, at, reason=reason)
                     if open_txn is not None:
                         continue
-                    schema = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, bytes) else (ev.schema or "")
-                    txn = Transaction(boundary, (current_file, end_pos), gtid, float(ev.timestamp), ddl=(schema, q))
+                    txn = self._standalone(ev, q, at, gtid)
                     standalone, gtid = False, None
-                    boundary = self.start = txn.end_position
+                    self.start = txn.end_position
                     yield txn
                     continue
                 if isinstance(ev, QueryEvent):
@@ -536,96 +385,98 @@ class BinlogReader:
                     qu = q.upper()
                     if qu == "BEGIN":
                         if open_txn is None:
-                            open_txn = self._new_txn(boundary, gtid, ev.timestamp)
+                            open_txn = _OpenTransaction(self.start, gtid, float(ev.timestamp))
                         standalone = False
                         continue
                     if qu in ("COMMIT", "ROLLBACK") or qu.startswith("XA COMMIT") or qu.startswith("XA ROLLBACK"):
                         if open_txn is None:
                             continue
-                        txn = self._finish(open_txn, (current_file, end_pos), drop=qu == "ROLLBACK")
+                        txn = self._finish(open_txn, at, drop=qu == "ROLLBACK")
                         open_txn, standalone, gtid = None, False, None
-                        boundary = self.start = txn.end_position
+                        self.start = txn.end_position
                         yield txn
                         continue
                     if open_txn is not None:
                         # SAVEPOINT and the like inside a transaction: the rows carry the data. A statement
                         # that changes rows here means statement-based logging, whose changes would be lost.
                         if not _STATEMENT_SAFE_IN_TXN.match(q):
-                            self._check_statement(q, ev.schema, (current_file, end_pos), boundary)
+                            self._check_statement(q, ev.schema, at)
                         if qu.startswith("XA "):
-                            open_txn["xa"] = True
+                            open_txn.xa = True
                         continue
                     # a standalone statement: DDL (applied or skipped by ddl.py), or a statement-logged change
                     # of a non-transactional table
-                    self._check_statement(q, ev.schema, (current_file, end_pos), boundary)
-                    schema = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, bytes) else (ev.schema or "")
-                    txn = Transaction(boundary, (current_file, end_pos), gtid, float(ev.timestamp), ddl=(schema, q))
+                    self._check_statement(q, ev.schema, at)
+                    txn = self._standalone(ev, q, at, gtid)
                     standalone, gtid = False, None
-                    boundary = self.start = txn.end_position
+                    self.start = txn.end_position
                     yield txn
                     continue
-                if isinstance(ev, XAPrepareEvent) and open_txn is not None and open_txn["events"]:
+                if isinstance(ev, XAPrepareEvent) and open_txn is not None and open_txn.events:
                     raise SyncFailed(
-                        f"an XA transaction on the selected objects was prepared at {current_file}:{end_pos}; "
+                        f"an XA transaction on the selected objects was prepared at {format_position(at)}; "
                         "XA transactions are not supported by this sync (their outcome is decided later). "
                         "Fix: do not use XA transactions on the selected objects"
                     )
                 if isinstance(ev, (XidEvent, XAPrepareEvent)):
                     if open_txn is None:
                         continue
-                    txn = self._finish(open_txn, (current_file, end_pos))
+                    txn = self._finish(open_txn, at)
                     open_txn, standalone, gtid = None, False, None
-                    boundary = self.start = txn.end_position
+                    self.start = txn.end_position
                     yield txn
                     continue
+                if not isinstance(ev, (TableMapEvent, RowsEvent)):
+                    continue
                 if open_txn is None:
-                    if standalone and isinstance(ev, (TableMapEvent, RowsEvent)):
-                        open_txn = self._new_txn(boundary, gtid, ev.timestamp)
-                    elif isinstance(ev, (TableMapEvent, RowsEvent)):
+                    if not standalone:
                         raise StreamResync("row event outside a transaction (stream resumed mid-transaction)")
+                    open_txn = _OpenTransaction(self.start, gtid, float(ev.timestamp))
                 if isinstance(ev, TableMapEvent):
                     if ev.schema == self.control and ev.table == "checkpoint":
-                        open_txn["marked"] = True
+                        open_txn.marked = True
                     continue
-                if isinstance(ev, RowsEvent):
-                    if open_txn["marked"]:
-                        continue
-                    if isinstance(ev, PartialUpdateRowsEvent) and self.direction.selects_table(ev.schema, ev.table):
-                        raise SyncFailed(
-                            f"the source logs partial JSON updates (binlog_row_value_options=PARTIAL_JSON) for "
-                            f"{ev.schema}.{ev.table} at {current_file}:{end_pos}; their after images are not "
-                            "whole rows. Fix: SET GLOBAL binlog_row_value_options='' on the source, then "
-                            "re-initialize the direction"
-                        )
-                    if ev.schema == self.control:
-                        if ev.table == "checkpoint":
-                            open_txn["marked"] = True
-                        elif ev.table == "heartbeat":
-                            open_txn["heartbeats"].append(ev)
-                        continue
-                    kind = (
-                        "insert"
-                        if isinstance(ev, WriteRowsEvent)
-                        else ("update" if isinstance(ev, UpdateRowsEvent) else "delete")
+                if open_txn.marked:
+                    continue
+                if isinstance(ev, PartialUpdateRowsEvent) and self.direction.selects_table(ev.schema, ev.table):
+                    raise SyncFailed(
+                        f"the source logs partial JSON updates (binlog_row_value_options=PARTIAL_JSON) for "
+                        f"{ev.schema}.{ev.table} at {format_position(at)}; their after images are not "
+                        "whole rows. Fix: SET GLOBAL binlog_row_value_options='' on the source, then "
+                        "re-initialize the direction"
                     )
-                    if kind not in self.allowed_kinds:
-                        continue
-                    sel, ddb, dt = self._selected(ev.schema, ev.table)
-                    if sel:
-                        open_txn["events"].append((kind, ev, ddb, dt))
+                if ev.schema == self.control:
+                    if ev.table == "checkpoint":
+                        open_txn.marked = True
+                    elif ev.table == "heartbeat":
+                        open_txn.heartbeats.append(ev)
                     continue
+                kind = (
+                    "insert"
+                    if isinstance(ev, WriteRowsEvent)
+                    else ("update" if isinstance(ev, UpdateRowsEvent) else "delete")
+                )
+                if kind not in self.allowed_kinds:
+                    continue
+                sel, ddb, dt = self._selected(ev.schema, ev.table)
+                if sel:
+                    open_txn.events.append((kind, ev, ddb, dt))
         finally:
             self.close()
 
-    def _check_statement(
-        self, query: str, schema: Any, at: tuple[str, int], txn_start: tuple[str, int], reason: str | None = None
-    ) -> None:
+    def _standalone(
+        self, ev: QueryEvent | ExecuteLoadQueryEvent, statement: str, end: Position, gtid: str | None
+    ) -> Transaction:
+        """A statement logged outside BEGIN ... COMMIT (DDL, a LOAD DATA or other statement-logged change of a
+        non-transactional table) as a transaction of its own: ``ddl`` = (default schema, statement)."""
+        return Transaction(self.start, end, gtid, float(ev.timestamp), ddl=(_schema_name(ev.schema), statement))
+
+    def _check_statement(self, query: str, schema: Any, at: Position, reason: str | None = None) -> None:
         """Fail the direction on a statement-logged change that may touch a selected object (never skip it)."""
         kind = statement_kind(query)
         if kind is None and reason is None:
             return
-        default = schema.decode("utf-8", "replace") if isinstance(schema, bytes) else (schema or "")
-        why = reason or self._why_statement_may_touch_selected(query, default, kind)
+        why = reason or self._why_statement_may_touch_selected(query, _schema_name(schema), kind)
         if why is None:
             log.info(
                 "statement-based change at %s only about unselected databases: %s", format_position(at), query[:200]
@@ -633,17 +484,15 @@ class BinlogReader:
             return
         raise SyncFailed(
             f"the source binlog holds a statement-based change at {format_position(at)} (transaction from "
-            f"{format_position(txn_start)}): {query[:200]!r} - {why}. Its rows are not in the binlog, so they "
+            f"{format_position(self.start)}): {query[:200]!r} - {why}. Its rows are not in the binlog, so they "
             "cannot be synchronized; the direction stops before it (nothing of that transaction is applied). Fix: "
             "use binlog_format=ROW for every session writing the selected objects (SET GLOBAL binlog_format=ROW; "
             "reconnect clients; never SET SESSION binlog_format=STATEMENT/MIXED), make the destination equal for "
             "the rows that statement changed (or re-initialize the direction), then restart it"
         )
 
-    def _why_statement_may_touch_selected(self, query: str, default: str, kind: str) -> str | None:
+    def _why_statement_may_touch_selected(self, query: str, default: str, kind: str | None) -> str | None:
         """None when the statement provably changes only unselected databases, else the reason it may not."""
-        from airflow_provider_dts.engine.ddl import tokenize  # ddl imports this module
-
         if kind == "call":
             return (
                 "it is in the binlog because a stored function it calls wrote rows, and a function may write any table"
@@ -652,12 +501,12 @@ class BinlogReader:
         if default and default.lower() in selected:
             return f"its default database {default} is selected"
         toks = tokenize(query)
-        names = {t.ident.lower() for t in toks if t.ident is not None}
+        names = {ident.lower() for t in toks if (ident := t.ident) is not None}
         hit = sorted(names & selected)
         if hit:
             return f"it names the selected database {hit[0]}"
         for i, t in enumerate(toks[:-1]):
-            qualified_or_quoted = t.kind == "bq" or (i > 0 and toks[i - 1].text == ".")
+            qualified_or_quoted = t.kind == "backtick" or (i > 0 and toks[i - 1].text == ".")
             if t.ident is not None and toks[i + 1].text == "(" and qualified_or_quoted:
                 return f"it calls {t.ident}(), which may be a stored function writing any table"
         try:
@@ -666,10 +515,12 @@ class BinlogReader:
             return f"its stored functions and triggers could not be checked on the source ({e})"
         return found
 
-    def _catalog_reason(self, names: set[str], default: str, toks) -> str | None:
+    def _catalog_reason(self, names: set[str], default: str, toks: list[Token]) -> str | None:
         """Stored functions the statement may call, triggers on the databases it names (the rows either writes
         are not in the binlog under statement-based logging)."""
-        called = {t.ident.lower() for i, t in enumerate(toks[:-1]) if t.ident is not None and toks[i + 1].text == "("}
+        called = {
+            ident.lower() for i, t in enumerate(toks[:-1]) if (ident := t.ident) is not None and toks[i + 1].text == "("
+        }
         schemas = set(names) | ({default.lower()} if default else set())
         now = time.monotonic()
         if self._catalog is None or now - self._catalog[0] > CATALOG_TTL:
@@ -697,22 +548,18 @@ class BinlogReader:
                 return f"the trigger {db}.{trig} on {table} may write any table"
         return None
 
-    @staticmethod
-    def _new_txn(boundary, gtid, ts) -> dict[str, Any]:
-        return {"start": boundary, "gtid": gtid, "ts": float(ts), "events": [], "marked": False, "heartbeats": []}
-
-    def _finish(self, t: dict[str, Any], end: tuple[str, int], drop: bool = False) -> Transaction:
-        txn = Transaction(t["start"], end, t["gtid"], t["ts"], marked=t["marked"])
-        if t["marked"] or drop:
+    def _finish(self, t: _OpenTransaction, end: Position, drop: bool = False) -> Transaction:
+        txn = Transaction(t.start, end, t.gtid, t.timestamp, marked=t.marked)
+        if t.marked or drop:
             return txn
-        for ev in t["heartbeats"]:
+        for ev in t.heartbeats:
             for row in ev.rows:
                 vals = row.get("after_values") or row.get("values") or {}
                 if vals.get("task_name") == self.direction.task_name and vals.get("direction") == self.direction.role:
                     txn.heartbeat_at = vals.get("beat_at")
         changes = txn.changes
         off: list[tuple[int, int]] = []
-        for kind, ev, ddb, dt in t["events"]:
+        for kind, ev, ddb, dt in t.events:
             pk = (
                 tuple(ev.primary_key)
                 if isinstance(ev.primary_key, (list, tuple))

@@ -21,7 +21,7 @@ from typing import Any
 import pymysql
 
 from airflow_provider_dts.engine.model import Checkpoint
-from airflow_provider_dts.engine.servers import quote_ident
+from airflow_provider_dts.engine.sqltext import quote_ident
 
 
 class State:

@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 
@@ -40,7 +40,7 @@ from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.conflicts import ConflictFailure
 from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError, ServerError, SyncFailed
-from airflow_provider_dts.engine.model import Checkpoint, Transaction, format_position
+from airflow_provider_dts.engine.model import Checkpoint, Position, Transaction, format_position
 from airflow_provider_dts.engine.reader_process import ReaderProcess
 from airflow_provider_dts.engine.servers import (
     ConnectionSettings,
@@ -50,6 +50,9 @@ from airflow_provider_dts.engine.servers import (
     server_info,
 )
 from airflow_provider_dts.engine.startfloor import record_reverse_floor_on
+
+if TYPE_CHECKING:
+    from airflow_provider_dts.engine.selfcheck import SelfCheck
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,13 @@ class _DirectionRun:
         self.lag: float | None = None
         self.applier = Applier(direction, destination, logger=logger)
         self._ctl: pymysql.connections.Connection | None = None
+        # the session's threads (_start_threads): reader (thread or child process), heartbeat, self-check
+        self._threads_stop: threading.Event | None = None  # set while they run
+        self._queue: queue.Queue[Transaction | BaseException] = queue.Queue(maxsize=QUEUE_TRANSACTIONS)
+        self._reader: BinlogReader | ReaderProcess | None = None
+        self._reader_thread: threading.Thread | None = None
+        self._hb_thread: threading.Thread | None = None
+        self._selfcheck: SelfCheck | None = None
         self._rows_since = 0
         self._stats_at = time.monotonic()
         self._lease = False
@@ -310,28 +320,18 @@ class _DirectionRun:
             self.control.ensure(src)
             cp = self.control.read_checkpoint(ctl, self.d.task_name, self.d.role)
             if cp is None or cp.binlog_file is None:
-                if self.d.initial_full_data_sync:
-                    raise SyncFailed(
-                        f"direction {self.d.key} is not initialized: no incremental start position in "
-                        f"{self.d.control_schema}.checkpoint. Fix: run the full data sync first (it records "
-                        "the start position), or set initial_full_data_sync off to start at the current position"
-                    )
-                if cp is not None and cp.snapshot_file is not None:  # a recorded start floor (engine.startfloor)
-                    file, pos, where = cp.snapshot_file, int(cp.snapshot_pos), "the recorded start floor"
-                else:
-                    record_reverse_floor_on(self.d, src, ctl, logger=self.log)  # task one, before it applies
-                    file, pos = binlog_position(src, info)
-                    where = "the source's current position"
-                cp = cp or Checkpoint()
-                cp.binlog_file, cp.binlog_pos = file, pos
-                with conn.cursor() as cur:
-                    self.control.write_checkpoint(cur, self.d.task_name, self.d.role, cp)
-                conn.commit()
-                self.log.info("direction %s: no checkpoint; starting at %s %s:%s", self.d.key, where, file, pos)
-            names = [f for f, _ in binlog_files(src)]
-            if cp.binlog_file not in names:
+                cp = self._first_start(cp, conn, src, ctl, info)
+            start = cp.position
+            if start is None:
                 raise SyncFailed(
-                    f"the source binlog {cp.binlog_file} (checkpoint {cp.binlog_file}:{cp.binlog_pos}) has been "
+                    f"the checkpoint of direction {self.d.key} in {self.d.control_schema}.checkpoint has a binlog "
+                    f"file ({cp.binlog_file}) but no position. Fix: re-initialize the direction: "
+                    f"{reinit.how_to(self.d)}"
+                )
+            names = [f for f, _ in binlog_files(src)]
+            if start[0] not in names:
+                raise SyncFailed(
+                    f"the source binlog {start[0]} (checkpoint {format_position(start)}) has been "
                     f"purged from {self.source.describe()}; changes since then are lost to this direction. "
                     f"Fix: re-initialize the direction: {reinit.how_to(self.d)}; "
                     "and keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days)"
@@ -341,27 +341,58 @@ class _DirectionRun:
         self.cp = cp
         self._set_state(
             State.SYNCHRONIZING,
-            f"synchronizing from {format_position(cp.position)}",
+            f"synchronizing from {format_position(start)}",
             owner=self.owner,
             retrying_since=None,
             started_at=_utcnow(),
         )
-        self._start_threads(cp.position, skip_flagged=info.is_mariadb)
+        self._start_threads(start, skip_flagged=info.is_mariadb)
         self._healthy = True
         self._apply_loop()
 
+    def _first_start(self, cp: Checkpoint | None, conn, src, ctl, info) -> Checkpoint:
+        """The checkpoint of a direction with no incremental start position yet, its start recorded (on the
+        apply connection ``conn``) before anything is read: the recorded start floor (task two,
+        ``engine.startfloor``), else the source's current position. Only with ``initial_full_data_sync`` off:
+        otherwise the full data sync records the start, and starting without it would lose rows."""
+        if self.d.initial_full_data_sync:
+            raise SyncFailed(
+                f"direction {self.d.key} is not initialized: no incremental start position in "
+                f"{self.d.control_schema}.checkpoint. Fix: run the full data sync first (it records "
+                "the start position), or set initial_full_data_sync off to start at the current position"
+            )
+        floor = cp.snapshot_position if cp is not None else None
+        if floor is not None:
+            start, where = floor, "the recorded start floor"
+        else:
+            record_reverse_floor_on(self.d, src, ctl, logger=self.log)  # task one, before it applies
+            start, where = binlog_position(src, info), "the source's current position"
+        cp = cp or Checkpoint()
+        cp.binlog_file, cp.binlog_pos = start
+        with conn.cursor() as cur:
+            self.control.write_checkpoint(cur, self.d.task_name, self.d.role, cp)
+        conn.commit()
+        self.log.info("direction %s: no checkpoint; starting at %s %s", self.d.key, where, format_position(start))
+        return cp
+
     # ------------------------------------------------------------------ threads
 
-    def _start_threads(self, start: tuple[str, int], skip_flagged: bool = False) -> None:
-        self._threads_stop = threading.Event()
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_TRANSACTIONS)
+    def _start_threads(self, start: Position, skip_flagged: bool = False) -> None:
+        self._threads_stop = stop = threading.Event()
+        self._queue = queue.Queue(maxsize=QUEUE_TRANSACTIONS)
         skip_flagged = skip_flagged and SKIP_FLAGGED_FAST_PATH
+        reader: BinlogReader | ReaderProcess
         if READER_MODE == "thread":
-            self._reader = BinlogReader(self.d, self.source, start, stop=self._threads_stop, skip_flagged=skip_flagged)
+            reader = BinlogReader(self.d, self.source, start, stop=stop, skip_flagged=skip_flagged)
         else:
-            self._reader = ReaderProcess(self.d, self.source, start, skip_flagged=skip_flagged, logger=self.log)
-        self._reader_thread = threading.Thread(target=self._read, name=f"dts-reader-{self.d.key}", daemon=True)
-        self._hb_thread = threading.Thread(target=self._heartbeat, name=f"dts-heartbeat-{self.d.key}", daemon=True)
+            reader = ReaderProcess(self.d, self.source, start, skip_flagged=skip_flagged, logger=self.log)
+        self._reader = reader
+        self._reader_thread = threading.Thread(
+            target=self._read, args=(reader, stop), name=f"dts-reader-{self.d.key}", daemon=True
+        )
+        self._hb_thread = threading.Thread(
+            target=self._heartbeat, args=(stop,), name=f"dts-heartbeat-{self.d.key}", daemon=True
+        )
         self._reader_thread.start()
         self._hb_thread.start()
         self._selfcheck = None
@@ -379,7 +410,7 @@ class _DirectionRun:
             self._selfcheck.start()
 
     def _stop_threads(self) -> None:
-        ev = getattr(self, "_threads_stop", None)
+        ev = self._threads_stop
         if ev is None:
             return
         ev.set()
@@ -391,14 +422,15 @@ class _DirectionRun:
         except queue.Empty:
             pass
         for t in (self._reader_thread, self._hb_thread):
-            t.join(timeout=3)
-        if getattr(self, "_selfcheck", None) is not None:
+            if t is not None:
+                t.join(timeout=3)
+        if self._selfcheck is not None:
             self._selfcheck.stop()
             self._selfcheck = None
         self._threads_stop = None
 
-    def _put(self, item) -> bool:
-        while not self._threads_stop.is_set():
+    def _put(self, item: Transaction | BaseException, stop: threading.Event) -> bool:
+        while not stop.is_set():
             try:
                 self._queue.put(item, timeout=0.2)
                 return True
@@ -406,22 +438,20 @@ class _DirectionRun:
                 continue
         return False
 
-    def _read(self) -> None:
-        stop = self._threads_stop
+    def _read(self, reader: BinlogReader | ReaderProcess, stop: threading.Event) -> None:
         try:
-            for txn in self._reader.transactions():
+            for txn in reader.transactions():
                 if stop.is_set():
                     return
-                if txn is not None and not self._put(txn):
+                if txn is not None and not self._put(txn, stop):
                     return
         except BaseException as e:
             if not stop.is_set():
-                self._put(e)
+                self._put(e, stop)
         finally:
-            self._reader.close()
+            reader.close()
 
-    def _heartbeat(self) -> None:
-        stop = self._threads_stop
+    def _heartbeat(self, stop: threading.Event) -> None:
         conn = None
         table = self.control.table("heartbeat")
         while not stop.is_set():
@@ -530,8 +560,9 @@ class _DirectionRun:
             self.cp.conflicts = int(self.cp.conflicts or 0) + 1
             raise
         self._rows_since += stats.inserted + stats.updated + stats.deleted
-        if getattr(self, "_selfcheck", None) is not None:
-            self._selfcheck.note(group)
+        selfcheck = getattr(self, "_selfcheck", None)  # (the apply-loop tests build no threads)
+        if selfcheck is not None:
+            selfcheck.note(group)
 
     def _ddl(self, txn: Transaction) -> None:
         ddl_mod.apply_ddl(self.applier, txn, self.cp, logger=self.log)

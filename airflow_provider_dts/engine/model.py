@@ -118,7 +118,20 @@ class Checkpoint:
     conflicts: int = 0
 
     @property
-    def position(self) -> tuple[str, int] | None:
-        if self.binlog_file is None or self.binlog_pos is None:
-            return None
-        return self.binlog_file, int(self.binlog_pos)
+    def position(self) -> Position | None:
+        """Where the direction's incremental sync resumes (None: not initialized)."""
+        return _position(self.binlog_file, self.binlog_pos)
+
+    @property
+    def snapshot_position(self) -> Position | None:
+        """The copy's snapshot position, or (with ``position`` None) task two's start floor (``startfloor``)."""
+        return _position(self.snapshot_file, self.snapshot_pos)
+
+    @property
+    def catchup_position(self) -> Position | None:
+        """The end of the catch-up window (changes up to it are applied idempotently)."""
+        return _position(self.catchup_file, self.catchup_pos)
+
+
+def _position(file: str | None, pos: int | None) -> Position | None:
+    return None if file is None or pos is None else (file, int(pos))

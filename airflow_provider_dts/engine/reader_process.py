@@ -15,7 +15,8 @@ triggerer itself share it too). ``ReaderProcess`` has the interface of ``binlog.
 Nothing durable lives in the child: it only reads. The parent keeps the checkpoint and applies, so killing
 the child at any moment loses nothing; the next session starts a new child at the checkpoint (a child that
 dies after "ready" is retried like a lost connection; one that cannot start at all fails the direction with
-its error, since retrying would not help). The password
+its error, since retrying would not help; so does an unsupported python-mysql-replication, which the child
+checks first: ``binlog_patches.install``). The password
 travels only through the stdin pipe (never argv or the environment). The child exits when its stdin
 closes, which also happens when the parent dies (even by SIGKILL), so no reader outlives its sync.
 """
@@ -37,8 +38,9 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
+from airflow_provider_dts.engine import binlog_patches
 from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import SyncFailed
@@ -142,11 +144,12 @@ class ReaderProcess:
             if self._closed:
                 return
             self._proc = proc = self._spawn()
-        assert proc.stdout is not None
+        stdout = proc.stdout
+        assert stdout is not None  # Popen(stdout=PIPE)
         ready = False
         parts: list = []  # the changes of a large transaction, sent ahead of it in pieces
         while True:
-            frame = _read_frame(proc.stdout)
+            frame = _read_frame(stdout)
             if frame is None:
                 if self._closed:
                     return
@@ -185,7 +188,8 @@ class ReaderProcess:
             proc.kill()
         for stream in (proc.stdin, proc.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except Exception:
                 pass
         try:
@@ -194,14 +198,14 @@ class ReaderProcess:
             self.log.warning("binlog reader process %s did not exit", proc.pid)
 
 
-def _read_frame(stream: BinaryIO) -> bytes | None:
+def _read_frame(stream: IO[bytes]) -> bytes | None:
     head = _read_exact(stream, _FRAME.size)
     if head is None:
         return None
     return _read_exact(stream, _FRAME.unpack(head)[0])
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
+def _read_exact(stream: IO[bytes], n: int) -> bytes | None:
     try:
         data = stream.read(n)
     except (OSError, ValueError):  # closed by close() from another thread
@@ -241,13 +245,15 @@ def main() -> None:
     stdin = sys.stdin.buffer
     init = json.loads(stdin.readline())
     threading.Thread(target=_exit_when_parent_goes, args=(stdin,), daemon=True).start()
-    reader = BinlogReader(
-        SyncDirection.from_json(init["direction"]),
-        ConnectionSettings(**init["source"]),
-        tuple(init["start"]),
-        skip_flagged=bool(init["skip_flagged"]),
-    )
+    direction = SyncDirection.from_json(init["direction"])
+    source = ConnectionSettings(**init["source"])
+    start = (str(init["start"][0]), int(init["start"][1]))
+    reader: BinlogReader | None = None
     try:
+        # the library's fixes, before anything is decoded; an unsupported library version reaches the parent
+        # as the error itself (the direction fails with its message)
+        binlog_patches.install()
+        reader = BinlogReader(direction, source, start, skip_flagged=bool(init["skip_flagged"]))
         _send(frames, ("ready",))
         part_rows = int(init["part_rows"])
         for txn in reader.transactions():
@@ -267,7 +273,8 @@ def main() -> None:
         except BrokenPipeError:
             pass
     finally:
-        reader.close()
+        if reader is not None:
+            reader.close()
         os._exit(0)
 
 

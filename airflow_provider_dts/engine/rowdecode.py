@@ -4,14 +4,14 @@ The library decodes every column of every row through one long if-chain (``__rea
 each value through two layers of packet wrappers. With small transactions and many columns that is most
 of the sync's CPU. This module replaces ``RowsEvent._read_column_data`` with a version that:
 
-- builds, once per table map (the ``Table`` object, which ``binlog.py`` already reuses across identical
+- builds, once per table map (the ``Table`` object, which ``binlog_patches`` already reuses across identical
   maps), a plan: one small decoder function per column for the common types (integers, FLOAT, DOUBLE,
   DECIMAL, CHAR/VARCHAR/BINARY/VARBINARY, TEXT/BLOB, DATE, DATETIME(n), TIMESTAMP(n), TIME(n), YEAR);
 - decodes those columns straight from the event's bytes with ``struct.unpack_from``; text by the column's
   character set exactly as the server does (``values.text_decoder``: MySQL's latin1 is not Python's);
 - hands every other column (BIT, ENUM, SET, JSON, GEOMETRY, old-format temporal types, invalid dates) to the
   library's own reader at the same byte position, so their values are exactly the library's (with the
-  engine's fixes in ``binlog.py``).
+  engine's fixes in ``binlog_patches.py``).
 
 It falls back to the library for a whole row whenever anything is unusual: MySQL's partial JSON updates,
 a MINIMAL row image (some columns absent), columns without names. The values are the library's, byte for
@@ -24,7 +24,7 @@ import datetime as _dt
 import decimal
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pymysqlreplication.constants import BINLOG, FIELD_TYPE
 from pymysqlreplication.constants.NONE_SOURCE import NULL as _NONE_NULL
@@ -142,7 +142,7 @@ def _datetime2(fsp: int) -> Decoder:
                 ym // 13, ym % 13, (packed >> 17) & 0x1F, (packed >> 12) & 0x1F, (packed >> 6) & 0x3F, packed & 0x3F
             )
         except ValueError:
-            return _SLOW, pos  # zero or invalid date: the library's reader (binlog.py) renders it as text
+            return _SLOW, pos  # zero or invalid date: the library's reader (binlog_patches) renders it as text
         us = read_fsp(data, pos + 5) if fsp_size else 0
         if us > 0:
             t = t.replace(microsecond=us)
@@ -174,7 +174,7 @@ def time2_size(fsp: int | None) -> int:
 
 def unpack_time2(data: bytes, pos: int, fsp: int | None) -> tuple[_dt.timedelta, int]:
     """TIME2 as MySQL's my_time_packed_from_binary does it (the library gets negative fractions wrong);
-    also the engine's reader for the library (``binlog._read_time2_exact``)."""
+    also the engine's reader for the library (``binlog_patches._read_time2_exact``)."""
     fsp = fsp or 0
     if fsp >= 5:
         packed = int.from_bytes(data[pos : pos + 6], "big") - 0x800000000000
@@ -222,7 +222,7 @@ def _date(data, pos):
             return _dt.date(year, month, day), pos + 3
         except ValueError:
             pass
-    return _SLOW, pos  # zero dates and zero-in-date values: the library's reader (binlog.py)
+    return _SLOW, pos  # zero dates and zero-in-date values: the library's reader (binlog_patches)
 
 
 _PYTHON_TO_MYSQL = {"utf8": "utf8mb4", "cp1252": "latin1", "koi8_r": "koi8r", "koi8_u": "koi8u"}
@@ -241,7 +241,7 @@ def column_charset(column) -> str:
 def column_text_decoder(column) -> Callable[[bytes], Any]:
     """The text decoder of a CHAR/VARCHAR/TEXT column (``values.text_decoder``: ``str`` only where the server
     converts it back to the very same bytes, else ``CharsetBytes``), cached on the column. Used by the fast
-    path and by the library's own string reader (``binlog.py``), so both give the same values."""
+    path and by the library's own string reader (``binlog_patches``), so both give the same values."""
     dec = getattr(column, "_dts_text_decoder", None)
     if dec is None:
         dec = text_decoder(column_charset(column))
@@ -300,7 +300,7 @@ def _fast_read_column_data(self: RowsEvent, cols_bitmap, row_image_type=None):
     wrapper = self.packet
     table = self.table_map[self.table_id]
     columns = self.columns
-    plan = getattr(table, "_dts_plan", None)  # False: this table map has columns without names
+    plan: _Plan | Literal[False] | None = getattr(table, "_dts_plan", None)  # False: columns without names
     if plan is None or (plan and len(plan.names) != len(columns)):
         plan = _Plan(self, columns) if all(c.name for c in columns) else False
         try:
@@ -348,6 +348,7 @@ def _fast_read_column_data(self: RowsEvent, cols_bitmap, row_image_type=None):
 
 
 def install() -> None:
+    """The engine's decoder in the library (called by ``binlog_patches.install``, which checks the version)."""
     RowsEvent._read_column_data = _fast_read_column_data
 
 

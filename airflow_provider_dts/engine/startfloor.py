@@ -26,6 +26,7 @@ import pymysql
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.errors import ServerError
+from airflow_provider_dts.engine.model import Position
 from airflow_provider_dts.engine.servers import ConnectionSettings, binlog_position, server_info
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def _has_start(conn, control: ControlSchema, task: str) -> bool:
 
 def record_reverse_floor_on(
     direction: SyncDirection, a_conn, b_conn, *, logger: logging.Logger | None = None
-) -> tuple[str, int] | None:
+) -> Position | None:
     """Record B's current binlog position as task two's start floor (module doc), on open connections.
 
     ``direction`` is task one (role ``forward``; other roles: nothing is done). ``a_conn``: task one's source
@@ -94,7 +95,7 @@ def record_reverse_floor_on(
         )
     a_conn.commit()
     cp = control.read_checkpoint(a_conn, task, REVERSE)
-    if cp is None or cp.binlog_file is not None or (cp.snapshot_file, cp.snapshot_pos) != (file, pos):
+    if cp is None or cp.binlog_file is not None or cp.snapshot_position != (file, pos):
         return None  # someone else recorded a position first: theirs stands
     lg.info(
         "%s: task two (%s/%s) will start no later than the destination's binlog position %s:%s, taken before "
@@ -114,7 +115,7 @@ def record_reverse_floor(
     destination: ConnectionSettings,
     *,
     logger: logging.Logger | None = None,
-) -> tuple[str, int] | None:
+) -> Position | None:
     """``record_reverse_floor_on`` with connection settings (task one's source and destination)."""
     if direction.role != "forward":
         return None

@@ -13,9 +13,9 @@ from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
 from typesample import create_type_table, insert_type_rows, permissive_session
 
-from airflow_provider_dts.engine import binlog as _binlog  # noqa: F401 - installs the engine's decoders
-from airflow_provider_dts.engine import rowdecode
+from airflow_provider_dts.engine import binlog_patches, rowdecode
 from airflow_provider_dts.engine.binlog import stream_settings
+from airflow_provider_dts.engine.model import position_le
 
 EXTRA_TABLE = """CREATE TABLE shop.more (
   id INT PRIMARY KEY,
@@ -49,6 +49,11 @@ EXTRA_ROWS = [
     " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
     " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2155)",
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _engine_decoders():
+    binlog_patches.install()  # the engine's decoders and value fixes, as a reader has them
 
 
 def _sql(server, *statements):
@@ -88,7 +93,7 @@ def _decode(server, start, end_file_pos):
     out = []
     try:
         for ev in reader:
-            if (reader.log_file, reader.log_pos) > end_file_pos:
+            if not position_le((reader.log_file, reader.log_pos), end_file_pos):
                 break
             for row in ev.rows:
                 out.append((type(ev).__name__, ev.table, repr(row)))

@@ -8,9 +8,10 @@ from types import SimpleNamespace
 from pymysqlreplication.constants import FIELD_TYPE
 
 from airflow_provider_dts.engine.apply import Applier, TableInfo, _runs
-from airflow_provider_dts.engine.binlog import format_timedelta, normalize_value
+from airflow_provider_dts.engine.binlog import normalize_value
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.model import RowChange, position_key, position_le
+from airflow_provider_dts.engine.values import format_timedelta
 
 
 def col(type_, **kw):
@@ -49,7 +50,6 @@ def change(kind, k, before=None, after=None, table="t"):
     b = {"id": k, "u": f"u{k}"} if kind != "insert" else None
     a = {"id": k if after is None else after, "u": f"v{k}"} if kind != "delete" else None
     c = RowChange(kind, "s", table, "s", table, b if before is None else before, a, ("id",))
-    c._idx, c._idem = 0, False
     return c
 
 
