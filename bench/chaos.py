@@ -173,9 +173,8 @@ class SyncProcess:
             cmd = [sys.executable, "-m", "airflow_provider_dts.engine.runner", "--log-level", "WARNING"]
         else:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--host-trigger"]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log, cwd=str(REPO))
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=log, cwd=str(REPO))
         return self
 
     def kill(self) -> None:

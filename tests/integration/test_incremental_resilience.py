@@ -194,7 +194,7 @@ def test_runner_process_sigkilled_ten_times_loses_and_doubles_nothing(clean_pair
     d = make_direction(task_name)
     env = runner_env(pair, d)
     cmd = [sys.executable, "-m", "airflow_provider_dts.engine.runner", "--log-level", "WARNING"]
-    log = open(tmp_path / "runner.log", "ab")
+    log = open(tmp_path / "runner.log", "ab")  # noqa: SIM115 - shared by the ten runner processes below
     # the first run records the start position; then the load begins
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
     wait_until(

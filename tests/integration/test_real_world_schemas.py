@@ -182,7 +182,8 @@ def test_rows_keyed_on_float_decimal_temporal_and_collated_strings(clean_pair, t
         sql(
             pair.a,
             "INSERT INTO shop.fkey VALUES (1e-38, 1), (0.1, 2), (3.3999999e38, 3), (-2.5e-7, 4), (123.456, 5)",
-            "INSERT INTO shop.dkey VALUES (0.1, 1), (1e-300, 2), (2.2250738585072014e-308, 3), (-1.7976931348623157e308, 4)",
+            "INSERT INTO shop.dkey VALUES (0.1, 1), (1e-300, 2), (2.2250738585072014e-308, 3), "
+            "(-1.7976931348623157e308, 4)",
             "INSERT INTO shop.deckey VALUES (1.5, 1), (0.0000000001, 2), (-9999999999.9999999999, 3)",
             "INSERT INTO shop.tkey VALUES ('2020-01-01 00:00:00.000001', '-838:59:59.999', 1), "
             " ('2020-01-01 00:00:00.5', '00:00:00.001', 2), ('1000-01-01 00:00:00', '12:00:00', 3)",
@@ -323,8 +324,11 @@ def test_ddl_storm_while_both_sides_write(clean_pair, task_name):
         wait_until(lambda: tables(pair.a) == tables(pair.b), what="same tables")
         assert tables(pair.a) == ["born", "new_name", "s"]
         for t in tables(pair.a):
-            create = lambda s: sql(s, f"SHOW CREATE TABLE shop.{t}")[0][1]  # noqa: E731
-            wait_until(lambda: create(pair.a) == create(pair.b), what=f"same definition of {t}")
+
+            def create(s, t=t):
+                return sql(s, f"SHOW CREATE TABLE shop.{t}")[0][1]
+
+            wait_until(lambda create=create: create(pair.a) == create(pair.b), what=f"same definition of {t}")
         assert_equal_eventually(pair, ["s", "born", "new_name"])
         assert sql(pair.a, "SELECT COUNT(*) FROM shop.s WHERE side='b'")[0][0] > 10
         # both sides now write the columns the storm created, each into its own rows

@@ -207,10 +207,10 @@ def test_rows_changing_under_load_on_both_sides_are_not_reported(clean_pair, tas
             return (int(parts[1]), int(parts[5]), int(parts[8]), msg) if msg.startswith("self-check:") else None
 
         for server, role in ((pair.b, "forward"), (pair.a, "reverse")):
-            passes0 = wait_until(lambda: progress(server, role), what=f"{role}: self-check status")[0]
+            passes0 = wait_until(lambda s=server, r=role: progress(s, r), what=f"{role}: self-check status")[0]
             # two more rolling passes over the now quiet table, and every changed key decided
-            passes, checks, pending, msg = wait_until(
-                lambda: (p := progress(server, role)) and p[0] >= passes0 + 2 and p[2] == 0 and p,
+            _passes, checks, _pending, msg = wait_until(
+                lambda s=server, r=role, p0=passes0: (p := progress(s, r)) and p[0] >= p0 + 2 and p[2] == 0 and p,
                 timeout=60,
                 what=f"{role}: the self-check done with every key",
             )
