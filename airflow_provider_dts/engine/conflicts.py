@@ -34,6 +34,34 @@ DECISION_IGNORED = "Ignored"
 DECISION_OVERWRITTEN = "Overwritten"
 DECISION_CONVERTED = "UpdateToInsert"
 
+# conflict_log.status (control migration 5)
+STATUS_LOGGED = "logged"  # decided by a policy, nothing to answer
+STATUS_OPEN = "open"  # TaskFailed: the direction stopped before the transaction and waits for an answer
+STATUS_ANSWERED = "answered"  # an answer is recorded; the applier applies it when it meets the change again
+STATUS_RESOLVED = "resolved"  # the answer was applied with the checkpoint (exactly once)
+STATUS_SUPERSEDED = "superseded"  # the change no longer conflicted when applied again (e.g. fixed by hand)
+
+# The answers a person can give to an open conflict (conflict_log.answer), and their labels in Airflow's
+# human-in-the-loop request. "stop" leaves the direction stopped (Failed) with the conflict open.
+ANSWER_TAKE_SOURCE = "take_source"
+ANSWER_KEEP_DESTINATION = "keep_destination"
+ANSWER_SKIP = "skip"
+ANSWER_STOP = "stop"
+ANSWER_LABELS = {
+    ANSWER_TAKE_SOURCE: "Take the source row",
+    ANSWER_KEEP_DESTINATION: "Keep the destination row",
+    ANSWER_SKIP: "Skip this change",
+    ANSWER_STOP: "Stop the direction",
+}
+ANSWERS = tuple(ANSWER_LABELS)
+# The same key conflicting on both sides: an answer for one direction is the mirrored answer for the other.
+MIRRORED_ANSWER = {
+    ANSWER_TAKE_SOURCE: ANSWER_KEEP_DESTINATION,
+    ANSWER_KEEP_DESTINATION: ANSWER_TAKE_SOURCE,
+    ANSWER_SKIP: ANSWER_SKIP,
+    ANSWER_STOP: ANSWER_STOP,
+}
+
 
 @dataclass
 class Conflict:

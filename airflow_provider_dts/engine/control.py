@@ -224,6 +224,27 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             """ALTER TABLE {s}.sync_state ADD COLUMN synced_config MEDIUMTEXT NULL""",
         ],
     ),
+    (
+        5,
+        [
+            # conflicts a person answers (issue 12). status: 'logged' (decided by a policy), 'open' (TaskFailed:
+            # the direction waits for an answer), 'answered' (answer recorded, not applied yet), 'resolved' (the
+            # answer applied, in the destination transaction with the checkpoint), 'superseded' (the change no
+            # longer conflicted when it was applied again, e.g. the row was made equal by hand). answer: one of
+            # conflicts.ANSWERS. applies_through: for an answer mirrored from the other direction (same key on both
+            # sides), the source position up to which changes of that key are covered by it.
+            """ALTER TABLE {s}.conflict_log
+                ADD COLUMN status VARCHAR(16) NOT NULL DEFAULT 'logged',
+                ADD COLUMN answer VARCHAR(32) NULL,
+                ADD COLUMN answered_by VARCHAR(255) NULL,
+                ADD COLUMN answered_at DATETIME(6) NULL,
+                ADD COLUMN applied_at DATETIME(6) NULL,
+                ADD COLUMN applies_through VARCHAR(300) NULL,
+                ADD COLUMN linked_id BIGINT UNSIGNED NULL,
+                ADD COLUMN note TEXT NULL,
+                ADD KEY task_status (task_name, direction, status)""",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -389,11 +410,13 @@ class ControlSchema:
         source_image: Any,
         dest_image: Any,
         position: str,
-    ) -> None:
+        status: str = "logged",
+    ) -> int:
+        """Insert one conflict_log row; returns its id."""
         cur.execute(
             f"INSERT INTO {self.table('conflict_log')} (task_name, direction, detected_at, conflict_type, policy, "
             f"decision, source_db, source_table, dest_db, dest_table, key_json, source_image, dest_image, "
-            f"source_position) VALUES (%s, %s, UTC_TIMESTAMP(6), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"source_position, status) VALUES (%s, %s, UTC_TIMESTAMP(6), {', '.join(['%s'] * 13)})",
             (
                 task,
                 direction,
@@ -408,8 +431,10 @@ class ControlSchema:
                 to_json(source_image),
                 to_json(dest_image),
                 position,
+                status,
             ),
         )
+        return int(cur.lastrowid)
 
     def conflicts(self, conn, task: str, direction: str) -> list[dict[str, Any]]:
         with conn.cursor(pymysql.cursors.DictCursor) as cur:
