@@ -59,9 +59,23 @@ log = logging.getLogger(__name__)
 QUEUE_TRANSACTIONS = 512
 GROUP_MAX_ROWS = 5000
 GROUP_MAX_TRANSACTIONS = 500
+# Idle cost (issue 13): every write to the control schema is binlogged on that server (with the full row image),
+# so an idle sync writes as little as it can while its lag stays right:
+# - sync_state: every STATS_INTERVAL while rows are applied or something a reader shows changes, else every
+#   STATS_IDLE_INTERVAL (well inside status.STALE_AFTER_SECONDS); the self-check's progress rides along;
+# - the heartbeat row on the source: every HEARTBEAT_INTERVAL only while the source is busy (a transaction of the
+#   selected objects within HEARTBEAT_ACTIVE_WINDOW); an idle source's lag comes from the protocol heartbeat
+#   events the server sends every second when it has nothing else to send (the reader is caught up then);
+# - the checkpoint over transactions with nothing to apply (other databases, the control schema's status rows):
+#   every IDLE_CHECKPOINT_INTERVAL at most; over nothing but the opposite direction's own checkpoint writes (the
+#   loop mark) every ECHO_CHECKPOINT_INTERVAL, so two idle directions do not keep answering each other's
+#   checkpoints (a restart re-reads at most that much binlog; the self-check's confirmation waits on it).
 STATS_INTERVAL = 1.0
+STATS_IDLE_INTERVAL = 30.0
 IDLE_CHECKPOINT_INTERVAL = 5.0
+ECHO_CHECKPOINT_INTERVAL = 20.0
 HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_ACTIVE_WINDOW = 10.0
 BACKOFF_MAX = 10.0
 RETRY_MINUTE_SECONDS = 60  # length of one minute of the retry window (tests shorten it)
 TRANSIENT_CODES = {1205, 1213}  # lock wait timeout, deadlock: retry the group
@@ -112,6 +126,11 @@ def run_direction(
     return _DirectionRun(direction, source, destination, stop, max_runtime, logger or log).run()
 
 
+def _idle_interval(group: list[Transaction]) -> float:
+    """How long a checkpoint over ``group`` (nothing to apply) may wait: see ECHO_CHECKPOINT_INTERVAL."""
+    return ECHO_CHECKPOINT_INTERVAL if all(t.marked for t in group) else IDLE_CHECKPOINT_INTERVAL
+
+
 class _DirectionRun:
     def __init__(self, direction, source, destination, stop, max_runtime, logger):
         self.d: SyncDirection = direction
@@ -135,6 +154,14 @@ class _DirectionRun:
         self._selfcheck: SelfCheck | None = None
         self._rows_since = 0
         self._stats_at = time.monotonic()
+        # idle cost: what the last sync_state write said and when; when the source was last busy; when the reader
+        # last saw the server's protocol heartbeat (caught up) and last queued a transaction (monotonic times)
+        self._stats_written: tuple[Any, ...] | None = None
+        self._self_check_written: str | None = None
+        self._stats_written_at = 0.0
+        self._source_active_at = time.monotonic()
+        self._caught_up_at = 0.0
+        self._queued_at = 0.0
         self._lease = False
 
     # ------------------------------------------------------------------ helpers
@@ -443,7 +470,13 @@ class _DirectionRun:
             for txn in reader.transactions():
                 if stop.is_set():
                     return
-                if txn is not None and not self._put(txn, stop):
+                if txn is None:  # the server's heartbeat: nothing more to send, the reader is caught up
+                    self._caught_up_at = time.monotonic()
+                    continue
+                if txn.changes or txn.ddl is not None:
+                    self._source_active_at = time.monotonic()
+                self._queued_at = time.monotonic()
+                if not self._put(txn, stop):
                     return
         except BaseException as e:
             if not stop.is_set():
@@ -455,6 +488,9 @@ class _DirectionRun:
         conn = None
         table = self.control.table("heartbeat")
         while not stop.is_set():
+            if time.monotonic() - self._source_active_at > HEARTBEAT_ACTIVE_WINDOW:
+                stop.wait(HEARTBEAT_INTERVAL)  # an idle source: no beat (see HEARTBEAT_ACTIVE_WINDOW)
+                continue
             try:
                 if conn is None:
                     conn = self.source.connect()
@@ -495,7 +531,8 @@ class _DirectionRun:
             try:
                 first = self._next(0.2)
             except queue.Empty:
-                if pending_empty and time.monotonic() - last_cp_write > IDLE_CHECKPOINT_INTERVAL:
+                self._note_idle_lag()
+                if pending_empty and time.monotonic() - last_cp_write > _idle_interval(pending_empty):
                     self._apply(pending_empty)
                     pending_empty, last_cp_write = [], time.monotonic()
                 continue
@@ -528,7 +565,7 @@ class _DirectionRun:
                 rows += t.row_count
             self._note_lag(group)
             if rows == 0 and held is None:
-                if time.monotonic() - last_cp_write > IDLE_CHECKPOINT_INTERVAL:
+                if time.monotonic() - last_cp_write > _idle_interval(group):
                     self._apply(group)
                     last_cp_write = time.monotonic()
                 else:
@@ -539,6 +576,13 @@ class _DirectionRun:
             if held is not None:
                 self._ddl(held)
                 last_cp_write = time.monotonic()
+
+    def _note_idle_lag(self) -> None:
+        """Nothing queued: when the server's heartbeat came after the last queued transaction, everything the
+        source committed before that heartbeat is applied, so the lag is at most the time since it."""
+        caught_up = self._caught_up_at
+        if caught_up > self._queued_at:
+            self.lag = max(0.0, time.monotonic() - caught_up)
 
     def _note_lag(self, group: list[Transaction]) -> None:
         last = group[-1]
@@ -572,20 +616,35 @@ class _DirectionRun:
         elapsed = now - self._stats_at
         if elapsed < STATS_INTERVAL:
             return
-        rps = self._rows_since / elapsed
+        rows = self._rows_since
+        rps = rows / elapsed
         self._rows_since, self._stats_at = 0, now
         cp = self.cp
+        message = f"synchronizing at {format_position(cp.position)}"
+        selfcheck = getattr(self, "_selfcheck", None)  # (the apply-loop tests build no threads)
+        self_check = selfcheck.status_message if selfcheck is not None else None
+        lag = self.lag
+        # what a reader of sync_state must see at once: a lag of 2 s or more (to the second), the conflicts,
+        # whether rows flow. The position and the self-check's progress ride along with the next write (a write
+        # for a moved position alone would move the other direction's position in turn: they would never rest).
+        shown = (None if lag is None else (0 if lag < 2 else round(lag)), cp.conflicts, rows > 0)
+        if not rows and shown == self._stats_written and now - self._stats_written_at < STATS_IDLE_INTERVAL:
+            return  # idle and nothing new to show: no write (each one is binlogged with the whole row)
+        columns: dict[str, Any] = {
+            "lag_seconds": lag,
+            "rows_per_second": rps,
+            "last_source_commit_at": cp.source_commit_at,
+            "last_applied_at": _utcnow(),
+            "message": message,
+        }
+        if self_check is not None and self_check != self._self_check_written:
+            columns["self_check_message"] = self_check
+            columns["self_check_at"] = _utcnow()
         try:
-            self.control.update_stats(
-                self._ctl_conn(),
-                self.d.task_name,
-                self.d.role,
-                lag_seconds=self.lag,
-                rows_per_second=rps,
-                last_source_commit_at=cp.source_commit_at,
-                last_applied_at=_utcnow(),
-                message=f"synchronizing at {format_position(cp.position)}",
-            )
+            self.control.update_stats(self._ctl_conn(), self.d.task_name, self.d.role, **columns)
+            self._stats_written, self._stats_written_at = shown, now
+            if "self_check_message" in columns:
+                self._self_check_written = self_check
         except Exception as e:
             self._ctl = None
             self.log.debug("stats update failed: %s", e)

@@ -139,7 +139,9 @@ class ReaderProcess:
                 self._stderr_tail.append(line)
                 self.log.warning("binlog reader process: %s", line)
 
-    def transactions(self) -> Iterator[Transaction]:
+    def transactions(self) -> Iterator[Transaction | None]:
+        """Like ``BinlogReader.transactions``: transactions, and None when the server's heartbeat says the
+        reader is caught up."""
         with self._lock:
             if self._closed:
                 return
@@ -168,6 +170,8 @@ class ReaderProcess:
                 if parts:
                     txn.changes, parts = parts + txn.changes, []
                 yield txn
+            elif kind == "idle":
+                yield None
             elif kind == "ready":
                 ready = True
             else:
@@ -257,7 +261,8 @@ def main() -> None:
         _send(frames, ("ready",))
         part_rows = int(init["part_rows"])
         for txn in reader.transactions():
-            if txn is None:
+            if txn is None:  # the server's heartbeat: caught up (the parent's idle lag, incremental._read)
+                _send(frames, ("idle",))
                 continue
             if len(txn.changes) > part_rows:  # pickled whole, a huge transaction would be held three times
                 changes, txn.changes = txn.changes, []

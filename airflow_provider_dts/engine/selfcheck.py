@@ -76,7 +76,7 @@ CONFIRM_TIMEOUT = 300.0  # give up waiting for both directions to pass a candida
 PASS_PAUSE_SECONDS = 5.0  # pause between two rolling passes over all tables
 CHUNK_MAX = 1000
 ROLLING_DIFFS_PER_CHUNK = 100
-STATUS_INTERVAL = 5.0
+STATUS_INTERVAL = 5.0  # how often the progress message is recomputed (``status_message``)
 ERROR_BACKOFF = 5.0
 LOOP_SLEEP = 0.1
 SUMMARY_LAST = 5  # divergences listed in a run summary (XCom)
@@ -231,6 +231,11 @@ class SelfCheck:
         self._passes = 0
         self._budget_at = 0.0
         self._status_at = 0.0
+        # The progress message; the direction writes it to sync_state with its own stats (one binlogged write
+        # instead of two, incremental.STATS_IDLE_INTERVAL when idle). The self-check writes it itself only when
+        # what it found changed (a divergence, keys waiting for the other direction, tables it cannot compare).
+        self.status_message: str | None = None
+        self._status_written: tuple[Any, ...] | None = None
         self.verifier = Verifier(
             direction,
             source,
@@ -347,7 +352,11 @@ class SelfCheck:
         now = time.monotonic()
         if now - self._status_at >= STATUS_INTERVAL:
             self._status_at = now
-            self._write_status()
+            self.status_message = self._status_text()
+            found = self._findings()
+            if found != self._status_written:
+                self._write_status()
+                self._status_written = found
 
     def _lag(self) -> float:
         lag = self.lag_fn()
@@ -620,7 +629,21 @@ class SelfCheck:
             to_json(div.key),
         )
 
+    def _findings(self) -> tuple[Any, ...]:
+        """What the self-check found, as opposed to its progress (passes, checks)."""
+        waiting = sum(1 for c in self.candidates.values() if c.waits_for_opposite)
+        return (self.stats["confirmed"], self.stats["repaired"], len(self.reported), waiting, len(self.unchecked))
+
     def _write_status(self) -> None:
+        msg = self.status_message or self._status_text()
+        with self._dst_conn().cursor() as cur:  # not updated_at: that one says the apply loop is alive
+            cur.execute(
+                f"UPDATE {self.control.table('sync_state')} SET self_check_message=%s, self_check_at=UTC_TIMESTAMP(6) "
+                "WHERE task_name=%s AND direction=%s",
+                (msg, self.d.task_name, self.d.role),
+            )
+
+    def _status_text(self) -> str:
         open_count = len(self.reported)
         msg = (
             f"self-check: {self._passes} rolling pass(es) done, {self.stats['checked']} row check(s), "
@@ -648,12 +671,7 @@ class SelfCheck:
             )
         if self.noted_dropped or self.stats["skipped"]:
             msg += f"; under load {self.noted_dropped + self.stats['skipped']} changed key(s) were not re-checked"
-        with self._dst_conn().cursor() as cur:  # not updated_at: that one says the apply loop is alive
-            cur.execute(
-                f"UPDATE {self.control.table('sync_state')} SET self_check_message=%s, self_check_at=UTC_TIMESTAMP(6) "
-                "WHERE task_name=%s AND direction=%s",
-                (msg, self.d.task_name, self.d.role),
-            )
+        return msg
 
     # ------------------------------------------------------------------ rolling pass
 
