@@ -172,7 +172,11 @@ class TableInfo:
 
     @property
     def only_primary_unique(self) -> bool:
-        return bool(self.primary_key) and len(self.unique_keys) == 1
+        """The primary key is the table's only unique index (expression keys count: MySQL 8 functional keys).
+        Only then may the applier reorder and upsert rows in batches by primary key alone."""
+        # ``keys`` is every unique index as the catalog read it; a TableInfo built by hand may give only
+        # ``unique_keys`` (no expression keys to count then)
+        return bool(self.primary_key) and len(self.keys or self.unique_keys) == 1
 
     def column(self, name: str) -> ColumnInfo:
         for c in self.column_info:

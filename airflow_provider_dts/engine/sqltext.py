@@ -52,6 +52,7 @@ _LEXER = {
 }
 
 TRIVIA = frozenset({"space", "comment"})
+_IDENT_RUN = re.compile(rf"[{_IDENT_CHAR}]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +101,22 @@ def tokenize(sql: str, *, trivia: bool = False, backslash_escapes: bool = True) 
     out: list[Token] = []
     pos, n = 0, len(sql)
     in_executable = False
+    # After an identifier and a dot written right after it, the server reads an identifier, never a number
+    # (MySQL's MY_LEX_IDENT_SEP): ``shop.2024`` and ``db.1e3`` are table names.
+    after_ident = False  # the previous lexeme was an identifier ending here
+    after_ident_dot = False  # the previous lexemes were an identifier and a dot, ending here
     while pos < n:
-        m = lexer.match(sql, pos)
-        assert m is not None  # the symbol alternative matches any character
-        kind, end = m.lastgroup or "symbol", m.end()
+        name_part = _IDENT_RUN.match(sql, pos) if after_ident_dot else None
+        if name_part is not None:
+            kind, end = "word", name_part.end()
+        elif after_ident and sql[pos] == ".":
+            kind, end = "symbol", pos + 1
+        else:
+            m = lexer.match(sql, pos)
+            assert m is not None  # the symbol alternative matches any character
+            kind, end = m.lastgroup or "symbol", m.end()
+        after_ident_dot = after_ident and kind == "symbol" and end == pos + 1 and sql[pos] == "."
+        after_ident = kind in ("word", "backtick")
         if kind == "xopen":
             kind, in_executable = "comment", True
         elif kind == "xclose":

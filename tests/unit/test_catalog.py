@@ -90,3 +90,23 @@ def test_verifier_compares_mysql8_expression_default_columns():
     from airflow_provider_dts.engine.verify import table_columns
 
     assert list(table_columns(_Conn(), "shop", "t")) == ["id", "ts", "d"]
+
+
+class _FunctionalKeyCursor(_Cursor):
+    """MySQL 8 reports a functional key part with COLUMN_NAME NULL: ``UNIQUE KEY uq ((lower(email)))``."""
+
+    def fetchall(self):
+        if "STATISTICS" in self.sql:
+            return [("PRIMARY", "id", None), ("uq", None, None)]
+        return super().fetchall()
+
+
+def test_a_functional_unique_key_keeps_the_applier_off_the_primary_key_only_paths():
+    from airflow_provider_dts.engine.catalog import load_table
+
+    plain = load_table(_Cursor(), "shop", "t")
+    assert plain.only_primary_unique
+    info = load_table(_FunctionalKeyCursor(), "shop", "t")
+    # the expression's values are in no column: rows are not reordered or upserted by primary key alone
+    assert not info.only_primary_unique
+    assert info.match_key == ("id",) and info.unique_keys == [("id",)]

@@ -163,3 +163,24 @@ def test_quoting_and_text():
     assert quote_ident("a`b") == "`a``b`"
     assert qualified("d", "t") == "`d`.`t`"
     assert as_text(b"\xc3\xa9") == "é" and as_text(5) == 5
+
+
+def test_a_name_after_a_dot_is_never_a_number():
+    """The server reads ``shop.2024``, ``shop.1e3`` and ``shop.0x1f`` as table names (MY_LEX_IDENT_SEP)."""
+    toks = tokenize("ALTER TABLE shop.2024 ADD c INT; RENAME TABLE shop.1e3 TO `shop`.0x1f")
+    assert [(t.kind, t.text) for t in toks[2:5]] == [("word", "shop"), ("symbol", "."), ("word", "2024")]
+    assert [t.ident for t in toks if t.kind in ("word", "backtick")][-5:] == ["shop", "1e3", "TO", "shop", "0x1f"]
+    assert [(t.kind, t.text) for t in tokenize("SELECT 1.5, .5, 3 .5")] == [
+        ("word", "SELECT"),
+        ("number", "1.5"),
+        ("symbol", ","),
+        ("number", ".5"),
+        ("symbol", ","),
+        ("number", "3"),
+        ("number", ".5"),
+    ]
+
+    def m(db, name):
+        return ("shop2", f"t_{name}") if db == "shop" else None
+
+    assert rewrite_names("ALTER TABLE shop.2024 ADD c INT", m) == "ALTER TABLE `shop2`.`t_2024` ADD c INT"
