@@ -10,7 +10,8 @@ trigger's progress lines, the "DTS sync" page (``plugins/status.py``), ``cli.py 
   connection) and ``read_directions`` (every direction whose state lives on a server) return
   ``DirectionStatus``; the age of the row is measured with the server's clock.
 - ``STALE_AFTER_SECONDS`` (120 s) says when a state row no longer belongs to a working process. A running
-  direction refreshes its row about every second (``incremental.STATS_INTERVAL``), and at least at every retry
+  direction refreshes its row every second while rows flow (``incremental.STATS_INTERVAL``), every 30 s when
+  idle (``incremental.STATS_IDLE_INTERVAL``: each write is binlogged), and at least at every retry
   while it waits for a lost server (backoff at most ``incremental.BACKOFF_MAX`` = 10 s, plus connect
   timeouts); a precheck or full copy writes it when it starts and when it ends. A ``Synchronizing`` row older
   than the bound therefore means its process is gone (the incremental task is not running): the page flags it
