@@ -416,7 +416,7 @@ class ControlSchema:
         cur.execute(
             f"INSERT INTO {self.table('conflict_log')} (task_name, direction, detected_at, conflict_type, policy, "
             f"decision, source_db, source_table, dest_db, dest_table, key_json, source_image, dest_image, "
-            f"source_position, status) VALUES (%s, %s, UTC_TIMESTAMP(6), {', '.join(['%s'] * 13)})",
+            f"source_position, status) VALUES (%s, %s, UTC_TIMESTAMP(6), {', '.join(['%s'] * 12)})",
             (
                 task,
                 direction,
