@@ -245,7 +245,26 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 ADD KEY task_status (task_name, direction, status)""",
         ],
     ),
+    (
+        6,
+        [
+            # one row per direction and minute while it runs (engine/incremental.py, MetricsMinute): the lag and
+            # rows/s history the status page charts (last hour, last day); rows older than METRICS_KEEP_DAYS
+            # are deleted by the running direction
+            """CREATE TABLE IF NOT EXISTS {s}.metrics (
+                task_name VARCHAR(64) NOT NULL,
+                direction VARCHAR(16) NOT NULL,
+                minute DATETIME NOT NULL,
+                lag_max DOUBLE NULL,
+                lag_avg DOUBLE NULL,
+                rows_applied BIGINT UNSIGNED NOT NULL DEFAULT 0,
+                conflicts BIGINT UNSIGNED NOT NULL DEFAULT 0,
+                PRIMARY KEY (task_name, direction, minute)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        ],
+    ),
 ]
+METRICS_KEEP_DAYS = 2
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -330,6 +349,35 @@ class ControlSchema:
             raise ValueError(f"unknown state {state!r}")
         cols = {"state": state, "message": message, **columns}
         self._upsert_direction_row(conn_or_cur, "sync_state", task, direction, cols)
+
+    def write_metrics_minute(
+        self,
+        conn_or_cur,
+        task: str,
+        direction: str,
+        minute: Any,
+        *,
+        lag_max: float | None,
+        lag_avg: float | None,
+        rows_applied: int,
+        conflicts: int,
+    ) -> None:
+        """Upsert one minute of a direction's history (a minute written twice keeps the later figures)."""
+        self._exec(
+            conn_or_cur,
+            f"INSERT INTO {self.table('metrics')} (task_name, direction, minute, lag_max, lag_avg, rows_applied, "
+            "conflicts) VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE lag_max=VALUES(lag_max), "
+            "lag_avg=VALUES(lag_avg), rows_applied=VALUES(rows_applied), conflicts=VALUES(conflicts)",
+            (task, direction, minute, lag_max, lag_avg, rows_applied, conflicts),
+        )
+
+    def prune_metrics(self, conn_or_cur, task: str, direction: str) -> None:
+        self._exec(
+            conn_or_cur,
+            f"DELETE FROM {self.table('metrics')} WHERE task_name=%s AND direction=%s "
+            f"AND minute < UTC_TIMESTAMP() - INTERVAL {int(METRICS_KEEP_DAYS)} DAY",
+            (task, direction),
+        )
 
     def update_stats(self, conn_or_cur, task: str, direction: str, **columns: Any) -> None:
         if not columns:

@@ -40,6 +40,7 @@ from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.conflicts import ConflictFailure
 from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.errors import DtsError, ServerError, SyncFailed
+from airflow_provider_dts.engine.metrics import MinuteMetrics
 from airflow_provider_dts.engine.model import Checkpoint, Position, Transaction, format_position
 from airflow_provider_dts.engine.reader_process import ReaderProcess
 from airflow_provider_dts.engine.servers import (
@@ -157,6 +158,8 @@ class _DirectionRun:
         # idle cost: what the last sync_state write said and when; when the source was last busy; when the reader
         # last saw the server's protocol heartbeat (caught up) and last queued a transaction (monotonic times)
         self._stats_written: tuple[Any, ...] | None = None
+        self._metrics = MinuteMetrics()  # the per-minute history (engine/metrics.py)
+        self._metrics_pruned_at = 0.0
         self._self_check_written: str | None = None
         self._stats_written_at = 0.0
         self._source_active_at = time.monotonic()
@@ -577,6 +580,29 @@ class _DirectionRun:
                 self._ddl(held)
                 last_cp_write = time.monotonic()
 
+    def _record_minute(self, rows: int) -> None:
+        done = self._metrics.add(_utcnow(), self.lag, rows, int(self.cp.conflicts or 0))
+        if done is None:
+            return
+        try:
+            conn = self._ctl_conn()
+            self.control.write_metrics_minute(
+                conn,
+                self.d.task_name,
+                self.d.role,
+                done.minute,
+                lag_max=done.lag_max,
+                lag_avg=done.lag_avg,
+                rows_applied=done.rows_applied,
+                conflicts=done.conflicts,
+            )
+            if time.monotonic() - self._metrics_pruned_at > 3600:
+                self.control.prune_metrics(conn, self.d.task_name, self.d.role)
+                self._metrics_pruned_at = time.monotonic()
+        except Exception as e:
+            self._ctl = None
+            self.log.debug("metrics write failed: %s", e)
+
     def _note_idle_lag(self) -> None:
         """Nothing queued: when the server's heartbeat came after the last queued transaction, everything the
         source committed before that heartbeat is applied, so the lag is at most the time since it."""
@@ -620,6 +646,7 @@ class _DirectionRun:
         rps = rows / elapsed
         self._rows_since, self._stats_at = 0, now
         cp = self.cp
+        self._record_minute(rows)
         message = f"synchronizing at {format_position(cp.position)}"
         selfcheck = getattr(self, "_selfcheck", None)  # (the apply-loop tests build no threads)
         self_check = selfcheck.status_message if selfcheck is not None else None

@@ -191,6 +191,38 @@ def read_directions(conn: pymysql.connections.Connection, control_schema: str) -
     return out
 
 
+def read_metrics(
+    conn: pymysql.connections.Connection, control_schema: str, task_name: str, role: str, minutes: int = 60
+) -> list[dict[str, Any]]:
+    """The direction's per-minute history (engine/metrics.py) of the last ``minutes`` minutes, oldest first:
+    ``minute`` (naive UTC), ``lag_max``, ``lag_avg``, ``rows_per_second`` (the minute's average) and
+    ``conflicts``. Empty for a control schema older than the history (migration 6)."""
+    control = ControlSchema(control_schema)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT minute, lag_max, lag_avg, rows_applied, conflicts FROM {control.table('metrics')} "
+                "WHERE task_name=%s AND direction=%s AND minute >= UTC_TIMESTAMP() - INTERVAL %s MINUTE "
+                "ORDER BY minute",
+                (task_name, role, int(minutes)),
+            )
+            rows = cur.fetchall()
+    except pymysql.err.ProgrammingError as e:
+        if e.args and e.args[0] in _NO_CONTROL_SCHEMA:
+            return []
+        raise
+    return [
+        {
+            "minute": minute,
+            "lag_max": lag_max,
+            "lag_avg": lag_avg,
+            "rows_per_second": int(rows_applied) / 60.0,
+            "conflicts": int(conflicts),
+        }
+        for minute, lag_max, lag_avg, rows_applied, conflicts in rows
+    ]
+
+
 # --------------------------------------------------------------------------- readiness
 
 
