@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEB_PACKAGES := mariadb-server mariadb-client pkg-config libmariadb-dev gcc python3-dev sysbench
+DEB_PACKAGES := mariadb-server mariadb-client pkg-config libmariadb-dev gcc python3-dev sysbench chromium
 PYTEST_ARGS ?=
 
 .PHONY: test lint deps venv demo demo-stop demo-status pair-start pair-stop bench clean

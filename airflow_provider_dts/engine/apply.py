@@ -10,7 +10,11 @@ written) and batched: consecutive changes of the same kind on the same table bec
 one ``DELETE ... WHERE key IN (...)``, or - for updates on tables whose only unique key is the primary key -
 one existence check plus one multi-row upsert. Everything else is applied row by row, in order.
 
-Strict mode (after the catch-up window) detects the spec's conflicts (see ``conflicts``). In the catch-up
+Strict mode (after the catch-up window) detects the spec's conflicts (see ``conflicts``): an UPDATE is applied
+only to the row its before-image describes (compared by the destination server in the UPDATE's WHERE, or in the
+batch's one existence check), so a row both sides changed is an UPDATE/UPDATE conflict; a change whose outcome the
+destination already holds is a logged no-op (``AlreadyEqual``); a conflict is decided by an answer recorded for it
+(``conflicts.Answer``, resolved in the group's transaction), else by the table's policy. In the catch-up
 window after a snapshot (transactions ending at or before ``catchup_file/pos``) changes apply idempotently:
 insert -> replace, update of a missing row -> replace, delete of a missing row -> nothing, no conflicts.
 A table added to an initialized direction (``engine.modify``) has its own catch-up position (its copy's
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,8 +38,8 @@ from pymysql.constants import CLIENT
 
 from airflow_provider_dts.engine import conflicts as C
 from airflow_provider_dts.engine.catalog import TableInfo, load_table
-from airflow_provider_dts.engine.config import SyncDirection, skips_initial
-from airflow_provider_dts.engine.control import ControlSchema
+from airflow_provider_dts.engine.config import SyncDirection, TableConflictPolicy, skips_initial
+from airflow_provider_dts.engine.control import ControlSchema, to_json
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.model import Checkpoint, RowChange, Transaction, format_position, position_le
 from airflow_provider_dts.engine.servers import ConnectionSettings
@@ -57,6 +62,7 @@ MAX_BATCH_ROWS = 1000
 MAX_STATEMENT_BYTES = 1 << 20
 
 ER_DUP_ENTRY = 1062
+_BINARY_WIDTH = re.compile(r"\((\d+)\)")
 ER_NET_PACKET_TOO_LARGE = 1153
 ER_NO_SUCH_TABLE = 1146
 ER_BAD_FIELD = 1054
@@ -140,6 +146,14 @@ class Applier:
         self._table_catchup: dict[tuple[str, str], tuple[str, int]] = {}  # added tables (engine.modify)
         self._known_differences: set[tuple] = set()
         self.policy = direction.conflict_policy
+        self._table_policies: dict[tuple[str, str], TableConflictPolicy] = {}  # by source table
+        # answered (and open) conflicts of this direction, loaded at connect (``conflicts.Answer``)
+        self._answers: list[C.Answer] = []
+        self._group_answers: dict[int, str] = {}  # answer id -> decision applied in the group at hand
+        # how the destination compares values (set by connect): FLOAT as FLOAT, JSON as JSON (MySQL)
+        self._mariadb = False
+        self._float_cast = False
+        self._compare_kinds: dict[tuple[str, str], tuple[TableInfo, dict[str, str]]] = {}
         self.max_statement = MAX_STATEMENT_BYTES
         self._fk_on = True  # the apply session's foreign_key_checks right now (see _apply_items)
         self.flag_skip_replication = True
@@ -157,15 +171,23 @@ class Applier:
         with conn.cursor() as cur:
             cur.execute(APPLY_SESSION_SQL)
             cur.execute("SELECT VERSION()")
-            if "mariadb" in str(cur.fetchone()[0]).lower() and self.flag_skip_replication:
+            self._mariadb = "mariadb" in str(cur.fetchone()[0]).lower()
+            if self._mariadb and self.flag_skip_replication:
                 # MariaDB fast path: readers asking for it never receive what this session writes. The
                 # checkpoint row written in every transaction stays the loop protection that counts.
                 cur.execute("SET SESSION skip_replication=1")
             try:
                 self._table_catchup = self._load_table_catchup(cur)
+                self._answers = self._load_answers(cur)
             except BaseException:
                 conn.close()
                 raise
+            try:  # MariaDB 10.4.5+, MySQL 8.0.17+
+                cur.execute("SELECT CAST(0 AS FLOAT)")
+                cur.fetchall()
+                self._float_cast = True
+            except pymysql.err.MySQLError:
+                self._float_cast = False
             cur.execute("SELECT @@max_allowed_packet")
             # statements stay well under the destination's limit; only a single larger row can exceed it. The
             # batches count characters (cheap); a character is at most 4 bytes in UTF-8, hence / 8 for half
@@ -175,6 +197,7 @@ class Applier:
         self.literal = make_literal(conn)
         self.tables.clear()
         self._known_differences.clear()
+        self._compare_kinds.clear()
         return conn
 
     def _connected(self) -> pymysql.connections.Connection:
@@ -291,9 +314,11 @@ class Applier:
                         modes[id(c)] = _Mode(idx, idem)
                         any_idempotent = any_idempotent or idem
                     items.extend(txn.changes)
+                self._group_answers = {}
                 self._refresh_stale(cur, items)
                 self._apply_items(cur, txns, items, stats, any_idempotent)
                 new_cp = self._advanced(cp, txns, stats)
+                settled = self._settle_answers(cur, new_cp)
                 self.control.write_checkpoint(cur, self.direction.task_name, self.direction.role, new_cp)
                 for conflict in stats.logged:
                     self._log_conflict(cur, conflict)
@@ -308,6 +333,9 @@ class Applier:
             raise
         finally:
             self._modes = {}
+            self._group_answers = {}
+        if settled:
+            self._answers = [a for a in self._answers if a.id not in settled]
         _copy_checkpoint(new_cp, cp)
         return stats
 
@@ -359,6 +387,68 @@ class Applier:
             out[(db, table)] = (file, int(pos))
         return out
 
+    def _load_answers(self, cur) -> list[C.Answer]:
+        """The direction's conflicts with an answer to apply (status answered) or waiting for one (open), once
+        per connect (``engine.resolve`` records answers, then restarts the direction)."""
+        d = self.direction
+        try:
+            cur.execute(
+                f"SELECT id, status, answer, dest_db, dest_table, key_json, source_position, applies_through FROM "
+                f"{self.control.table('conflict_log')} WHERE task_name=%s AND direction=%s AND status IN (%s, %s) "
+                "ORDER BY id",
+                (d.task_name, d.role, C.STATUS_ANSWERED, C.STATUS_OPEN),
+            )
+        except pymysql.err.MySQLError as e:
+            if e.args and e.args[0] in (ER_BAD_FIELD, ER_NO_SUCH_TABLE):
+                return []  # control schema not created yet, or older than version 5: nothing answered
+            raise
+        names = [col[0] for col in cur.description]
+        out = []
+        for row in cur.fetchall():
+            try:
+                out.append(C.Answer.from_row(dict(zip(names, row))))
+            except (TypeError, ValueError) as e:
+                self.log.warning("conflict_log row %s cannot be read as an answer (%s); left as it is", row[0], e)
+        return out
+
+    def _answer_for(self, change: RowChange, info: TableInfo, key: dict[str, Any]) -> C.Answer | None:
+        """The answered conflict that decides this change's conflict (same destination table and key, its
+        transaction at the answered position or within ``applies_through``), if any; each is used once."""
+        if not self._answers or not self._txns:
+            return None
+        end = self._txns[self._mode(change).index].end_position
+        wanted = C.key_value(key)
+        for a in self._answers:
+            if a.id not in self._group_answers and a.covers((info.db, info.table), wanted, end):
+                return a
+        return None
+
+    def _settle_answers(self, cur, cp: Checkpoint) -> set[int]:
+        """In the group's transaction: answers applied in it -> resolved; answered or open conflicts whose
+        position the checkpoint passes without meeting them again -> superseded. Returns their ids."""
+        done: set[int] = set()
+        if not self._answers:
+            return done
+        table = self.control.table("conflict_log")
+        for answer_id, decision in self._group_answers.items():
+            cur.execute(
+                f"UPDATE {table} SET status=%s, applied_at=UTC_TIMESTAMP(6), decision=%s WHERE id=%s AND status=%s",
+                (C.STATUS_RESOLVED, decision, answer_id, C.STATUS_ANSWERED),
+            )
+            done.add(answer_id)
+        position = cp.position
+        if position is None:
+            return done
+        for a in self._answers:
+            if a.id in done or not a.passed_by(position):
+                continue
+            cur.execute(
+                f"UPDATE {table} SET status=%s, applied_at=UTC_TIMESTAMP(6) WHERE id=%s AND status IN (%s, %s)",
+                (C.STATUS_SUPERSEDED, a.id, C.STATUS_ANSWERED, C.STATUS_OPEN),
+            )
+            done.add(a.id)
+        return done
+
     def in_added_catchup(self, end_position: tuple[str, int]) -> bool:
         """Whether a transaction ends within the catch-up window of some table added to the direction (DDL
         there may already be in the added table's copied schema: ``ddl.apply_ddl`` tolerates it then)."""
@@ -406,19 +496,43 @@ class Applier:
         """Advance the checkpoint over transactions that carry nothing to apply (own transaction)."""
         self.apply_group(txns, cp)
 
-    def log_conflict_alone(self, conflict: C.Conflict) -> None:
+    def log_conflict_alone(self, conflict: C.Conflict) -> tuple[int, bool]:
+        """Log a TaskFailed conflict as ``open`` in its own transaction and count it; returns (its id, whether
+        it is new). The same conflict met again by a restart (same table, key, type and position, still open)
+        keeps its row and is not counted twice."""
         conn = self._connected()
+        d = self.direction
         with conn.cursor() as cur:
-            self._log_conflict(cur, conflict)
+            cur.execute(
+                f"SELECT id FROM {self.control.table('conflict_log')} WHERE task_name=%s AND direction=%s "
+                "AND status=%s AND conflict_type=%s AND dest_db=%s AND dest_table=%s AND source_position=%s "
+                "AND key_json=%s ORDER BY id LIMIT 1",
+                (
+                    d.task_name,
+                    d.role,
+                    C.STATUS_OPEN,
+                    conflict.conflict_type,
+                    conflict.dest[0],
+                    conflict.dest[1],
+                    conflict.position,
+                    to_json(conflict.key),
+                ),
+            )
+            row = cur.fetchone()
+            if row is not None:
+                conn.commit()
+                return int(row[0]), False
+            conflict_id = self._log_conflict(cur, conflict, C.STATUS_OPEN)
             cur.execute(
                 f"UPDATE {self.control.table('checkpoint')} SET conflicts=conflicts+1 "
                 "WHERE task_name=%s AND direction=%s",
-                (self.direction.task_name, self.direction.role),
+                (d.task_name, d.role),
             )
         conn.commit()
+        return conflict_id, True
 
-    def _log_conflict(self, cur, c: C.Conflict) -> None:
-        self.control.log_conflict(
+    def _log_conflict(self, cur, c: C.Conflict, status: str = C.STATUS_LOGGED) -> int:
+        return self.control.log_conflict(
             cur,
             self.direction.task_name,
             self.direction.role,
@@ -431,6 +545,7 @@ class Applier:
             source_image=c.source_image,
             dest_image=c.dest_image,
             position=c.position,
+            status=status,
         )
 
     def _advanced(self, cp: Checkpoint, txns: list[Transaction], stats: GroupStats) -> Checkpoint:
@@ -704,18 +819,105 @@ class Applier:
             clash = " AND ".join(f"{quote_ident(c)}={self.literal(image[c])}" for c in key)
             cur.execute(f"DELETE FROM {info.qname} WHERE {clash} AND NOT ({mine})")
 
-    def _dest_rows(self, cur, info: TableInfo, image: dict[str, Any]) -> list[dict[str, Any]]:
-        """Destination rows that clash with ``image`` on the primary key or any unique key."""
+    def _clash_where(self, info: TableInfo, image: dict[str, Any]) -> str | None:
+        """The rows that clash with ``image`` on the primary key or any unique key (None: no key to clash on)."""
         conds = []
         for key in info.unique_keys or [info.match_key]:
             if not key or any(image.get(c) is None for c in key):
                 continue
             conds.append("(" + " AND ".join(f"{quote_ident(c)}={self.literal(image[c])}" for c in key) + ")")
-        if not conds:
+        return " OR ".join(conds) if conds else None
+
+    def _dest_rows(self, cur, info: TableInfo, image: dict[str, Any]) -> list[dict[str, Any]]:
+        """Destination rows that clash with ``image`` on the primary key or any unique key."""
+        where = self._clash_where(info, image)
+        if where is None:
             return []
+        return self._select_rows(info, where, 10)
+
+    def _select_rows(self, info: TableInfo, where: str, limit: int) -> list[dict[str, Any]]:
         with self._connected().cursor(pymysql.cursors.DictCursor) as dcur:
-            dcur.execute(f"SELECT * FROM {info.qname} WHERE {' OR '.join(conds)} LIMIT 10")
+            dcur.execute(f"SELECT * FROM {info.qname} WHERE {where} LIMIT {limit}")
             return list(dcur.fetchall())
+
+    # ---- comparing with the destination row (by the server)
+
+    def _casts(self, info: TableInfo) -> dict[str, str]:
+        """Columns of ``info`` whose values are compared through a cast: name -> the type cast to. FLOAT as FLOAT
+        (not as the double the binlog gives); JSON as JSON on MySQL (a string compares as a JSON string there);
+        BINARY(n) as BINARY(n) (the binlog drops the trailing 0x00 bytes the column pads with)."""
+        hit = self._compare_kinds.get((info.db, info.table))
+        if hit is not None and hit[0] is info:
+            return hit[1]
+        casts = {}
+        for col in info.column_info:
+            kind, data_type = col.kind, col.data_type.lower()
+            if kind == "float" and self._float_cast:
+                casts[col.name] = "FLOAT"
+            elif kind == "json" and not self._mariadb:
+                casts[col.name] = "JSON"
+            elif data_type == "binary":
+                width = _BINARY_WIDTH.search(col.column_type or "")
+                casts[col.name] = f"BINARY({width.group(1) if width else 1})"
+        self._compare_kinds[(info.db, info.table)] = (info, casts)
+        return casts
+
+    def _compare_literal(self, info: TableInfo, column: str, value: Any) -> str:
+        """``value`` as the destination compares it with ``column`` (``_casts``)."""
+        lit = self.literal(value)
+        cast = self._casts(info).get(column)
+        return lit if cast is None or value is None else f"CAST({lit} AS {cast})"
+
+    def _same_as(self, info: TableInfo, image: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
+        """A condition true when a row holds ``image``'s values on every non-generated column the destination
+        has (``<=>``: NULL equals NULL; the server compares: collation, float width, temporal precision)."""
+        writable = info.writable
+        parts = [
+            f"{quote_ident(c)} <=> {self._compare_literal(info, c, v)}"
+            for c, v in image.items()
+            if c in writable and c not in skip
+        ]
+        return " AND ".join(parts) if parts else "1"
+
+    def _row_state(self, cur, info: TableInfo, key: tuple, image: dict[str, Any]) -> bool | None:
+        """Whether the destination row of ``key`` equals ``image`` (None: there is no such row). Locks it."""
+        cur.execute(
+            f"SELECT {self._same_as(info, image)} FROM {info.qname} WHERE {self._where_key(info, key)} "
+            "LIMIT 1 FOR UPDATE"
+        )
+        row = cur.fetchone()
+        return None if row is None else bool(row[0])
+
+    def _holds(self, cur, info: TableInfo, image: dict[str, Any]) -> bool:
+        """Whether the destination already holds ``image`` (the row of its key, equal on every column)."""
+        if not info.match_key or info.match_all:
+            return False
+        return bool(self._row_state(cur, info, self._key_of(info, image), image))
+
+    def _compare_column(
+        self, cur, info: TableInfo, column: str | None, image: dict[str, Any], where: str
+    ) -> str | None:
+        """UseMax / UseMin: how ``image``'s value of ``column`` compares with the one destination row matching
+        ``where`` (``conflicts.CMP_*``), asked of the destination server; CMP_NONE when it cannot be compared."""
+        if column is None or column not in image or column not in info.colset:
+            return C.CMP_NONE
+        if image[column] is None or info.column(column).kind not in C.COMPARABLE_KINDS:
+            return C.CMP_NONE
+        q, lit = quote_ident(column), self._compare_literal(info, column, image[column])
+        cur.execute(f"SELECT {q} IS NULL, {lit} < {q}, {lit} > {q} FROM {info.qname} WHERE {where} LIMIT 2")
+        rows = cur.fetchall()
+        if len(rows) != 1:
+            return C.CMP_NONE
+        return C.comparison_of(rows[0][0], False, rows[0][1], rows[0][2])
+
+    # ---- deciding a conflict
+
+    def _table_policy(self, change: RowChange) -> TableConflictPolicy:
+        key = (change.source_db, change.source_table)
+        tp = self._table_policies.get(key)
+        if tp is None:
+            tp = self._table_policies[key] = self.direction.conflict_policy_for(*key)
+        return tp
 
     def _conflict(
         self,
@@ -725,12 +927,14 @@ class Applier:
         key_image: dict[str, Any],
         source_image: Any,
         dest_image: Any,
+        decision: str | None = None,
     ) -> C.Conflict:
         key_cols = info.match_key or tuple(key_image)
+        policy = self._table_policy(change).policy
         return C.Conflict(
             conflict_type=ctype,
-            policy=self.policy.value,
-            decision=C.decide(self.policy, ctype),
+            policy=policy,
+            decision=decision or C.decide(policy, ctype, forward=self.direction.role == "forward"),
             source=(change.source_db, change.source_table),
             dest=(info.db, info.table),
             key={c: key_image.get(c) for c in key_cols},
@@ -738,6 +942,48 @@ class Applier:
             dest_image=dest_image,
             position=self._position(change),
         )
+
+    def _already_equal(
+        self, info: TableInfo, change: RowChange, ctype: str, key_image: dict[str, Any], image: Any, stats: GroupStats
+    ) -> None:
+        """The destination already holds the change's outcome: a no-op, logged, not counted as a conflict."""
+        stats.logged.append(self._conflict(info, change, ctype, key_image, image, image, C.DECISION_ALREADY_EQUAL))
+
+    def _decide(
+        self,
+        cur,
+        info: TableInfo,
+        change: RowChange,
+        ctype: str,
+        key_image: dict[str, Any],
+        source_image: Any,
+        dest_image: Any,
+        stats: GroupStats,
+        compare: tuple[dict[str, Any], str | None] | None = None,
+    ) -> str:
+        """The decision for a real conflict: an answer to it (``conflicts.Answer``), else the table's policy
+        (UseMax / UseMin compare ``compare`` = (source image, destination row condition)). Raises
+        ``ConflictFailure`` under TaskFailed; otherwise logs and counts the conflict. The caller acts on the
+        decision: ``conflicts.SOURCE_WINS`` -> the source row is written, anything else -> the row stays."""
+        key_cols = info.match_key or tuple(key_image)
+        answer = self._answer_for(change, info, {c: key_image.get(c) for c in key_cols})
+        if answer is not None and answer.decision is not None:
+            self._group_answers[answer.id] = answer.decision
+            self.log.info(
+                "%s: conflict %s on %s answered: %s", self.direction.key, answer.id, info.qname, answer.decision
+            )
+            return answer.decision
+        tp = self._table_policy(change)
+        comparison = C.CMP_NONE
+        if C.compares_column(tp.policy) and compare is not None and compare[1] is not None:
+            comparison = self._compare_column(cur, info, tp.column, compare[0], compare[1])
+        decision = C.decide(tp.policy, ctype, comparison, forward=self.direction.role == "forward")
+        conflict = self._conflict(info, change, ctype, key_image, source_image, dest_image, decision)
+        if decision == C.DECISION_FAILED:
+            raise C.ConflictFailure(conflict, self._mode(change).index)
+        stats.conflicts += 1
+        stats.logged.append(conflict)
+        return decision
 
     # ---- inserts
 
@@ -770,12 +1016,21 @@ class Applier:
             if e.args[0] != ER_DUP_ENTRY:
                 raise
         dest = self._dest_rows(cur, info, image)
-        conflict = self._conflict(info, change, ctype, image, image, dest[0] if len(dest) == 1 else dest)
-        if conflict.decision == C.DECISION_FAILED:
-            raise C.ConflictFailure(conflict, self._mode(change).index)
-        stats.conflicts += 1
-        stats.logged.append(conflict)
-        if conflict.decision == C.DECISION_OVERWRITTEN:
+        if len(dest) == 1 and self._holds(cur, info, image):
+            self._already_equal(info, change, ctype, image, image, stats)
+            return
+        decision = self._decide(
+            cur,
+            info,
+            change,
+            ctype,
+            image,
+            image,
+            dest[0] if len(dest) == 1 else dest,
+            stats,
+            (image, self._clash_where(info, image)),
+        )
+        if decision in C.SOURCE_WINS:
             self._replace_rows(cur, info, [image])
 
     # ---- deletes
@@ -818,10 +1073,8 @@ class Applier:
             before = _before(change)
             k = self._key_of(info, before)
             if k in wanted:
-                wanted.remove(k)
-                c = self._conflict(info, change, C.DELETE_MISSING, before, before, None)
-                stats.conflicts += 1
-                stats.logged.append(c)
+                wanted.remove(k)  # already gone: a no-op, not a conflict
+                stats.logged.append(self._conflict(info, change, C.DELETE_MISSING, before, before, None))
 
     # ---- updates
 
@@ -883,12 +1136,17 @@ class Applier:
     def _update_batch(self, cur, info: TableInfo, run: list[RowChange], keys: list[tuple], stats: GroupStats) -> None:
         for i in range(0, len(run), MAX_BATCH_ROWS):
             chunk, ckeys = run[i : i + MAX_BATCH_ROWS], keys[i : i + MAX_BATCH_ROWS]
-            # Whether every row exists is asked of the server, which compares keys by the column's type and
-            # collation. The keys are distinct and unique, so as many rows as keys means all are there.
-            present = cur.execute(f"SELECT 1 FROM {info.qname} WHERE {self._where_keys_in(info, ckeys)} FOR UPDATE")
+            # Whether every row is there as its before-image says is asked of the server, which compares keys
+            # and values by the column's type and collation. The keys are distinct and unique, so as many rows
+            # as keys means every row is there unchanged (else an UPDATE/UPDATE conflict or a missing row).
+            same = " OR ".join(
+                f"({self._where_key(info, k)} AND {self._same_as(info, _before(c), info.match_key)})"
+                for c, k in zip(chunk, ckeys)
+            )
+            present = cur.execute(f"SELECT 1 FROM {info.qname} WHERE {same} FOR UPDATE")
             cur.fetchall()
             if present != len(ckeys):
-                for c in chunk:  # some row is missing: one by one, each UPDATE says whether it found its row
+                for c in chunk:  # one by one: each UPDATE says whether it found its row as it was
                     self._update_one(cur, info, c, stats)
                 continue
             cols = self._cols(info, _after(chunk[0]))
@@ -903,43 +1161,93 @@ class Applier:
                 f" ON DUPLICATE KEY UPDATE {upd}",
             )
 
-    def _update_one(self, cur, info: TableInfo, change: RowChange, stats: GroupStats) -> None:
-        after = _after(change)
+    def _update_one(self, cur, info: TableInfo, change: RowChange, stats: GroupStats, checked: bool = True) -> None:
+        """One UPDATE. ``checked`` (strict mode): only applied to the row as the before-image says it was; a
+        row that differs is an UPDATE/UPDATE conflict (``_update_conflict``); unchecked: the source row wins."""
+        before, after = _before(change), _after(change)
         cols = self._cols(info, after)
-        old = self._key_of(info, _before(change))
+        old = self._key_of(info, before)
         assign = ",".join(f"{quote_ident(c)}={self.literal(after.get(c))}" for c in cols)
         limit = " LIMIT 1" if info.match_all else ""
+        where = self._where_key(info, old)
+        check = checked and not info.match_all  # without a key the whole before-image is the key already
+        if check:
+            where += " AND " + self._same_as(info, before, info.match_key)
         try:
-            n = cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}{limit}")
+            n = cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {where}{limit}")
         except pymysql.err.IntegrityError as e:
             if e.args[0] != ER_DUP_ENTRY:
                 raise
-            dest = self._dest_rows(cur, info, after)
-            conflict = self._conflict(
-                info, change, C.UPDATE_DUPLICATE, after, after, dest[0] if len(dest) == 1 else dest
-            )
-            if conflict.decision == C.DECISION_FAILED:
-                raise C.ConflictFailure(conflict, self._mode(change).index) from None
-            stats.conflicts += 1
-            stats.logged.append(conflict)
-            if conflict.decision == C.DECISION_OVERWRITTEN:
-                if info.foreign_keys and self._fk_on and not info.match_all:
-                    # remove the other rows holding the new values, then update this row in place: its
-                    # children follow it (ON UPDATE CASCADE) instead of being deleted with it
-                    self._delete_other_holders(cur, info, after, info.match_key, old)
-                    cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}")
-                else:
-                    cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}{limit}")
-                    self._replace_rows(cur, info, [after])
+            n = -1
+        if n == -1:
+            self._update_duplicate(cur, info, change, stats, old, assign, limit)
+        elif n == 0:
+            state = self._row_state(cur, info, old, after) if check else None
+            if state is None:
+                self._update_missing(cur, info, change, stats)
+            elif state:  # the destination row already is the after-image
+                self._already_equal(info, change, C.UPDATE_CONFLICT, before, {"before": before, "after": after}, stats)
+            else:
+                self._update_conflict(cur, info, change, stats, old)
+
+    def _update_conflict(self, cur, info: TableInfo, change: RowChange, stats: GroupStats, old: tuple) -> None:
+        """The destination row differs from the update's before-image: both sides changed it."""
+        before, after = _before(change), _after(change)
+        where = self._where_key(info, old)
+        dest = self._select_rows(info, where, 1)
+        decision = self._decide(
+            cur,
+            info,
+            change,
+            C.UPDATE_CONFLICT,
+            before,
+            {"before": before, "after": after},
+            dest[0] if dest else None,
+            stats,
+            (after, where),
+        )
+        if decision in C.SOURCE_WINS:
+            self._update_one(cur, info, change, stats, checked=False)
+
+    def _update_duplicate(
+        self, cur, info: TableInfo, change: RowChange, stats: GroupStats, old: tuple, assign: str, limit: str
+    ) -> None:
+        """The update's new key values are held by another destination row."""
+        after = _after(change)
+        dest = self._dest_rows(cur, info, after)
+        clash = self._clash_where(info, after)
+        others = None if clash is None else f"({clash}) AND NOT ({self._where_key(info, old)})"
+        decision = self._decide(
+            cur,
+            info,
+            change,
+            C.UPDATE_DUPLICATE,
+            after,
+            after,
+            dest[0] if len(dest) == 1 else dest,
+            stats,
+            (after, others),
+        )
+        if decision not in C.SOURCE_WINS:
             return
-        if n == 0:
-            self._update_missing(cur, info, change, stats)
+        if info.foreign_keys and self._fk_on and not info.match_all:
+            # remove the other rows holding the new values, then update this row in place: its
+            # children follow it (ON UPDATE CASCADE) instead of being deleted with it
+            self._delete_other_holders(cur, info, after, info.match_key, old)
+            cur.execute(f"UPDATE {info.qname} SET {assign} WHERE {self._where_key(info, old)}")
+        else:
+            cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, old)}{limit}")
+            self._replace_rows(cur, info, [after])
 
     def _update_missing(self, cur, info: TableInfo, change: RowChange, stats: GroupStats) -> None:
-        c = self._conflict(info, change, C.UPDATE_MISSING, _before(change), _after(change), None)
+        after = _after(change)
+        if self._holds(cur, info, after):  # the row is already there as the update leaves it
+            self._already_equal(info, change, C.UPDATE_MISSING, _before(change), after, stats)
+            return
+        c = self._conflict(info, change, C.UPDATE_MISSING, _before(change), after, None)
         stats.conflicts += 1
         stats.logged.append(c)
-        self._insert_one(cur, info, change, _after(change), C.UPDATE_INSERT_DUPLICATE, stats)
+        self._insert_one(cur, info, change, after, C.UPDATE_INSERT_DUPLICATE, stats)
 
 
 def _before(c: RowChange) -> dict[str, Any]:

@@ -27,6 +27,20 @@ class ConflictPolicy(str, Enum):
     OVERWRITE = "Overwrite"
 
 
+# Per-table policies (``table_conflict_policies``): the global ones, and DTS's column policies, which decide by
+# the values of a column the user names (engine/conflicts.py).
+COLUMN_POLICIES = ("UseMax", "UseMin")
+TABLE_POLICIES = tuple(p.value for p in ConflictPolicy) + COLUMN_POLICIES
+
+
+@dataclass(frozen=True)
+class TableConflictPolicy:
+    """The conflict policy of one table: a ``TABLE_POLICIES`` value, and its column for UseMax / UseMin."""
+
+    policy: str
+    column: str | None = None
+
+
 class ExistingTableMode(str, Enum):
     PRECHECK_AND_INTERCEPT = "PrecheckAndIntercept"
     IGNORE = "Ignore"
@@ -59,6 +73,7 @@ PRECHECK_ITEMS = (
     "objects_exist",
     "destination_name_clash",
     "primary_keys",
+    "conflict_policies",
     "triggers",
     "storage_engines",
     "charset_collation",
@@ -177,6 +192,9 @@ class SyncDirection:
     # Repair confirmed differences (destination := source). Task one (forward) only, so that the two
     # directions never repair one row in opposite ways.
     self_check_auto_repair: bool = False
+    # Per-table conflict policies, by source table name: {"db.table": {"policy": ..., "column": ...}}
+    # (``TABLE_POLICIES``; "column" for UseMax / UseMin only). Other tables follow ``conflict_policy``.
+    table_conflict_policies: dict[str, dict[str, str]] = field(default_factory=dict)
 
     # ---- construction
 
@@ -198,6 +216,7 @@ class SyncDirection:
         d["conflict_policy"] = self.conflict_policy.value
         d["existing_table_mode"] = self.existing_table_mode.value
         d["mapping"] = dict(self.mapping)
+        d["table_conflict_policies"] = {k: dict(v) for k, v in self.table_conflict_policies.items()}
         return d
 
     def to_json(self) -> str:
@@ -270,6 +289,24 @@ class SyncDirection:
                 ddb, dtable = self.map_table(sdb, stable)
                 inv[format_object_name(ddb, dtable)] = format_object_name(sdb, stable)
         return inv
+
+    def conflict_policy_for(self, db: str, table: str) -> TableConflictPolicy:
+        """The conflict policy of source table ``db.table``: its entry in ``table_conflict_policies``, else the
+        direction's ``conflict_policy``."""
+        entry = self.table_conflict_policies.get(format_object_name(db, table))
+        if entry is None:
+            return TableConflictPolicy(self.conflict_policy.value)
+        return TableConflictPolicy(entry["policy"], entry.get("column"))
+
+    def mirrored_table_policies(self) -> dict[str, dict[str, str]]:
+        """``table_conflict_policies`` for the opposite direction: the same entries under the destination
+        names (the direction's mapping applied), columns unchanged."""
+        out: dict[str, dict[str, str]] = {}
+        for name, entry in self.table_conflict_policies.items():
+            db, table = split_object_name(name)
+            if table is not None:
+                out[format_object_name(*self.map_table(db, table))] = dict(entry)
+        return out
 
     def destination_objects(self) -> tuple[str, ...]:
         out = []
@@ -518,6 +555,65 @@ def _check_self_check(f: _Fields) -> None:
         problems.append(f"{p}self_check_auto_repair: needs self_check on; turn self_check on or auto repair off")
 
 
+def _check_table_policies(f: _Fields) -> None:
+    """``table_conflict_policies``: selected source tables, a known policy, a column exactly for UseMax/UseMin."""
+    p, problems, parsed = f.p, f.problems, f.parsed
+    name = f"{p}table_conflict_policies"
+    raw = f.data.get("table_conflict_policies", {}) or {}
+    clean: dict[str, dict[str, str]] = {}
+    example = '{"shop.orders": {"policy": "UseMax", "column": "updated_at"}}'
+    if not isinstance(raw, dict):
+        problems.append(f"{name}: expected an object like {example}")
+        raw = {}
+    allowed = ", ".join(TABLE_POLICIES)
+    for obj, entry in raw.items():
+        try:
+            db, table = split_object_name(obj)
+        except (ValueError, TypeError) as e:
+            problems.append(f"{name}: {e}")
+            continue
+        if table is None:
+            problems.append(f"{name}: {obj!r} is a database; name one table per entry, e.g. {example}")
+            continue
+        if (db, None) not in parsed and (db, table) not in parsed:
+            problems.append(
+                f"{name}: {obj!r} is not among the selected objects (source names); select it in objects, "
+                "correct the name, or remove the entry"
+            )
+        if not isinstance(entry, dict):
+            problems.append(f'{name}: {obj!r}: expected an object like {{"policy": "Ignore"}} or {example}')
+            continue
+        unknown = sorted(k for k in entry if k not in ("policy", "column"))
+        if unknown:
+            problems.append(
+                f"{name}: {obj!r}: unknown field(s) {', '.join(unknown)}; allowed fields are policy, column"
+            )
+        policy = entry.get("policy")
+        column = entry.get("column")
+        if policy not in TABLE_POLICIES:
+            problems.append(f"{name}: {obj!r}: policy {policy!r} is not allowed; use one of {allowed}")
+            continue
+        if policy in COLUMN_POLICIES:
+            which = "larger" if policy == "UseMax" else "smaller"
+            if not isinstance(column, str):
+                problems.append(
+                    f'{name}: {obj!r}: policy {policy} needs "column": the column whose {which} value wins, '
+                    f"e.g. {example}"
+                )
+                continue
+            err = check_identifier(column, f"{name}: {obj!r}: column")
+            if err:
+                problems.append(err)
+                continue
+            clean[format_object_name(db, table)] = {"policy": policy, "column": column}
+        else:
+            if column is not None:
+                problems.append(f'{name}: {obj!r}: "column" is only for UseMax / UseMin; remove it for policy {policy}')
+                continue
+            clean[format_object_name(db, table)] = {"policy": policy}
+    f.kw["table_conflict_policies"] = clean
+
+
 def _check_retry(f: _Fields) -> None:
     p, problems = f.p, f.problems
     retry = f.data.get("retry_minutes", DEFAULT_RETRY_MINUTES)
@@ -567,6 +663,7 @@ _VALIDATORS: tuple[Callable[[_Fields], None], ...] = (
     _check_dml_types,
     _check_enums_and_flags,
     _check_self_check,
+    _check_table_policies,
     _check_retry,
     _check_lists,
     _check_role_rules,
@@ -671,6 +768,7 @@ class TwoWayTask:
             rev_in.setdefault("guard_triggers", forward.guard_triggers)
             rev_in.setdefault("self_check", forward.self_check)
             rev_in.setdefault("self_check_rows_per_second", forward.self_check_rows_per_second)
+            rev_in.setdefault("table_conflict_policies", forward.mirrored_table_policies())
         rev_in.setdefault("exclude_ddl", True)
         rev_in.update(task_name=name, role="reverse", control_schema=control)
         rev_problems: list[str] = []

@@ -1,38 +1,92 @@
-"""Conflict detection and resolution, exactly as the DTS spec describes.
+"""Conflict detection and resolution: the DTS spec's cases, DTS's column policies, and answers (issue 12).
 
 Cases (``conflict_type`` in the conflict log):
 
 - ``insert_duplicate``: an INSERT whose primary or unique key already exists at the destination;
+- ``update_conflict``: an UPDATE whose before-image differs from the destination's current row (both sides
+  updated the row; compared by the destination server, ``col <=> value``, on the non-generated columns both
+  sides have; FLOAT as FLOAT, JSON as JSON on MySQL). Logged with both source images (``{"before", "after"}``);
 - ``update_missing``: an UPDATE whose row does not exist at the destination. DTS converts it into an INSERT
   (decision ``UpdateToInsert``), which may itself hit a uniqueness conflict (``update_insert_duplicate``);
 - ``update_duplicate``: an UPDATE whose new key values collide with another destination row;
-- ``delete_missing``: a DELETE whose row does not exist: ignored whatever the policy (decision ``Ignored``).
+- ``delete_missing``: a DELETE whose row does not exist.
 
-Policies (``ConflictPolicy``): TaskFailed - the direction fails, nothing of the source transaction is applied
-and the checkpoint stays before it; Ignore - the destination row stays; Overwrite - the destination row is
-replaced by the source row. Every conflict is written to ``conflict_log``: for Ignore/Overwrite in the same
-transaction as the data, for TaskFailed in its own transaction after the rollback.
+A row that already matches is not a conflict, whatever the policy: an INSERT whose row equals the destination
+row, an UPDATE whose after-image equals it (whatever the before-image), a DELETE of a missing row. Each is a
+no-op, logged with decision ``AlreadyEqual`` (status ``logged``) and not counted in ``checkpoint.conflicts``.
+
+Policies: the direction's ``conflict_policy`` (``ConflictPolicy``), or the table's entry of
+``table_conflict_policies`` (``config.TableConflictPolicy``):
+
+- TaskFailed: the direction fails, nothing of the source transaction is applied, the checkpoint stays before
+  it; the conflict is logged ``open`` (its own transaction after the rollback; ``ConflictFailure.conflict_id``)
+  and waits for an answer (``ANSWERS``). A restart that meets the same conflict again reuses that row.
+- Ignore: the destination row stays. Overwrite: the destination row is replaced by the source row.
+- UseMax / UseMin (per table, on a named column): the row with the larger (smaller) value of the column wins,
+  compared by the destination server. UseMax falls back to Overwrite, UseMin to Ignore, when the column cannot
+  be compared (destination row missing or not one row, NULL on either side, a type that is not a number,
+  decimal, temporal or string). Equal values: the row of task one's source (server A) wins on both servers
+  (forward: source, reverse: destination), so both sides end with the same winner.
+
+Ignore and Overwrite on both tasks can leave the two servers different after simultaneous writes (each side
+keeps its own row, or takes the other's): UseMax / UseMin, or TaskFailed with an answer, converge.
+
+Answers (``status`` answered, written by ``engine.resolve``): when the applier meets a conflict whose
+destination table and key match an answered row, and the change's transaction ends at the row's
+``source_position`` (or at or before its ``applies_through``), the answer decides that row change:
+take_source -> the source row wins (``TakeSource``); keep_destination / skip -> not applied
+(``KeepDestination`` / ``Skipped``). The row becomes ``resolved`` in the destination transaction that carries
+the checkpoint (exactly once). An answered or open row whose position the checkpoint passes without meeting
+its conflict again (the rows were made equal by hand) becomes ``superseded`` in that transaction.
+
+Every conflict is written to ``conflict_log``: decided by a policy in the same transaction as the data, for
+TaskFailed in its own transaction after the rollback.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_dts.engine.config import ConflictPolicy
+from airflow_provider_dts.engine.config import COLUMN_POLICIES, ConflictPolicy
 from airflow_provider_dts.engine.control import to_json
 from airflow_provider_dts.engine.errors import ConflictError
+from airflow_provider_dts.engine.model import position_le
 
 INSERT_DUPLICATE = "insert_duplicate"
 UPDATE_MISSING = "update_missing"
 UPDATE_INSERT_DUPLICATE = "update_insert_duplicate"
 UPDATE_DUPLICATE = "update_duplicate"
+UPDATE_CONFLICT = "update_conflict"
 DELETE_MISSING = "delete_missing"
 
+# conflict_log.decision (VARCHAR(16))
 DECISION_FAILED = "TaskFailed"
 DECISION_IGNORED = "Ignored"
 DECISION_OVERWRITTEN = "Overwritten"
 DECISION_CONVERTED = "UpdateToInsert"
+DECISION_ALREADY_EQUAL = "AlreadyEqual"  # the destination already holds the change's outcome: a no-op
+DECISION_USE_MAX_SOURCE = "UseMax:source"
+DECISION_USE_MAX_DEST = "UseMax:dest"
+DECISION_USE_MIN_SOURCE = "UseMin:source"
+DECISION_USE_MIN_DEST = "UseMin:dest"
+DECISION_TAKE_SOURCE = "TakeSource"  # an answer applied
+DECISION_KEEP_DESTINATION = "KeepDestination"
+DECISION_SKIPPED = "Skipped"
+# the decisions that write the source row over the destination row
+SOURCE_WINS = frozenset({DECISION_OVERWRITTEN, DECISION_USE_MAX_SOURCE, DECISION_USE_MIN_SOURCE, DECISION_TAKE_SOURCE})
+
+# How the policy column of a UseMax / UseMin table compares, source value against destination value (asked of
+# the destination server); CMP_NONE: it cannot be compared (no single destination row, NULL, type).
+CMP_SOURCE_LARGER = "larger"
+CMP_SOURCE_SMALLER = "smaller"
+CMP_EQUAL = "equal"
+CMP_NONE: str | None = None
+# ColumnInfo.kind values UseMax / UseMin compare (numbers, decimals, temporals, strings)
+COMPARABLE_KINDS = frozenset(
+    {"integer", "decimal", "float", "double", "year", "timestamp", "temporal", "text", "binary"}
+)
 
 # conflict_log.status (control migration 5)
 STATUS_LOGGED = "logged"  # decided by a policy, nothing to answer
@@ -54,6 +108,12 @@ ANSWER_LABELS = {
     ANSWER_STOP: "Stop the direction",
 }
 ANSWERS = tuple(ANSWER_LABELS)
+# what the applier does with an answer (``stop`` is not applied: the direction stays stopped)
+ANSWER_DECISIONS = {
+    ANSWER_TAKE_SOURCE: DECISION_TAKE_SOURCE,
+    ANSWER_KEEP_DESTINATION: DECISION_KEEP_DESTINATION,
+    ANSWER_SKIP: DECISION_SKIPPED,
+}
 # The same key conflicting on both sides: an answer for one direction is the mirrored answer for the other.
 MIRRORED_ANSWER = {
     ANSWER_TAKE_SOURCE: ANSWER_KEEP_DESTINATION,
@@ -85,26 +145,137 @@ class Conflict:
 
 
 class ConflictFailure(ConflictError):
-    """A conflict under the TaskFailed policy. ``txn_index`` is the failing transaction in its group."""
+    """A conflict under the TaskFailed policy. ``txn_index`` is the failing transaction in its group;
+    ``conflict_id`` the ``conflict_log`` row (status open) once it is logged."""
 
     def __init__(self, conflict: Conflict, txn_index: int = 0):
         self.conflict = conflict
         self.txn_index = txn_index
+        self.conflict_id: int | None = None
         super().__init__(
             f"{conflict.describe()}. Policy TaskFailed: the direction stopped before this transaction and "
-            "applied none of it. Fix: make the destination row consistent (or delete it), then restart "
-            "the direction; or choose the Ignore / Overwrite conflict policy"
+            "applied none of it. Fix: answer the conflict (Airflow's Required actions of the direction's "
+            "incremental task, or the CLI): take the source row, keep the destination row or skip the change; "
+            "or make the destination row equal to the source row (or delete it), then restart "
+            "the direction; or choose another conflict policy (Ignore, Overwrite, or UseMax / UseMin per table)"
         )
 
 
-def decide(policy: ConflictPolicy, conflict_type: str) -> str:
-    """The decision for a uniqueness conflict (insert/update duplicates) under ``policy``."""
+def decide(policy: str, conflict_type: str, comparison: str | None = None, *, forward: bool = True) -> str:
+    """The decision for a conflict under ``policy`` (a ``ConflictPolicy`` value, ``UseMax`` or ``UseMin``).
+
+    ``comparison`` (UseMax / UseMin only): how the policy column compares, source against destination
+    (``CMP_*``). ``forward``: the direction is task one's (its source is server A, which wins ties).
+    """
     if conflict_type == DELETE_MISSING:
-        return DECISION_IGNORED
+        return DECISION_ALREADY_EQUAL
     if conflict_type == UPDATE_MISSING:
         return DECISION_CONVERTED
     if policy == ConflictPolicy.TASK_FAILED:
         return DECISION_FAILED
     if policy == ConflictPolicy.IGNORE:
         return DECISION_IGNORED
+    if policy == "UseMax":
+        return _by_column(comparison, CMP_SOURCE_LARGER, forward, DECISION_USE_MAX_SOURCE, DECISION_USE_MAX_DEST)
+    if policy == "UseMin":
+        return _by_column(comparison, CMP_SOURCE_SMALLER, forward, DECISION_USE_MIN_SOURCE, DECISION_USE_MIN_DEST)
     return DECISION_OVERWRITTEN
+
+
+def _by_column(comparison: str | None, source_wins: str, forward: bool, source: str, dest: str) -> str:
+    if comparison is None:  # fallback: UseMax -> Overwrite, UseMin -> Ignore
+        return DECISION_OVERWRITTEN if source == DECISION_USE_MAX_SOURCE else DECISION_IGNORED
+    if comparison == CMP_EQUAL:
+        return source if forward else dest
+    return source if comparison == source_wins else dest
+
+
+def compares_column(policy: str) -> bool:
+    """Whether ``policy`` decides by a column's values (UseMax / UseMin)."""
+    return policy in COLUMN_POLICIES
+
+
+def comparison_of(dest_null: Any, source_null: bool, source_less: Any, source_greater: Any) -> str | None:
+    """``CMP_*`` from the destination server's answers to ``col IS NULL``, ``lit < col``, ``lit > col``."""
+    if source_null or dest_null is None or int(dest_null) or source_less is None or source_greater is None:
+        return CMP_NONE
+    if int(source_greater):
+        return CMP_SOURCE_LARGER
+    if int(source_less):
+        return CMP_SOURCE_SMALLER
+    return CMP_EQUAL
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def parse_position(text: Any) -> tuple[str, int] | None:
+    """``file:pos`` (``model.format_position``) -> (file, pos); None for anything else."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode()
+    if not isinstance(text, str) or ":" not in text:
+        return None
+    name, _, pos = text.rpartition(":")
+    return (name, int(pos)) if name and pos.isdigit() else None
+
+
+def key_value(key: Any) -> Any:
+    """A conflict key as the log stores it, parsed back (keys compare this way: ``to_json`` then JSON)."""
+    text = to_json(key)
+    return None if text is None else json.loads(text)
+
+
+@dataclass
+class Answer:
+    """A ``conflict_log`` row with an answer to apply (status answered), or an open one waiting for an answer;
+    ``resolved`` rows with ``applies_through`` stay usable for the rest of their range in this session."""
+
+    id: int
+    status: str
+    answer: str | None
+    dest: tuple[str, str]
+    key: Any  # key_json parsed
+    position: tuple[str, int] | None  # source_position: the transaction the conflict stopped before
+    through: tuple[str, int] | None  # applies_through (mirrored answers)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Answer:
+        def text(v: Any) -> str:
+            return bytes(v).decode() if isinstance(v, (bytes, bytearray)) else str(v)
+
+        key = row.get("key_json")
+        return cls(
+            id=int(row["id"]),
+            status=text(row["status"]),
+            answer=text(row["answer"]) if row.get("answer") is not None else None,
+            dest=(text(row["dest_db"]), text(row["dest_table"])),
+            key=json.loads(text(key)) if key is not None else None,
+            position=parse_position(row.get("source_position")),
+            through=parse_position(row.get("applies_through")),
+        )
+
+    @property
+    def decision(self) -> str | None:
+        """The decision the answer makes, None when there is none to apply (open, or stop)."""
+        if self.status not in (STATUS_ANSWERED, STATUS_RESOLVED) or self.answer is None:
+            return None
+        return ANSWER_DECISIONS.get(self.answer)
+
+    @property
+    def range_end(self) -> tuple[str, int] | None:
+        """The last source position whose changes this answer covers."""
+        return self.through or self.position
+
+    def covers(self, dest: tuple[str, str], key: Any, end_position: tuple[str, int]) -> bool:
+        """Whether this answer decides the conflict of a change of ``dest`` / ``key`` (``key_value``) in the
+        transaction ending at ``end_position``."""
+        if self.decision is None or dest != self.dest or key != self.key:
+            return False
+        if self.position is not None and tuple(self.position) == tuple(end_position):
+            return True
+        return self.through is not None and position_le(end_position, self.through)
+
+    def passed_by(self, checkpoint: tuple[str, int]) -> bool:
+        """Whether the checkpoint is at or past the end of this answer's range."""
+        end = self.range_end
+        return end is not None and position_le(end, checkpoint)

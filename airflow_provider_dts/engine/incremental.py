@@ -93,6 +93,8 @@ class RunResult:
     state: str
     message: str
     stats: dict = field(default_factory=dict)
+    # the conflict_log row (status open) the run stopped on under TaskFailed; None unless it ended on a conflict
+    conflict_id: int | None = None
 
 
 class _Stop(Exception):
@@ -163,6 +165,7 @@ class _DirectionRun:
         self._self_check_written: str | None = None
         self._stats_written_at = 0.0
         self._source_active_at = time.monotonic()
+        self._applying = False  # inside Applier.apply_group (a held-up group is not idle)
         self._caught_up_at = 0.0
         self._queued_at = 0.0
         self._lease = False
@@ -237,7 +240,7 @@ class _DirectionRun:
                 except _Stop:
                     raise
                 except ConflictFailure as e:
-                    return self._fail(str(e))
+                    return self._fail(str(e), conflict_id=e.conflict_id)
                 except Exception as e:
                     if isinstance(e, pymysql.err.MySQLError) and e.args and e.args[0] == 1236:
                         return self._fail(
@@ -309,10 +312,10 @@ class _DirectionRun:
         except Exception:
             return None
 
-    def _fail(self, message: str) -> RunResult:
+    def _fail(self, message: str, conflict_id: int | None = None) -> RunResult:
         self.log.error("direction %s failed: %s", self.d.key, message)
         self._set_state(State.FAILED, message, retrying_since=None, lag_seconds=self.lag)
-        return RunResult("failed", State.FAILED, message, self._stats())
+        return RunResult("failed", State.FAILED, message, self._stats(), conflict_id)
 
     def _teardown(self) -> None:
         self._stop_threads()
@@ -435,6 +438,7 @@ class _DirectionRun:
                 self.dest,
                 position_fn=lambda: self.cp.position,
                 lag_fn=lambda: self.lag,
+                idle_fn=self._idle,
                 logger=self.log,
             )
             self._selfcheck.start()
@@ -620,14 +624,27 @@ class _DirectionRun:
             commit = _dt.datetime.fromtimestamp(last.commit_timestamp, _dt.UTC).replace(tzinfo=None)
             self.lag = max(0.0, (now - commit).total_seconds())
 
+    def _idle(self) -> bool:
+        """Nothing is being applied and the source has been quiet (the self-check then leaves its progress to the
+        stats writes, STATS_IDLE_INTERVAL)."""
+        return not self._applying and time.monotonic() - self._source_active_at > HEARTBEAT_ACTIVE_WINDOW
+
     def _apply(self, group: list[Transaction]) -> None:
+        self._applying = True
+        try:
+            self._apply_group(group)
+        finally:
+            self._applying = False
+
+    def _apply_group(self, group: list[Transaction]) -> None:
         try:
             stats = self.applier.apply_group(group, self.cp)
         except ConflictFailure as e:
             if e.txn_index > 0:  # apply the transactions before the failing one, then stop before it
                 self.applier.apply_group(group[: e.txn_index], self.cp)
-            self.applier.log_conflict_alone(e.conflict)
-            self.cp.conflicts = int(self.cp.conflicts or 0) + 1
+            e.conflict_id, new = self.applier.log_conflict_alone(e.conflict)
+            if new:  # the same open conflict met again by a restart is not counted twice
+                self.cp.conflicts = int(self.cp.conflicts or 0) + 1
             raise
         self._rows_since += stats.inserted + stats.updated + stats.deleted
         selfcheck = getattr(self, "_selfcheck", None)  # (the apply-loop tests build no threads)

@@ -47,6 +47,7 @@ IN_PLACE = (
     "dml_types",
     "exclude_ddl",
     "conflict_policy",
+    "table_conflict_policies",
     "retry_minutes",
     "ignore_precheck_items",
     "sync_triggers",

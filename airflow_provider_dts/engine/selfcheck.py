@@ -196,6 +196,7 @@ class SelfCheck:
         *,
         position_fn: Callable[[], tuple[str, int] | None],
         lag_fn: Callable[[], float | None],
+        idle_fn: Callable[[], bool] | None = None,
         logger: logging.Logger | None = None,
         margin: float | None = None,
         pass_pause: float | None = None,
@@ -205,6 +206,7 @@ class SelfCheck:
         self.dest = destination
         self.position_fn = position_fn
         self.lag_fn = lag_fn
+        self.idle_fn = idle_fn  # True while the direction is idle: its stats writes carry status_message
         self.log = logger or log
         self.margin = MARGIN_SECONDS if margin is None else margin
         self.pass_pause = PASS_PAUSE_SECONDS if pass_pause is None else pass_pause
@@ -231,9 +233,10 @@ class SelfCheck:
         self._passes = 0
         self._budget_at = 0.0
         self._status_at = 0.0
-        # The progress message; the direction writes it to sync_state with its own stats (one binlogged write
-        # instead of two, incremental.STATS_IDLE_INTERVAL when idle). The self-check writes it itself only when
-        # what it found changed (a divergence, keys waiting for the other direction, tables it cannot compare).
+        # The progress message. While the direction is busy (``idle_fn`` False, or no ``idle_fn``) the self-check
+        # writes it every STATUS_INTERVAL when it changed; while idle the direction's stats writes carry it (one
+        # binlogged write instead of two, incremental.STATS_IDLE_INTERVAL), and the self-check writes it itself
+        # only when what it found changed (a divergence, keys waiting for the other direction, unchecked tables).
         self.status_message: str | None = None
         self._status_written: tuple[Any, ...] | None = None
         self.verifier = Verifier(
@@ -352,9 +355,12 @@ class SelfCheck:
         now = time.monotonic()
         if now - self._status_at >= STATUS_INTERVAL:
             self._status_at = now
-            self.status_message = self._status_text()
+            message = self._status_text()
+            changed = message != self.status_message
+            self.status_message = message
             found = self._findings()
-            if found != self._status_written:
+            idle = self.idle_fn is not None and self.idle_fn()
+            if found != self._status_written or (changed and not idle):
                 self._write_status()
                 self._status_written = found
 

@@ -15,6 +15,7 @@ import pymysql
 import pymysql.cursors
 
 from airflow_provider_dts.engine.errors import ServerError
+from airflow_provider_dts.engine.sqltext import as_text
 
 SESSION_INIT = "SET time_zone='+00:00'"
 
@@ -212,16 +213,11 @@ def parse_version(text: str) -> tuple[int, int, int]:
 def server_info(conn: pymysql.connections.Connection) -> ServerInfo:
     """Read flavour, version and the global variables the engine relies on."""
     with conn.cursor() as cur:
+        # SHOW GLOBAL VARIABLES works on every flavour and version: MySQL 8.0 has no
+        # information_schema.GLOBAL_VARIABLES (error 1109) and 5.7 refuses it by default (3167)
         placeholders = ",".join(["%s"] * len(_FACT_VARIABLES))
-        cur.execute(
-            f"SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES "
-            f"WHERE LOWER(VARIABLE_NAME) IN ({placeholders})",
-            _FACT_VARIABLES,
-        )
-        variables = {str(k).lower(): "" if v is None else str(v) for k, v in cur.fetchall()}
-        if not variables:  # MySQL 5.7 with show_compatibility_56=OFF, or 8.0: performance_schema
-            cur.execute("SHOW GLOBAL VARIABLES")
-            variables = {str(k).lower(): str(v) for k, v in cur.fetchall() if str(k).lower() in _FACT_VARIABLES}
+        cur.execute(f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({placeholders})", _FACT_VARIABLES)
+        variables = {as_text(k).lower(): "" if v is None else as_text(v) for k, v in cur.fetchall()}
         cur.execute("SELECT VERSION(), CURRENT_USER()")
         version_string, current_user = cur.fetchone()
     flavour = "mariadb" if "mariadb" in (version_string + variables.get("version_comment", "")).lower() else "mysql"

@@ -158,7 +158,9 @@ def test_delete_of_missing_row_is_ignored_whatever_the_policy(clean_pair, task_n
         wait_until(lambda: table_rows(pair.b, "t") == [(3, "three@x", 3)], 20, "delete applied, missing ignored")
         assert sync.result is None  # still running
     (c,) = conflict_rows(pair.b, task_name)
-    assert (c["conflict_type"], c["decision"]) == ("delete_missing", "Ignored")
+    # issue 12: a row already gone is not a conflict: a no-op, logged as such, not counted
+    assert (c["conflict_type"], c["decision"], c["status"]) == ("delete_missing", "AlreadyEqual", "logged")
+    assert sync.result is not None and sync.result.stats["conflicts"] == 0
     assert json.loads(c["key_json"]) == {"id": 1}
 
 

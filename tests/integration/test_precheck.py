@@ -672,3 +672,41 @@ def _wait_for(fn, timeout=30.0):
             return True
         time.sleep(0.2)
     return False
+
+
+def test_conflict_policies_columns_and_diverging_policies(clean_pair, task_name):
+    """Issue 12: a UseMax / UseMin column must exist on both servers (FAIL names it and the fix); a column that
+    cannot be compared and the policies Ignore / Overwrite WARN (they can leave the servers different)."""
+    pair = clean_pair
+    make_shop(pair.a)
+    make_shop(pair.b, db="shop")
+    with pair.b.root_connect() as conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE shop.orders DROP COLUMN qty")
+    src, dst = pair.a.settings(name="dts_source"), pair.b.settings(name="dts_destination")
+    common = {"initial_schema_sync": False, "initial_full_data_sync": False}
+
+    def item(d):
+        return {r.name: r for r in run_checks(d, src, dst)}["conflict_policies"]
+
+    d = direction(task_name, table_conflict_policies={"shop.orders": {"policy": "UseMax", "column": "qty"}}, **common)
+    r = item(d)
+    assert r.status == FAIL, r.line()
+    assert "UseMax column `qty` of `shop`.`orders` on the destination" in r.reason, r.reason
+    assert "table_conflict_policies" in r.fix
+    d = direction(task_name, table_conflict_policies={"shop.orders": {"policy": "UseMin", "column": "nope"}}, **common)
+    r = item(d)
+    assert r.status == FAIL and "UseMin column `nope` of `shop`.`orders` on the source" in r.reason, r.reason
+    # a column both sides have, of a type UseMax cannot compare: it always falls back
+    for server in (pair.a, pair.b):
+        with server.root_connect() as conn, conn.cursor() as cur:
+            cur.execute("ALTER TABLE shop.orders ADD COLUMN tags POINT NULL")
+    d = direction(task_name, table_conflict_policies={"shop.orders": {"policy": "UseMax", "column": "tags"}}, **common)
+    r = item(d)
+    assert r.status == WARN and "cannot be compared" in r.reason and "fall back" in r.reason
+    d = direction(task_name, table_conflict_policies={"shop.orders": {"policy": "UseMax", "column": "item"}}, **common)
+    r = item(d)
+    assert r.status == PASS, r.line()
+    for policy in ("Ignore", "Overwrite"):
+        r = item(direction(task_name, conflict_policy=policy, **common))
+        assert r.status == WARN and policy in r.reason and "Synchronizing while the servers differ" in r.reason
+        assert "UseMax / UseMin" in r.fix

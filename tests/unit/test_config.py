@@ -6,6 +6,7 @@ from airflow_provider_dts.engine.config import (
     ConflictPolicy,
     ExistingTableMode,
     SyncDirection,
+    TableConflictPolicy,
     TwoWayTask,
     split_object_name,
 )
@@ -151,3 +152,70 @@ def test_password_free_repr():
 
     s = ConnectionSettings(password="s3cret-pw", name="dts_source")
     assert "s3cret-pw" not in repr(s) and "s3cret-pw" not in str(s)
+
+
+# --------------------------------------------------------------------------- per-table conflict policies (issue 12)
+
+
+def test_table_conflict_policies_are_validated_with_the_field_and_the_fix():
+    with pytest.raises(ConfigError) as e:
+        direction(
+            objects=["shop"],
+            table_conflict_policies={
+                "crm.customers": {"policy": "Ignore"},  # not selected
+                "shop.a": {"policy": "UseMax"},  # no column
+                "shop.b": {"policy": "Overwrite", "column": "x"},  # column refused
+                "shop.c": {"policy": "Newest"},  # unknown policy
+                "shop.d": {"policy": "UseMin", "column": "v", "when": "always"},  # unknown field
+                "shop": {"policy": "Ignore"},  # a database
+            },
+        )
+    text = "\n".join(e.value.problems)
+    assert "table_conflict_policies: 'crm.customers' is not among the selected objects" in text
+    assert "'shop.a': policy UseMax needs \"column\"" in text
+    assert "'shop.b': \"column\" is only for UseMax / UseMin" in text
+    assert "'shop.c': policy 'Newest' is not allowed; use one of TaskFailed, Ignore, Overwrite, UseMax, UseMin" in text
+    assert "'shop.d': unknown field(s) when" in text
+    assert "'shop' is a database" in text
+    with pytest.raises(ConfigError) as e:
+        direction(conflict_policy="UseMax")  # the global policy stays TaskFailed | Ignore | Overwrite
+    assert "conflict_policy: 'UseMax' is not allowed; use one of TaskFailed, Ignore, Overwrite" in e.value.problems[0]
+
+
+def test_table_conflict_policies_apply_per_table_and_round_trip():
+    d = direction(
+        objects=["shop", "crm.customers"],
+        conflict_policy="Ignore",
+        table_conflict_policies={
+            "shop.orders": {"policy": "UseMax", "column": "updated_at"},
+            "crm.customers": {"policy": "TaskFailed"},
+        },
+    )
+    assert d.conflict_policy_for("shop", "orders") == TableConflictPolicy("UseMax", "updated_at")
+    assert d.conflict_policy_for("crm", "customers") == TableConflictPolicy("TaskFailed")
+    assert d.conflict_policy_for("shop", "other") == TableConflictPolicy("Ignore")
+    assert SyncDirection.from_json(d.to_json()) == d
+
+
+def test_task_two_gets_the_table_policies_under_its_own_names():
+    task = TwoWayTask.from_dict(
+        {
+            "name": "t",
+            "forward": {
+                "source_conn_id": "a",
+                "destination_conn_id": "b",
+                "objects": ["shop", "crm.customers"],
+                "mapping": {"shop": "shop_b", "crm.customers": "archive.clients"},
+                "table_conflict_policies": {
+                    "shop.orders": {"policy": "UseMin", "column": "version"},
+                    "crm.customers": {"policy": "Overwrite"},
+                },
+            },
+        }
+    )
+    assert task.reverse.table_conflict_policies == {
+        "shop_b.orders": {"policy": "UseMin", "column": "version"},
+        "archive.clients": {"policy": "Overwrite"},
+    }
+    assert task.reverse.conflict_policy_for("shop_b", "orders") == TableConflictPolicy("UseMin", "version")
+    assert TwoWayTask.from_json(task.to_json()) == task

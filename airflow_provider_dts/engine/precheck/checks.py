@@ -11,7 +11,15 @@ from dataclasses import replace
 import pymysql
 
 from airflow_provider_dts.engine.catalog import load_table
-from airflow_provider_dts.engine.config import PRECHECK_ITEMS, ExistingTableMode, skips_initial
+from airflow_provider_dts.engine.config import (
+    COLUMN_POLICIES,
+    PRECHECK_ITEMS,
+    ConflictPolicy,
+    ExistingTableMode,
+    skips_initial,
+    split_object_name,
+)
+from airflow_provider_dts.engine.conflicts import COMPARABLE_KINDS
 from airflow_provider_dts.engine.precheck.facts import _Context, _in, _query, _Side
 from airflow_provider_dts.engine.precheck.grants import (
     CONTROL_PRIVILEGES,
@@ -575,6 +583,80 @@ def check_primary_keys(ctx: _Context) -> CheckResult:
     )
 
 
+# Ignore / Overwrite do not converge when both servers write the same row (issue 12)
+DIVERGING_POLICIES_WARNING = (
+    "Ignore and Overwrite decide each direction on its own: when both servers change the same row at about the "
+    "same time, Ignore on both tasks leaves each server with its own row and Overwrite on both tasks swaps "
+    "them, and both directions keep reporting Synchronizing while the servers differ (every such conflict is "
+    "logged in conflict_log)."
+)
+
+
+def check_conflict_policies(ctx: _Context) -> CheckResult:
+    """UseMax / UseMin columns exist on both sides (and compare); WARN for Ignore / Overwrite (may diverge)."""
+    name = "conflict_policies"
+    _need(ctx.src)
+    d = ctx.direction
+    missing, uncomparable = [], []
+    for obj, entry in sorted(d.table_conflict_policies.items()):
+        if entry.get("policy") not in COLUMN_POLICIES:
+            continue
+        db, table = split_object_name(obj)
+        if table is None:
+            continue
+        column = entry["column"]
+        target = d.map_table(db, table)
+        sides = [(ctx.src, db, table)]
+        if ctx.dst.ok and target in ctx.dest_tables:  # else schema sync creates it from the source table
+            sides.append((ctx.dst, *target))
+        for side, sdb, stable in sides:
+            with side.conn.cursor() as cur:
+                info = load_table(cur, sdb, stable)
+            if info is None:
+                continue  # a missing source table is reported by objects_exist
+            col = next((c for c in info.column_info if c.name == column), None)
+            where = f"{_obj(sdb, stable)} on the {side.label}"
+            if col is None or col.generated:
+                missing.append(f"{entry['policy']} column {quote_ident(column)} of {where}")
+            elif col.kind not in COMPARABLE_KINDS:
+                uncomparable.append(f"{quote_ident(column)} of {where} ({col.column_type or col.data_type})")
+    if missing:
+        return CheckResult(
+            name,
+            FAIL,
+            f"table_conflict_policies names column(s) that do not exist (or are generated): {_names(missing)}; "
+            "UseMax / UseMin compare that column's values on both servers.",
+            'correct the "column" of the entry in table_conflict_policies (a stored column of the table on both '
+            "servers, e.g. an updated_at or version column), or add the column on both servers",
+        )
+    warnings, fixes = [], []
+    if uncomparable:
+        warnings.append(
+            f"UseMax / UseMin column(s) that cannot be compared: {_names(uncomparable)}; they always fall back "
+            "(UseMax to Overwrite, UseMin to Ignore)."
+        )
+        fixes.append("name a number, decimal, date/time or string column in table_conflict_policies")
+    used = {d.conflict_policy.value} | {e["policy"] for e in d.table_conflict_policies.values()}
+    diverging = [p.value for p in (ConflictPolicy.IGNORE, ConflictPolicy.OVERWRITE) if p.value in used]
+    if diverging:
+        warnings.append(f"{d.key} uses {' and '.join(diverging)}. " + DIVERGING_POLICIES_WARNING)
+        fixes.append(
+            "where both servers write the same rows, use UseMax / UseMin on a column such as updated_at "
+            '(table_conflict_policies, e.g. {"shop.orders": {"policy": "UseMax", "column": "updated_at"}}) or '
+            "TaskFailed (a person answers each conflict); compare the servers with dts_verify"
+        )
+    if warnings:
+        return CheckResult(name, WARN, " ".join(warnings), "; ".join(fixes))
+    n = sum(1 for e in d.table_conflict_policies.values() if e.get("policy") in COLUMN_POLICIES)
+    return CheckResult(
+        name,
+        PASS,
+        f"conflict policy {d.conflict_policy.value}"
+        + (f"; {n} UseMax / UseMin column(s) exist on both servers and compare" if n else "")
+        + ": conflicts stop the direction or converge to one winner on both servers.",
+    )
+
+
 def check_triggers(ctx: _Context) -> CheckResult:
     name = "triggers"
     src_info = _need(ctx.src)
@@ -848,6 +930,7 @@ CHECKS: dict[str, Callable[[_Context], CheckResult]] = {
     "objects_exist": check_objects_exist,
     "destination_name_clash": check_destination_name_clash,
     "primary_keys": check_primary_keys,
+    "conflict_policies": check_conflict_policies,
     "triggers": check_triggers,
     "storage_engines": check_storage_engines,
     "charset_collation": check_charset_collation,
@@ -888,6 +971,9 @@ ITEM_DOCS: dict[str, str] = {
     "destination_name_clash": "FAIL (PrecheckAndIntercept) or WARN (Ignore) if a selected table already exists at "
     "the destination after name mapping; passes once the direction is initialized.",
     "primary_keys": "FAIL for tables without a PRIMARY KEY or a NOT NULL UNIQUE key. Add a primary key.",
+    "conflict_policies": "FAIL if a UseMax / UseMin column of table_conflict_policies does not exist on either "
+    "server; WARN if it cannot be compared (falls back), and for Ignore / Overwrite, which can leave the servers "
+    "different after simultaneous writes of one row. Use UseMax / UseMin or TaskFailed.",
     "triggers": "WARN for triggers on selected tables (on either server): keep each trigger on one side, or set "
     "guard_triggers on (then PASS: the triggers are guarded on both servers; WARN without TRIGGER).",
     "storage_engines": "WARN for non-transactional tables (MyISAM, MEMORY, Aria). ALTER TABLE ... ENGINE=InnoDB.",

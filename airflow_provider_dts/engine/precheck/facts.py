@@ -89,7 +89,7 @@ def _open(side: _Side) -> None:
         side.info = server_info(side.conn)
     except Exception as e:
         side.error = f"connected to the {side.label} but cannot read its version and variables: {e}."
-        side.fix = "allow the account to read information_schema.GLOBAL_VARIABLES (any login can by default)"
+        side.fix = "allow the account to run SHOW GLOBAL VARIABLES and SELECT VERSION() (any login can by default)"
         _close(side)
         return
     try:

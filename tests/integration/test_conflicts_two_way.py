@@ -1,0 +1,436 @@
+"""Issue 12 against the real pair, both directions running: UPDATE/UPDATE conflicts under every policy
+(UseMax / UseMin per table, with their fallbacks), rows that already match are no-ops, and answers recorded
+in the conflict log are applied exactly once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from helpers import wait_until
+from test_incremental import Sync, create_both, make_direction, sql, state_row, table_rows
+
+from airflow_provider_dts.engine.control import ControlSchema, State
+
+COLUMNS = {
+    "integer": ("INT NULL", "10", "20"),
+    "decimal": ("DECIMAL(12,3) NULL", "10.125", "10.5"),
+    "datetime": ("DATETIME(6) NULL", "'2024-05-01 10:00:00.000001'", "'2024-05-01 10:00:00.000002'"),
+}
+
+
+def conflicts(server, task: str, role: str) -> list[dict[str, Any]]:
+    conn = server.root_connect()
+    try:
+        return ControlSchema().conflicts(conn, task, role)
+    finally:
+        conn.close()
+
+
+def checksum(server, table: str = "t") -> int:
+    return sql(server, f"CHECKSUM TABLE shop.{table}")[0][1]
+
+
+def directions(task: str, **kw: Any):
+    return make_direction(task, **kw), make_direction(task, "reverse", **kw)
+
+
+def start_both(pair, task: str, **kw: Any) -> tuple[Sync, Sync]:
+    fwd, rev = directions(task, **kw)
+    return Sync(fwd, pair.a, pair.b).start(), Sync(rev, pair.b, pair.a).start()
+
+
+def first_start(pair, task: str, **kw: Any) -> None:
+    """Both directions start once (their checkpoints are recorded), then stop: what each side writes next is
+    read by the direction that carries it to the other side."""
+    for s in start_both(pair, task, **kw):
+        s.stop()
+
+
+def write_both(pair, a_statement: str, b_statement: str) -> None:
+    """The same row written on both servers 'at once': neither direction runs while they are written."""
+    sql(pair.a, a_statement)
+    sql(pair.b, b_statement)
+
+
+def run_both_until(pair, task: str, done, what: str, **kw: Any) -> tuple[Sync, Sync]:
+    fwd, rev = directions(task, **kw)
+    syncs = (Sync(fwd, pair.a, pair.b).start(wait=False), Sync(rev, pair.b, pair.a).start(wait=False))
+    try:
+        wait_until(done, 30, what)
+    finally:
+        for s in syncs:
+            if s.thread.is_alive():
+                s.stop()
+    return syncs
+
+
+def logged(server, task: str, role: str, ctype: str) -> list[dict[str, Any]]:
+    return [c for c in conflicts(server, task, role) if c["conflict_type"] == ctype]
+
+
+# --------------------------------------------------------------------------- UPDATE/UPDATE under every policy
+
+
+@pytest.mark.parametrize(
+    "policy, expected_a, expected_b",
+    [
+        ("Ignore", 1, 2),  # each side keeps its own row: different (the README and precheck warn)
+        ("Overwrite", 2, 1),  # each side takes the other's row: swapped
+    ],
+)
+def test_update_update_is_logged_under_ignore_and_overwrite(clean_pair, task_name, policy, expected_a, expected_b):
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10), n INT)")
+    sql(pair.a, "INSERT INTO shop.t VALUES (1, 'base', 0)")
+    sql(pair.b, "INSERT INTO shop.t VALUES (1, 'base', 0)")
+    first_start(pair, task_name, conflict_policy=policy)
+    write_both(pair, "UPDATE shop.t SET v='fromA', n=1 WHERE id=1", "UPDATE shop.t SET v='fromB', n=2 WHERE id=1")
+
+    def both_logged():
+        return logged(pair.b, task_name, "forward", "update_conflict") and logged(
+            pair.a, task_name, "reverse", "update_conflict"
+        )
+
+    syncs = run_both_until(pair, task_name, both_logged, "update/update logged on both homes", conflict_policy=policy)
+    values = {1: (1, "fromA", 1), 2: (1, "fromB", 2)}
+    assert table_rows(pair.a, "t") == [values[expected_a]]
+    assert table_rows(pair.b, "t") == [values[expected_b]]
+    decision = "Ignored" if policy == "Ignore" else "Overwritten"
+    for server, role, mine, theirs in ((pair.b, "forward", "fromA", "fromB"), (pair.a, "reverse", "fromB", "fromA")):
+        (c,) = logged(server, task_name, role, "update_conflict")
+        assert (c["decision"], c["policy"], c["status"]) == (decision, policy, "logged")
+        image = json.loads(c["source_image"])
+        assert image["before"] == {"id": 1, "v": "base", "n": 0} and image["after"]["v"] == mine
+        assert json.loads(c["dest_image"])["v"] == theirs
+        assert json.loads(c["key_json"]) == {"id": 1}
+    assert all(s.result is not None and s.result.stats["conflicts"] == 1 for s in syncs)
+
+
+def test_update_update_under_task_failed_stops_both_directions(clean_pair, task_name):
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
+    sql(pair.a, "INSERT INTO shop.t VALUES (1, 'base'), (2, 'two')")
+    sql(pair.b, "INSERT INTO shop.t VALUES (1, 'base'), (2, 'two')")
+    first_start(pair, task_name)
+    write_both(pair, "UPDATE shop.t SET v='fromA' WHERE id=1", "UPDATE shop.t SET v='fromB' WHERE id=1")
+    fwd, rev = directions(task_name)
+    results = [Sync(fwd, pair.a, pair.b).start(wait=False), Sync(rev, pair.b, pair.a).start(wait=False)]
+    for s in results:
+        r = s.wait_result(30)
+        assert r.outcome == "failed" and r.state == State.FAILED
+        assert "update conflict" in r.message and "fromA" in r.message and "fromB" in r.message
+        assert r.conflict_id is not None
+    assert table_rows(pair.a, "t") == [(1, "fromA"), (2, "two")]
+    assert table_rows(pair.b, "t") == [(1, "fromB"), (2, "two")]
+    for server, role, s in ((pair.b, "forward", results[0]), (pair.a, "reverse", results[1])):
+        (c,) = conflicts(server, task_name, role)
+        assert (c["conflict_type"], c["decision"], c["status"]) == ("update_conflict", "TaskFailed", "open")
+        assert c["id"] == s.result.conflict_id
+    # a restart meets the same conflict again: the same open row, not counted twice
+    again = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    assert again.outcome == "failed" and again.conflict_id == results[0].result.conflict_id
+    assert len(conflicts(pair.b, task_name, "forward")) == 1
+    assert again.stats["conflicts"] == 1
+
+
+# --------------------------------------------------------------------------- UseMax / UseMin
+
+
+@pytest.mark.parametrize("kind", list(COLUMNS))
+@pytest.mark.parametrize("policy", ["UseMax", "UseMin"])
+def test_use_max_and_use_min_converge_on_both_servers(clean_pair, task_name, kind, policy):
+    pair = clean_pair
+    coltype, small, large = COLUMNS[kind]
+    create_both(pair, f"CREATE TABLE shop.t (id INT PRIMARY KEY, note VARCHAR(10), c {coltype})")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.t VALUES (1, 'base', NULL)")
+    policies = {"shop.t": {"policy": policy, "column": "c"}}
+    first_start(pair, task_name, table_conflict_policies=policies)
+    # A writes the smaller value, B the larger: UseMax keeps B's row on both sides, UseMin A's row
+    write_both(
+        pair,
+        f"UPDATE shop.t SET note='fromA', c={small} WHERE id=1",
+        f"UPDATE shop.t SET note='fromB', c={large} WHERE id=1",
+    )
+
+    def both_decided():
+        return logged(pair.b, task_name, "forward", "update_conflict") and logged(
+            pair.a, task_name, "reverse", "update_conflict"
+        )
+
+    run_both_until(pair, task_name, both_decided, "both directions decided", table_conflict_policies=policies)
+    winner = "fromB" if policy == "UseMax" else "fromA"
+    rows_a, rows_b = table_rows(pair.a, "t"), table_rows(pair.b, "t")
+    assert rows_a == rows_b and rows_a[0][1] == winner, (rows_a, rows_b)
+    assert checksum(pair.a) == checksum(pair.b)
+    (fc,) = logged(pair.b, task_name, "forward", "update_conflict")  # source A
+    (rc,) = logged(pair.a, task_name, "reverse", "update_conflict")  # source B
+    if policy == "UseMax":
+        assert (fc["decision"], rc["decision"]) == ("UseMax:dest", "UseMax:source")
+    else:
+        assert (fc["decision"], rc["decision"]) == ("UseMin:source", "UseMin:dest")
+    assert fc["policy"] == rc["policy"] == policy
+
+
+@pytest.mark.parametrize("policy, winner_a, winner_b", [("UseMax", "fromB", "fromA"), ("UseMin", "fromA", "fromB")])
+def test_use_max_and_use_min_fall_back_when_the_column_is_null(clean_pair, task_name, policy, winner_a, winner_b):
+    """NULL on one side: UseMax falls back to Overwrite (swapped), UseMin to Ignore (each keeps its own)."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, note VARCHAR(10), c INT NULL)")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.t VALUES (1, 'base', 5)")
+    policies = {"shop.t": {"policy": policy, "column": "c"}}
+    first_start(pair, task_name, table_conflict_policies=policies)
+    write_both(
+        pair, "UPDATE shop.t SET note='fromA', c=NULL WHERE id=1", "UPDATE shop.t SET note='fromB', c=7 WHERE id=1"
+    )
+
+    def both_decided():
+        return logged(pair.b, task_name, "forward", "update_conflict") and logged(
+            pair.a, task_name, "reverse", "update_conflict"
+        )
+
+    run_both_until(pair, task_name, both_decided, "both directions decided", table_conflict_policies=policies)
+    assert table_rows(pair.a, "t")[0][1] == winner_a
+    assert table_rows(pair.b, "t")[0][1] == winner_b
+    fallback = "Overwritten" if policy == "UseMax" else "Ignored"
+    for server, role in ((pair.b, "forward"), (pair.a, "reverse")):
+        (c,) = logged(server, task_name, role, "update_conflict")
+        assert (c["policy"], c["decision"]) == (policy, fallback)
+
+
+def test_use_max_ties_go_to_task_ones_source_and_other_tables_keep_the_global_policy(clean_pair, task_name):
+    pair = clean_pair
+    create_both(
+        pair,
+        "CREATE TABLE shop.t (id INT PRIMARY KEY, note VARCHAR(10), c INT NULL)",
+        "CREATE TABLE shop.u (id INT PRIMARY KEY, note VARCHAR(10))",
+    )
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.t VALUES (1, 'base', 5)", "INSERT INTO shop.u VALUES (1, 'base')")
+    kw: dict[str, Any] = dict(
+        conflict_policy="Ignore", table_conflict_policies={"shop.t": {"policy": "UseMax", "column": "c"}}
+    )
+    first_start(pair, task_name, **kw)
+    sql(pair.a, "UPDATE shop.t SET note='fromA' WHERE id=1", "UPDATE shop.u SET note='fromA' WHERE id=1")
+    sql(pair.b, "UPDATE shop.t SET note='fromB' WHERE id=1", "UPDATE shop.u SET note='fromB' WHERE id=1")
+
+    def all_decided():
+        return all(len(conflicts(s, task_name, r)) == 2 for s, r in ((pair.b, "forward"), (pair.a, "reverse")))
+
+    run_both_until(pair, task_name, all_decided, "four conflicts decided", **kw)
+    assert table_rows(pair.a, "t") == table_rows(pair.b, "t") == [(1, "fromA", 5)]
+    assert checksum(pair.a, "t") == checksum(pair.b, "t")
+    assert table_rows(pair.a, "u") == [(1, "fromA")] and table_rows(pair.b, "u") == [(1, "fromB")]  # Ignore
+    decisions = {
+        (role, c["dest_table"]): (c["policy"], c["decision"])
+        for server, role in ((pair.b, "forward"), (pair.a, "reverse"))
+        for c in conflicts(server, task_name, role)
+    }
+    assert decisions == {
+        ("forward", "t"): ("UseMax", "UseMax:source"),
+        ("reverse", "t"): ("UseMax", "UseMax:dest"),
+        ("forward", "u"): ("Ignore", "Ignored"),
+        ("reverse", "u"): ("Ignore", "Ignored"),
+    }
+
+
+def test_use_max_on_an_insert_duplicate(clean_pair, task_name):
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, note VARCHAR(10), c DECIMAL(8,2))")
+    policies = {"shop.t": {"policy": "UseMax", "column": "c"}}
+    first_start(pair, task_name, table_conflict_policies=policies)
+    write_both(pair, "INSERT INTO shop.t VALUES (1, 'fromA', 3.50)", "INSERT INTO shop.t VALUES (1, 'fromB', 3.25)")
+
+    def both_decided():
+        return logged(pair.b, task_name, "forward", "insert_duplicate") and logged(
+            pair.a, task_name, "reverse", "insert_duplicate"
+        )
+
+    run_both_until(pair, task_name, both_decided, "both decided", table_conflict_policies=policies)
+    assert [r[:2] for r in table_rows(pair.a, "t")] == [r[:2] for r in table_rows(pair.b, "t")] == [(1, "fromA")]
+    assert checksum(pair.a) == checksum(pair.b)
+
+
+# --------------------------------------------------------------------------- rows that already match
+
+
+@pytest.mark.parametrize("policy", ["TaskFailed", "Ignore", "Overwrite"])
+def test_the_same_change_on_both_sides_is_not_a_conflict(clean_pair, task_name, policy):
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10), f FLOAT, d DATETIME(3))")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.t VALUES (1, 'base', 0.1, '2024-01-01 00:00:00.5'), (3, 'three', 3.3, NULL)")
+    first_start(pair, task_name, conflict_policy=policy)
+    same = [
+        "UPDATE shop.t SET v='same', f=1.1 WHERE id=1",  # UPDATE to the same after-image on both sides
+        "INSERT INTO shop.t VALUES (2, 'two', 2.2, '2024-01-02 00:00:00.25')",  # the same INSERT
+        "DELETE FROM shop.t WHERE id=3",  # the same DELETE
+    ]
+    sql(pair.a, *same)
+    sql(pair.b, *same)
+
+    def all_seen():
+        return all(len(conflicts(s, task_name, r)) == 3 for s, r in ((pair.b, "forward"), (pair.a, "reverse")))
+
+    syncs = run_both_until(pair, task_name, all_seen, "no-ops logged", conflict_policy=policy)
+    for s in syncs:
+        assert s.result is not None and s.result.outcome == "stopped", s.result
+        assert s.result.stats["conflicts"] == 0
+    assert table_rows(pair.a, "t") == table_rows(pair.b, "t")
+    assert checksum(pair.a) == checksum(pair.b)
+    for server, role in ((pair.b, "forward"), (pair.a, "reverse")):
+        got = sorted((c["conflict_type"], c["decision"], c["status"]) for c in conflicts(server, task_name, role))
+        assert got == [
+            ("delete_missing", "AlreadyEqual", "logged"),
+            ("insert_duplicate", "AlreadyEqual", "logged"),
+            ("update_conflict", "AlreadyEqual", "logged"),
+        ]
+
+
+def test_a_row_made_equal_by_hand_resumes_and_supersedes_the_open_conflict(clean_pair, task_name):
+    """The issue's recovery: TaskFailed stopped on a row; the destination row is made identical to the source
+    row by hand; the restart applies the change as a no-op (not counted again) and the open row is superseded."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
+    fwd = make_direction(task_name)
+    Sync(fwd, pair.a, pair.b).start().stop()
+    sql(pair.b, "INSERT INTO shop.t VALUES (1, 'fromB')")
+    sql(pair.a, "INSERT INTO shop.t VALUES (1, 'fromA')", "INSERT INTO shop.t VALUES (2, 'after')")
+    failed = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    assert failed.outcome == "failed" and failed.conflict_id is not None
+    sql(pair.b, "UPDATE shop.t SET v='fromA' WHERE id=1")  # made identical by hand
+    with Sync(fwd, pair.a, pair.b) as sync:
+        wait_until(lambda: table_rows(pair.b, "t") == [(1, "fromA"), (2, "after")], 20, "resumed")
+    assert sync.result is not None and sync.result.outcome == "stopped"
+    assert sync.result.stats["conflicts"] == 1  # the first one only
+    rows = {c["id"]: c for c in conflicts(pair.b, task_name, "forward")}
+    assert rows[failed.conflict_id]["status"] == "superseded"
+    assert [(c["conflict_type"], c["decision"]) for i, c in rows.items() if i != failed.conflict_id] == [
+        ("insert_duplicate", "AlreadyEqual")
+    ]
+    assert state_row(pair.b, task_name, "forward")["state"] == State.STOPPED
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def answer(server, conflict_id: int, choice: str, who: str = "tester") -> None:
+    """What engine.resolve does (C2): the open conflict gets an answer."""
+    sql(
+        server,
+        f"UPDATE dts_meta.conflict_log SET status='answered', answer='{choice}', answered_by='{who}', "
+        f"answered_at=UTC_TIMESTAMP(6) WHERE id={int(conflict_id)} AND status='open'",
+    )
+
+
+def test_insert_insert_answered_on_both_directions_ends_with_one_winner(clean_pair, task_name):
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10), UNIQUE KEY (v))")
+    first_start(pair, task_name)
+    write_both(
+        pair,
+        "INSERT INTO shop.t VALUES (1, 'fromA')",
+        "INSERT INTO shop.t VALUES (1, 'fromB')",
+    )
+    sql(pair.a, "INSERT INTO shop.t VALUES (2, 'two')")  # after the conflict: must arrive once answered
+    fwd, rev = directions(task_name)
+    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    r = Sync(rev, pair.b, pair.a).start(wait=False).wait_result(30)
+    assert f.outcome == r.outcome == "failed"
+    assert f.conflict_id is not None and r.conflict_id is not None
+    # take the source row on task one; the mirrored answer (keep the destination row) on task two
+    answer(pair.b, f.conflict_id, "take_source")
+    answer(pair.a, r.conflict_id, "keep_destination")
+    expected = [(1, "fromA"), (2, "two")]
+
+    def converged():
+        return table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
+
+    syncs = run_both_until(pair, task_name, converged, "one winner on both sides")
+    for s in syncs:
+        assert s.result is not None and s.result.outcome == "stopped", s.result
+    assert checksum(pair.a) == checksum(pair.b)
+    fc = {c["id"]: c for c in conflicts(pair.b, task_name, "forward")}[f.conflict_id]
+    rc = {c["id"]: c for c in conflicts(pair.a, task_name, "reverse")}[r.conflict_id]
+    assert (fc["status"], fc["decision"], fc["answered_by"]) == ("resolved", "TakeSource", "tester")
+    assert (rc["status"], rc["decision"]) == ("resolved", "KeepDestination")
+    assert fc["applied_at"] is not None and rc["applied_at"] is not None
+    assert len(conflicts(pair.b, task_name, "forward")) == len(conflicts(pair.a, task_name, "reverse")) == 1
+    # exactly once: another restart applies nothing again (the checkpoints are past the answered changes)
+    sql(pair.b, "UPDATE shop.t SET v='changedB' WHERE id=1")
+    expected = [(1, "changedB"), (2, "two")]
+    syncs = run_both_until(pair, task_name, converged, "the later change arrives, the answer is not re-applied")
+    assert table_rows(pair.b, "t") == expected
+    assert [c["status"] for c in conflicts(pair.b, task_name, "forward")] == ["resolved"]
+    assert [c["status"] for c in conflicts(pair.a, task_name, "reverse")] == ["resolved"]
+
+
+def test_update_update_answered_skip_and_mirrored_answer_in_advance(clean_pair, task_name):
+    """Task one stops on an UPDATE/UPDATE; the answer 'take the source row' puts A's row on B. Task two has not
+    met its side yet: the mirrored answer (keep the destination row) is a new answered row with applies_through
+    (as engine.resolve writes it), so task two does not apply its stale change of that key, and both sides end
+    with A's row."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.t VALUES (1, 'base')")
+    first_start(pair, task_name)
+    write_both(pair, "UPDATE shop.t SET v='fromA' WHERE id=1", "UPDATE shop.t SET v='fromB' WHERE id=1")
+    fwd = make_direction(task_name)
+    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    assert f.outcome == "failed" and f.conflict_id is not None
+    answer(pair.b, f.conflict_id, "take_source")
+    # the mirrored answer for task two: its changes of key 1 up to B's current position keep A's row
+    b_pos = sql(pair.b, "SHOW MASTER STATUS")[0]
+    sql(
+        pair.a,
+        "INSERT INTO dts_meta.conflict_log (task_name, direction, detected_at, conflict_type, policy, decision, "
+        "source_db, source_table, dest_db, dest_table, key_json, status, answer, answered_by, answered_at, "
+        "applies_through, linked_id) VALUES ("
+        f"'{task_name}', 'reverse', UTC_TIMESTAMP(6), 'update_conflict', 'TaskFailed', 'Mirrored', 'shop', 't', "
+        f"'shop', 't', '{{\"id\": 1}}', 'answered', 'keep_destination', 'tester', UTC_TIMESTAMP(6), "
+        f"'{b_pos[0]}:{b_pos[1]}', {f.conflict_id})",
+    )
+    expected = [(1, "fromA")]
+
+    def converged():
+        return table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
+
+    syncs = run_both_until(pair, task_name, converged, "A's row on both sides")
+    for s in syncs:
+        assert s.result is not None and s.result.outcome == "stopped", s.result
+    assert checksum(pair.a) == checksum(pair.b)
+    (fc,) = conflicts(pair.b, task_name, "forward")
+    (rc,) = conflicts(pair.a, task_name, "reverse")
+    assert (fc["status"], fc["decision"]) == ("resolved", "TakeSource")
+    assert (rc["status"], rc["decision"]) == ("resolved", "KeepDestination")
+
+
+@pytest.mark.parametrize("policy", ["Ignore", "Overwrite"])
+def test_update_update_in_a_batch_of_updates(clean_pair, task_name, policy):
+    """Updates of many rows go in batches (one existence check for all): the row B changed meanwhile is found
+    by that check and decided alone; the others are applied."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v INT, f FLOAT, d DATETIME(6))")
+    for s in (pair.a, pair.b):
+        sql(
+            s,
+            "INSERT INTO shop.t VALUES "
+            + ", ".join(f"({i}, {i}, {i}.1, '2024-01-01 00:00:0{i}.5')" for i in range(1, 6)),
+        )
+    fwd = make_direction(task_name, conflict_policy=policy)
+    Sync(fwd, pair.a, pair.b).start().stop()
+    sql(pair.b, "UPDATE shop.t SET v=-3 WHERE id=3")
+    sql(pair.a, "UPDATE shop.t SET v=v*10, f=f*2")  # one transaction, five rows
+    with Sync(fwd, pair.a, pair.b):
+        wait_until(lambda: len(conflicts(pair.b, task_name, "forward")) == 1, 20, "the conflict logged")
+    expected_3 = (3, -3) if policy == "Ignore" else (3, 30)
+    assert [r[:2] for r in table_rows(pair.b, "t")] == [(1, 10), (2, 20), expected_3, (4, 40), (5, 50)]
+    (c,) = conflicts(pair.b, task_name, "forward")
+    assert (c["conflict_type"], json.loads(c["key_json"])) == ("update_conflict", {"id": 3})
+    assert json.loads(c["dest_image"])["v"] == -3 and json.loads(c["source_image"])["before"]["v"] == 3
+    if policy == "Overwrite":
+        assert checksum(pair.a) == checksum(pair.b)
