@@ -9,6 +9,8 @@ trigger's progress lines, the "DTS sync" page (``plugins/status.py``), ``cli.py 
 - ``read_status`` (one direction, opens its own connection), ``read_direction`` (one direction on an open
   connection) and ``read_directions`` (every direction whose state lives on a server) return
   ``DirectionStatus``; the age of the row is measured with the server's clock.
+- ``read_metrics`` (the per-minute lag and rows/s history the page charts), ``read_copy_progress`` (the full data
+  sync per table: rows done / estimated, %, rate, ETA) and ``copy_totals`` (the same for the whole copy).
 - ``STALE_AFTER_SECONDS`` (120 s) says when a state row no longer belongs to a working process. A running
   direction refreshes its row every second while rows flow (``incremental.STATS_INTERVAL``), every 30 s when
   idle (``incremental.STATS_IDLE_INTERVAL``: each write is binlogged), and at least at every retry
@@ -221,6 +223,98 @@ def read_metrics(
         }
         for minute, lag_max, lag_avg, rows_applied, conflicts in rows
     ]
+
+
+def read_copy_progress(
+    conn: pymysql.connections.Connection, control_schema: str, task_name: str, role: str
+) -> list[dict[str, Any]]:
+    """The direction's full data sync per table (``<control>.table_progress``, written with every copied chunk),
+    ordered by source name: ``source_db``, ``source_table``, ``dest_db``, ``dest_table``, ``status`` (pending,
+    copying, done), ``rows_done``, ``rows_estimated`` (the source's estimate when the copy was planned),
+    ``started_at``, ``finished_at``, ``updated_at`` (naive UTC), and derived from them: ``percent`` (None without
+    an estimate, 100 when done, below 100 while copying even when the estimate was too low), ``rows_per_second``
+    (rows done over the table's copy time so far) and ``eta_seconds`` (rows left at that rate; None when done or
+    unknown). Empty without the table (no copy yet)."""
+    control = ControlSchema(control_schema)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT source_db, source_table, dest_db, dest_table, status, rows_done, rows_estimated, "
+                f"started_at, finished_at, updated_at FROM {control.table('table_progress')} "
+                "WHERE task_name=%s AND direction=%s ORDER BY source_db, source_table",
+                (task_name, role),
+            )
+            rows = cur.fetchall()
+    except pymysql.err.ProgrammingError as e:
+        if e.args and e.args[0] in _NO_CONTROL_SCHEMA:
+            return []
+        raise
+    out = []
+    for src_db, src_table, dst_db, dst_table, status, done, est, started, finished, updated in rows:
+        done, est = int(done or 0), int(est or 0)
+        end = finished or updated
+        seconds = None if started is None or end is None else (end - started).total_seconds()
+        rate = done / seconds if seconds and seconds > 0 and done else None
+        if status == "done":
+            percent: float | None = 100.0
+        elif est > 0:
+            percent = min(99.9, 100.0 * done / est)
+        else:
+            percent = None
+        eta = None
+        if status != "done" and rate and est > done:
+            eta = (est - done) / rate
+        out.append(
+            {
+                "source_db": src_db,
+                "source_table": src_table,
+                "dest_db": dst_db,
+                "dest_table": dst_table,
+                "status": status,
+                "rows_done": done,
+                "rows_estimated": est,
+                "started_at": started,
+                "finished_at": finished,
+                "updated_at": updated,
+                "percent": percent,
+                "rows_per_second": rate,
+                "eta_seconds": eta,
+            }
+        )
+    return out
+
+
+def copy_totals(tables: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The whole copy from ``read_copy_progress``'s tables: ``tables``, ``tables_done``, ``rows_done``,
+    ``rows_estimated``, ``percent``, ``rows_per_second`` (rows done over the copy's time so far: first start to
+    last update) and ``eta_seconds`` (rows left at that rate). None without tables."""
+    if not tables:
+        return None
+    done = sum(t["rows_done"] for t in tables)
+    # a copied table counts what it really had; one still copying its estimate (at least what is done)
+    est = sum(t["rows_done"] if t["status"] == "done" else max(t["rows_estimated"], t["rows_done"]) for t in tables)
+    finished = all(t["status"] == "done" for t in tables)
+    starts = [t["started_at"] for t in tables if t["started_at"] is not None]
+    ends = [t["finished_at"] or t["updated_at"] for t in tables if t["started_at"] is not None]
+    seconds = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    rate = done / seconds if seconds > 0 and done else None
+    if finished:
+        percent: float | None = 100.0
+    elif est > 0:
+        percent = min(99.9, 100.0 * done / est)
+    else:
+        percent = None
+    eta = (est - done) / rate if not finished and rate and est > done else None
+    return {
+        "tables": len(tables),
+        "tables_done": sum(1 for t in tables if t["status"] == "done"),
+        "rows_done": done,
+        "rows_estimated": est,
+        "percent": percent,
+        "rows_per_second": rate,
+        "eta_seconds": eta,
+        "finished": finished,
+    }
 
 
 # --------------------------------------------------------------------------- readiness

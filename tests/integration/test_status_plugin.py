@@ -250,6 +250,7 @@ def test_real_sync_run_shows_up(clean_pair, task_name, client):
         assert fwd["state"] == "Synchronizing" and fwd["server"] == "dts_destination"
         with pair.b.settings().connect() as conn:
             cp = ControlSchema(SCHEMA).read_checkpoint(conn, task_name, "forward")
+        assert cp is not None
         # exactly what the engine stored (read after the status; only heartbeats can run in between)
         assert (fwd["rows_inserted"], fwd["rows_updated"], fwd["rows_deleted"], fwd["conflicts"]) == (
             cp.rows_inserted,
@@ -302,7 +303,9 @@ def test_stale_and_retrying_directions_are_flagged(pair, client, task_name):
     assert mine["reverse"]["stale"] is False and mine["reverse"]["retrying_since"].startswith("2026-03-04T05:06:07")
     page = client.get("/").text
     assert "no update for 12" in page and "is its incremental task running?" in page
-    assert "Synchronizing (retrying since 2026-03-04T05:06:07" in page
+    # issue 13: the state is a badge never broken mid-word, times are shown as people read them
+    assert '<span class="state s-ok">Synchronizing</span> (retrying since ' in page
+    assert '<span class="nw" title="2026-03-04 05:06:07 UTC">2026-03-04 05:06 UTC</span>' in page
 
 
 def test_no_password_anywhere(pair, seeded, client, monkeypatch):
@@ -529,3 +532,95 @@ def test_real_api_server_mounts_the_page_and_the_nav_entry(pair, seeded, tmp_pat
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+
+
+def test_conflicts_section_open_first_with_both_rows_and_the_answer(pair, client, task_name):
+    """Issue 12: open conflicts first (anchored for the link in the Airflow request), both rows one column per
+    line with the differing ones marked, status, answer, who and when."""
+    from airflow_provider_dts.engine import resolve
+    from airflow_provider_dts.engine.config import SyncDirection
+
+    cs = ControlSchema(SCHEMA)
+    ids = []
+    for key in (1, 2):
+        with pair.b.settings().connect() as conn, conn.cursor() as cur:
+            cs.ensure(conn)
+            ids.append(
+                cs.log_conflict(
+                    cur,
+                    task_name,
+                    "forward",
+                    conflict_type="insert_duplicate",
+                    policy="TaskFailed",
+                    decision="TaskFailed",
+                    source=("shop", "t"),
+                    dest=("shop", "t"),
+                    key={"id": key},
+                    source_image={"id": key, "v": "fromA", "n": 5},
+                    dest_image={"id": key, "v": "fromB", "n": 5},
+                    position="binlog.000001:1234",
+                    status="open",
+                )
+            )
+            cur.execute("COMMIT")
+    fwd = SyncDirection.from_dict(
+        {
+            "task_name": task_name,
+            "source_conn_id": "dts_source",
+            "destination_conn_id": "dts_destination",
+            "objects": ["shop"],
+        }
+    )
+    with pair.a.settings().connect() as conn:
+        cs.ensure(conn)
+    resolve.record_answer(fwd, pair.a.settings(), pair.b.settings(), ids[0], "take_source", "admin", "A wins")
+
+    conflicts = client.get("/api/status").json()["conflicts"]
+    mine = [c for c in conflicts if c["task_name"] == task_name and c["direction"] == "forward"]
+    assert [(c["id"], c["status"]) for c in mine][:2] == [(ids[1], "open"), (ids[0], "answered")]
+    answered = mine[1]
+    assert (answered["answer"], answered["answer_label"], answered["answered_by"]) == (
+        "take_source",
+        "Take the source row",
+        "admin",
+    )
+    assert answered["answered_at"] and json.loads(answered["source_image"])["v"] == "fromA"
+
+    page = client.get("/").text
+    assert f'id="open-{task_name}-forward"' in page and 'id="conflicts"' in page
+    assert '<div class="diff"><span class="col">v</span> = fromA</div>' in page
+    assert '<div class="same"><span class="col">n</span> = 5</div>' in page
+    assert "open: waiting for an answer" in page and "Take the source row<br>by admin" in page
+    assert page.index(f"#{ids[1]} on") < page.index(f"#{ids[0]} on")  # open first
+
+
+def test_links_to_the_latest_dag_run_and_the_directions_task(pair, seeded, client, airflow_db):
+    """Issue 13: each direction links into Airflow's UI: the DAG (its grid), the latest run whose conf names the
+    sync, and the task running the direction's current step; without a run, the DAG's runs of this sync."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    run_id = f"manual__2026-11-29T17:03:00+00:00_{seeded}"
+    with create_session() as session:
+        for rid, task in ((run_id + "_old", seeded), (run_id, seeded), (run_id + "_other", "someone_else")):
+            session.add(DagRun(dag_id="dts_two_way_sync", run_id=rid, run_type="manual", conf={"task_name": task}))
+    try:
+        mine = _mine(client.get("/api/status").json(), seeded)
+        quoted = run_id.replace(":", "%3A").replace("+", "%2B")
+        assert mine["forward"]["links"] == {
+            "dag_id": "dts_two_way_sync",
+            "run_id": run_id,
+            "task_id": "task_one_incremental",
+            "items": [
+                ["DAG (grid)", "dags/dts_two_way_sync"],
+                ["run", f"dags/dts_two_way_sync/runs/{quoted}"],
+                ["task_one_incremental", f"dags/dts_two_way_sync/runs/{quoted}/tasks/task_one_incremental"],
+            ],
+        }
+        assert mine["reverse"]["links"]["task_id"] == "task_two_incremental"
+        page = client.get("/").text
+        assert f'<a target="_top" href="../dags/dts_two_way_sync/runs/{quoted}/tasks/task_two_incremental">' in page
+    finally:
+        with create_session() as session:
+            session.execute(delete(DagRun).where(DagRun.run_id.like(run_id + "%")))
