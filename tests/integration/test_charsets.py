@@ -16,7 +16,7 @@ from charsetzoo import (
     zoo_tables,
 )
 from helpers import wait_until
-from test_incremental import Sync, make_direction, sql
+from syncing import Sync, make_direction, sql
 
 from airflow_provider_dts.engine.config import SyncDirection, TwoWayTask
 from airflow_provider_dts.engine.control import ControlSchema

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from helpers import wait_until
-from test_incremental import Sync, create_both, make_direction, sql, state_row, table_rows
+from syncing import Sync, create_both, make_direction, sql, state_row, table_rows
 
 from airflow_provider_dts.engine.control import ControlSchema, State
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_incremental import Sync, make_direction, sql, state_row, table_rows, wait_until
+from syncing import Sync, make_direction, sql, state_row, table_rows, wait_until
 
 from airflow_provider_dts.engine.control import ControlSchema, State
 

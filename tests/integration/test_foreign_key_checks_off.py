@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from test_incremental import create_both, make_direction, sql
+from syncing import create_both, make_direction, sql
 from test_real_world_schemas import (
     FK_SCHEMA,
     FK_TABLES,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import wait_until
-from test_incremental import Sync, make_direction, sql
+from syncing import Sync, make_direction, sql
 
 from airflow_provider_dts.engine.config import SyncDirection, TwoWayTask
 from airflow_provider_dts.engine.errors import ConfigError

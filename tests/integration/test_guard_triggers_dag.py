@@ -13,8 +13,8 @@ import importlib.util
 from pathlib import Path
 
 from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
+from syncing import sql
 from test_guard_triggers import TABLES, TRIGGERS, bodies, checksum, rows
-from test_incremental import sql
 
 from airflow_provider_dts.engine.triggers import is_guarded
 

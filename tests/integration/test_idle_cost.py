@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from helpers import wait_until
-from test_incremental import Sync, create_both, make_direction, sql, state_row
+from syncing import Sync, create_both, make_direction, sql, state_row
 
 from airflow_provider_dts.engine.status import read_metrics
 

@@ -14,7 +14,7 @@ import time
 
 import pymysql
 import pytest
-from test_incremental import Sync, create_both, make_direction, sql, state_row, table_rows, wait_until
+from syncing import Sync, create_both, make_direction, sql, state_row, table_rows, wait_until
 
 from airflow_provider_dts.engine import incremental
 from airflow_provider_dts.engine.control import ControlSchema, State

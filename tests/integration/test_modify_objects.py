@@ -10,7 +10,7 @@ mapping change (or another control schema / existing_table_mode) is refused befo
 from __future__ import annotations
 
 import pytest
-from test_incremental import Sync, sql, table_rows, wait_same
+from syncing import Sync, sql, table_rows, wait_same
 from test_write_window import checkpoint, checksum, conflicts
 
 from airflow_provider_dts.engine.config import TwoWayTask

@@ -17,7 +17,7 @@ import importlib.util
 from pathlib import Path
 
 from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
-from test_incremental import sql, table_rows
+from syncing import sql, table_rows
 from test_modify_objects import progress, user_objects
 from test_write_window import checkpoint, checksum, conflicts
 

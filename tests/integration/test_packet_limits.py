@@ -5,7 +5,7 @@ raising the limit and restarting applies it, nothing lost."""
 from __future__ import annotations
 
 from helpers import wait_until
-from test_incremental import Sync, create_both, make_direction, sql
+from syncing import Sync, create_both, make_direction, sql
 
 from airflow_provider_dts.engine.control import State
 

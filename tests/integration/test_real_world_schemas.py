@@ -8,7 +8,7 @@ import threading
 import time
 
 from helpers import wait_until
-from test_incremental import Sync, create_both, make_direction, sql, state_row
+from syncing import Sync, create_both, make_direction, sql, state_row
 
 from airflow_provider_dts.engine.control import State
 

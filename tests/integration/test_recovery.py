@@ -75,7 +75,7 @@ def _cli(*args: str):
 def test_reinitialize_from_the_documented_command(clean_pair, task_name):
     """The command says what it will overwrite, does nothing without --yes, refuses while the direction runs,
     and afterwards the initial sync runs again and makes a drifted destination equal."""
-    from test_incremental import Sync
+    from syncing import Sync
 
     pair = clean_pair
     with pair.a.root_connect() as a:

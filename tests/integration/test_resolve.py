@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_incremental import create_both, make_direction, sql
+from syncing import create_both, make_direction, sql
 
 from airflow_provider_dts.engine import conflicts as C
 from airflow_provider_dts.engine import resolve

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from helpers import wait_until
-from test_incremental import Sync, create_both, make_direction, sql
+from syncing import Sync, create_both, make_direction, sql
 
 from airflow_provider_dts.engine.incremental import run_direction
 from airflow_provider_dts.engine.reader_process import ReaderProcess, child_environment

@@ -13,7 +13,7 @@ import time
 import pymysql
 from fastapi.testclient import TestClient
 from helpers import wait_until
-from test_incremental import Sync, create_both, make_direction, sql, state_row, table_rows
+from syncing import Sync, create_both, make_direction, sql, state_row, table_rows
 
 from airflow_provider_dts.engine import selfcheck
 from airflow_provider_dts.plugins.status import create_app

@@ -10,7 +10,7 @@ statement-based write only about an unselected database does not stop the sync. 
 from __future__ import annotations
 
 import pytest
-from test_incremental import Sync, create_both, make_direction, sql, state_row, table_rows, wait_same
+from syncing import Sync, create_both, make_direction, sql, state_row, table_rows, wait_same
 
 from airflow_provider_dts.engine import incremental
 from airflow_provider_dts.engine.control import ControlSchema, State

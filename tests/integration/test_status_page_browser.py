@@ -246,7 +246,7 @@ def test_incremental_sync_charts_lag_and_rows_per_second_with_points(clean_pair,
     """A real running direction writes its per-minute history (one row when a minute is over: up to ~61 s);
     earlier history rows are written with the engine's own writer. The hour charts draw a dot per minute,
     the real minute among them; the day charts their 10-minute buckets."""
-    from test_incremental import Sync, create_both, make_direction, sql
+    from syncing import Sync, create_both, make_direction, sql
 
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")

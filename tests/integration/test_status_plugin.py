@@ -228,7 +228,7 @@ def test_html_page_shows_status_escaped_and_refreshes(pair, seeded, client):
 
 def test_real_sync_run_shows_up(clean_pair, task_name, client):
     """A real incremental run (Overwrite policy) with one conflict: the page shows what the engine recorded."""
-    from test_incremental import Sync, create_both, make_direction, sql, table_rows, wait_until
+    from syncing import Sync, create_both, make_direction, sql, table_rows, wait_until
 
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")

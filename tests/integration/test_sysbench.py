@@ -9,7 +9,7 @@ import subprocess
 import threading
 
 from helpers import wait_until
-from test_incremental import Sync, make_direction, sql, state_row
+from syncing import Sync, make_direction, sql, state_row
 
 from airflow_provider_dts.engine.control import State
 from airflow_provider_dts.engine.schema_sync import sync_schema

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import wait_until
-from test_incremental import Sync, sql, table_rows, wait_same
+from syncing import Sync, sql, table_rows, wait_same
 
 from airflow_provider_dts.engine.config import TwoWayTask
 from airflow_provider_dts.engine.control import ControlSchema

@@ -14,7 +14,7 @@ import importlib.util
 from pathlib import Path
 
 from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
-from test_incremental import sql, table_rows
+from syncing import sql, table_rows
 from test_write_window import checkpoint, checksum, conflicts
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
