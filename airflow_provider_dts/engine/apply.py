@@ -83,8 +83,20 @@ def lease_name(direction: SyncDirection) -> str:
 
 
 def read_destination_table(cur, db: str, table: str) -> TableInfo:
-    """The destination table's definition (``catalog.load_table``); a missing table stops the direction."""
+    """The destination table's definition (``catalog.load_table``); a missing table stops the direction.
+
+    information_schema can pass over a table whose definition is being changed right now (a user's ALTER on the
+    destination): before calling it missing, a plain read of the table waits for that change (metadata lock)
+    and says whether it exists (error 1146 when it does not); then its definition is read again."""
     info = load_table(cur, db, table)
+    if info is None:
+        try:
+            cur.execute(f"SELECT 1 FROM {qualified(db, table)} LIMIT 0")
+            cur.fetchall()
+            info = load_table(cur, db, table)
+        except pymysql.err.ProgrammingError as e:
+            if not (e.args and e.args[0] == 1146):
+                raise
     if info is None:
         raise SyncFailed(
             f"table {db}.{table} does not exist at the destination, so its changes cannot be applied. Fix: "

@@ -263,6 +263,30 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         ],
     ),
+    (
+        7,
+        [
+            # DTS's "switch direction" (engine/ddl_owner.py): one row per switch of a two-way task's DDL owner, on
+            # BOTH servers. owner: the direction that applies DDL from this switch on ('forward' | 'reverse');
+            # state: 'switching' (b_/a_ of the new owner's source not recorded yet) | 'done'. a_file/a_pos: the
+            # threshold in task one's source binlog (A), b_file/b_pos: in task two's source binlog (B); no row for
+            # a task = task one owns DDL (unless its exclude_ddl is on)
+            """CREATE TABLE IF NOT EXISTS {s}.ddl_owner (
+                task_name VARCHAR(64) NOT NULL,
+                seq INT UNSIGNED NOT NULL,
+                owner VARCHAR(16) NOT NULL,
+                state VARCHAR(16) NOT NULL,
+                a_file VARCHAR(255) NULL,
+                a_pos BIGINT UNSIGNED NULL,
+                b_file VARCHAR(255) NULL,
+                b_pos BIGINT UNSIGNED NULL,
+                switched_at DATETIME(6) NOT NULL,
+                switched_by VARCHAR(255) NULL,
+                completed_at DATETIME(6) NULL,
+                PRIMARY KEY (task_name, seq)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        ],
+    ),
 ]
 METRICS_KEEP_DAYS = 2
 SCHEMA_VERSION = MIGRATIONS[-1][0]

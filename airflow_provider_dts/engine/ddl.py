@@ -1,6 +1,8 @@
 """DDL synchronization, one way (spec: "Limits on DDL synchronization direction").
 
-Only the forward direction with ``exclude_ddl`` off applies DDL; the reverse direction never does. The
+One direction applies DDL: the DDL owner (``ddl_owner.applies_ddl``). That is the forward direction with
+``exclude_ddl`` off, unless DTS's "switch direction" (``ddl_owner.switch_direction``) made the reverse direction
+the owner from a binlog position on (the rule is in ``ddl_owner``'s docstring); the other direction skips. The
 statements of the spec's list are applied when they touch selected objects: ALTER TABLE, ALTER VIEW,
 CREATE FUNCTION / INDEX / PROCEDURE / TABLE / VIEW, DROP INDEX, DROP TABLE, RENAME TABLE, TRUNCATE TABLE.
 Object name mapping is applied (every table reference of the statement is rewritten fully qualified, and
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 import pymysql
 
+from airflow_provider_dts.engine import ddl_owner
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.model import Checkpoint, Transaction, format_position
 from airflow_provider_dts.engine.sqltext import Token, dotted_name, qualified, rewrite_names, tokenize
@@ -238,17 +241,24 @@ def apply_ddl(applier, txn: Transaction, cp: Checkpoint, *, logger: logging.Logg
     if txn.ddl is None:
         raise ValueError("apply_ddl needs a transaction with a standalone statement (Transaction.ddl)")
     schema, statement = txn.ddl
-    _parsed, rewritten, reason = rewrite_ddl(d, statement, schema)
-    if rewritten is None or d.exclude_ddl or d.role != "forward":
-        # not applied here, but the destination may have changed too (task one applied this DDL there for the
-        # other direction, or a user did): table definitions, foreign keys included, are read again
+    _parsed, rewritten, _reason = rewrite_ddl(d, statement, schema)
+    # which direction applies DDL ending at this position: ddl_owner (task one unless the owner was switched)
+    owner = None if rewritten is None else ddl_owner.applies_ddl(applier.conn, d, txn.end_position)
+    if rewritten is None or owner is None or not owner.applies:
+        # not applied here, but the destination may have changed too (the other direction applied this DDL there,
+        # or a user did): table definitions, foreign keys included, are read again
         applier.forget_tables()
-        if rewritten is None:  # not interesting enough for the DDL log
+        if owner is None:  # not interesting enough for the DDL log
             applier.advance_past(txn, cp)
             return "ignored"
-        reason = "DDL is excluded for this direction" if d.exclude_ddl or d.role != "forward" else reason
         applier.advance_past(txn, cp, DdlLogEntry(statement, None, "skipped"))
-        lg.info("DDL skipped (%s): %s", reason, statement[:200])
+        lg.log(
+            logging.WARNING if owner.warn else logging.INFO,
+            "DDL at %s skipped (%s): %s",
+            format_position(txn.end_position),
+            owner.reason,
+            statement[:200],
+        )
         return "skipped"
     end = list(txn.end_position)
     pending = json.loads(cp.ddl_pending) if cp.ddl_pending else None
