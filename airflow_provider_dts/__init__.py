@@ -22,6 +22,7 @@ def get_provider_info() -> dict:
                     "airflow_provider_dts.operators.precheck",
                     "airflow_provider_dts.operators.initial_sync",
                     "airflow_provider_dts.operators.incremental",
+                    "airflow_provider_dts.operators.health",
                     "airflow_provider_dts.operators.verify",
                 ],
             }
@@ -34,10 +35,13 @@ def get_provider_info() -> dict:
                 "integration-name": "DTS MySQL sync",
                 "python-modules": [
                     "airflow_provider_dts.triggers.incremental",
+                    "airflow_provider_dts.triggers.conflict_answer",
                     "airflow_provider_dts.triggers.sync_state",
+                    "airflow_provider_dts.triggers.health",
                 ],
             }
         ],
+        "extra-links": ["airflow_provider_dts.operators.incremental.DtsStatusLink"],
         "integrations": [
             {
                 "integration-name": "DTS MySQL sync",

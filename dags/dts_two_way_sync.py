@@ -9,11 +9,13 @@ Flow: `configure` validates the params and publishes both directions' settings (
 `reverse`); task one: precheck -> initial schema sync -> initial full data sync -> incremental sync
 (long-running, deferred to the triggerer); `wait_task_one_synchronizing` waits until task one is
 Synchronizing within `max_lag_seconds`; task two: precheck -> schema / full data sync (they skip the tables
-task one covers) -> incremental sync (long-running).
+task one covers) -> incremental sync (long-running). Beside them, `health` watches both directions: metrics
+through Airflow's stats, alerts through ALERT_NOTIFIERS; it ends when every other task of the run has ended.
 
-Stop a direction: mark its `*_incremental` task success or failed (the engine stops and keeps its
-checkpoint). Restart it: clear that task (it resumes from the checkpoint, nothing is re-initialized).
-Status: the incremental tasks log a status line every 30 s; the control schema holds it all (README).
+Stop a direction: mark its `*_incremental` task skipped (the engine stops and keeps its checkpoint; the grid
+shows it skipped, not green). Restart it: clear that task (it resumes from the checkpoint, nothing is
+re-initialized), and `health` if it ended. Status: the incremental tasks log a status line every 30 s and link
+to the status page ("DTS status"); the control schema holds it all (README).
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from airflow_provider_dts.engine.config import (
     MAX_RETRY_MINUTES,
     MAX_SELF_CHECK_ROWS_PER_SECOND,
     PRECHECK_ITEMS,
+    TABLE_POLICIES,
     ConflictPolicy,
     ExistingTableMode,
     TwoWayTask,
 )
 from airflow_provider_dts.engine.errors import ConfigError
+from airflow_provider_dts.operators.health import SyncHealthOperator
 from airflow_provider_dts.operators.incremental import IncrementalSyncOperator, parse_max_runtime
 from airflow_provider_dts.operators.initial_sync import FullDataSyncOperator, InitialSchemaSyncOperator
 from airflow_provider_dts.operators.precheck import PrecheckOperator
@@ -59,6 +63,7 @@ FORWARD_KEYS = (
     "dml_types",
     "exclude_ddl",
     "conflict_policy",
+    "table_conflict_policies",
     "existing_table_mode",
     "initial_schema_sync",
     "initial_full_data_sync",
@@ -148,6 +153,31 @@ PARAMS: dict[str, Param] = {
         section=GENERAL,
         description="Task two starts once task one is Synchronizing with at most this lag.",
     ),
+    "alert_lag_seconds": Param(
+        60,
+        type="number",
+        minimum=0,
+        title="Alert: lag above (seconds)",
+        section=GENERAL,
+        description="The health task alerts (ALERT_NOTIFIERS) when a direction's lag stays above this.",
+    ),
+    "alert_lag_for_seconds": Param(
+        120,
+        type="number",
+        minimum=0,
+        title="Alert: for at least (seconds)",
+        section=GENERAL,
+        description="How long the lag must stay above the bound before the health task alerts.",
+    ),
+    "conflict_answer_timeout_minutes": Param(
+        None,
+        type=["null", "number"],
+        minimum=0,
+        title="Conflict answer timeout (minutes)",
+        section=GENERAL,
+        description="Under TaskFailed a conflict asks a person (Required actions). Without an answer after "
+        "this many minutes the direction stops (the default answer). Empty: wait forever.",
+    ),
     # ---- task one
     "source_conn_id": Param(
         "dts_source",
@@ -202,6 +232,17 @@ PARAMS: dict[str, Param] = {
         section=TASK_ONE,
         description="TaskFailed: stop with an error before the conflicting transaction. "
         "Ignore: keep the destination row. Overwrite: replace the destination row.",
+    ),
+    "table_conflict_policies": Param(
+        {},
+        type="object",
+        title="Per-table conflict policies (both tasks)",
+        section=TASK_ONE,
+        description='Per table (task one\'s source names), overriding the policy above: {"shop.orders": '
+        '{"policy": "UseMax", "column": "updated_at"}, "shop.log": {"policy": "Ignore"}}. Policies: '
+        f"{', '.join(TABLE_POLICIES)}. UseMax / UseMin: the row with the larger / smaller value of the column wins "
+        "on both servers (a number, decimal, temporal or string column; UseMax falls back to Overwrite, UseMin to "
+        "Ignore when it cannot compare). Task two uses the same entries under its own table names.",
     ),
     "existing_table_mode": Param(
         ExistingTableMode.PRECHECK_AND_INTERCEPT.value,
@@ -383,9 +424,24 @@ def build_task(params: dict[str, Any]) -> TwoWayTask:
     return built
 
 
+# Alerts of the `health` task (operators/health.py): Airflow notifiers, each called once when an alert episode of a
+# direction starts or clears (Failed, lag above alert_lag_seconds for alert_lag_for_seconds, not running, status
+# unreadable, a new divergence), with the task's context plus `dts_alert` (subject, message, ...) and `message`.
+# Example (apache-airflow-providers-smtp):
+#   from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+#   ALERT_NOTIFIERS = [
+#       SmtpNotifier(to="dba@example.com", subject="{{ dts_alert.subject }}", html_content="{{ message }}")
+#   ]
+# Without editing this file: an Airflow cluster policy (airflow_local_settings.py) can set the `notifiers` of every
+# SyncHealthOperator (README: Alerts and metrics).
+ALERT_NOTIFIERS: list[Any] = []
+
 FORWARD_XCOM = "{{ ti.xcom_pull(task_ids='configure', key='forward') }}"
 REVERSE_XCOM = "{{ ti.xcom_pull(task_ids='configure', key='reverse') }}"
 MAX_RUNTIME = "{{ params.max_runtime if params.max_runtime is not none else '' }}"
+ANSWER_TIMEOUT = (
+    "{{ params.conflict_answer_timeout_minutes if params.conflict_answer_timeout_minutes is not none else '' }}"
+)
 
 # Every run is one sync (its own task_name, servers, objects) and runs until stopped, so runs must not queue
 # behind each other: any number run at once. A second run of a task_name already running is refused by
@@ -475,7 +531,10 @@ def make_dag(
         fwd_schema = InitialSchemaSyncOperator(task_id="task_one_schema_sync", direction=FORWARD_XCOM)
         fwd_full = FullDataSyncOperator(task_id="task_one_full_data_sync", direction=FORWARD_XCOM)
         fwd_incremental = IncrementalSyncOperator(
-            task_id="task_one_incremental", direction=FORWARD_XCOM, max_runtime=MAX_RUNTIME
+            task_id="task_one_incremental",
+            direction=FORWARD_XCOM,
+            max_runtime=MAX_RUNTIME,
+            conflict_answer_timeout=ANSWER_TIMEOUT,
         )
         wait_forward = SyncStateSensor(
             task_id="wait_task_one_synchronizing",
@@ -491,11 +550,27 @@ def make_dag(
         rev_schema = InitialSchemaSyncOperator(task_id="task_two_schema_sync", direction=REVERSE_XCOM)
         rev_full = FullDataSyncOperator(task_id="task_two_full_data_sync", direction=REVERSE_XCOM)
         rev_incremental = IncrementalSyncOperator(
-            task_id="task_two_incremental", direction=REVERSE_XCOM, max_runtime=MAX_RUNTIME
+            task_id="task_two_incremental",
+            direction=REVERSE_XCOM,
+            max_runtime=MAX_RUNTIME,
+            conflict_answer_timeout=ANSWER_TIMEOUT,
         )
 
         settings >> fwd_precheck >> fwd_schema >> fwd_full >> fwd_incremental
         fwd_full >> wait_forward >> rev_precheck >> rev_schema >> rev_full >> rev_incremental
+        # beside the sync, in no dependency: metrics and alerts of both directions until every other task of
+        # the run has finished (both incremental tasks stopped, or configure refused the run)
+        SyncHealthOperator(
+            task_id="health",
+            task_name="{{ params.task_name }}",
+            source_conn_id="{{ params.source_conn_id }}",
+            destination_conn_id="{{ params.destination_conn_id }}",
+            control_schema="{{ params.control_schema }}",
+            poll_seconds=15,
+            alert_lag_seconds="{{ params.alert_lag_seconds }}",
+            alert_lag_for_seconds="{{ params.alert_lag_for_seconds }}",
+            notifiers=ALERT_NOTIFIERS,
+        )
     return dag
 
 

@@ -6,7 +6,10 @@ thread) from the control schema. The trigger yields exactly one event, and only 
 a failure, or the optional ``max_runtime``:
 
     {"status": "failed" | "max_runtime" | "stopped", "state": ..., "message": ..., "stats": {...},
-     "direction": "<task>/<role>"}
+     "direction": "<task>/<role>"[, "conflict_id": <conflict_log.id>]}
+
+``conflict_id`` is there when the run stopped on an open conflict (policy TaskFailed, issue 12): the
+operator then asks a person (``operators/incremental.py``).
 
 When the trigger is cancelled (the task is marked success or failed in the UI, cleared, or the triggerer
 shuts down) it sets the engine's stop event, waits (bounded) until the engine has recorded ``Stopped`` with
@@ -166,7 +169,14 @@ class IncrementalSyncTrigger(BaseTrigger):
             self.log.exception("incremental sync of %s raised", direction.key)
             yield self._event("failed", "Failed", f"{direction.key}: {type(e).__name__}: {e}", key=direction.key)
             return
-        yield self._event(result.outcome, result.state, result.message, key=direction.key, stats=result.stats)
+        yield self._event(
+            result.outcome,
+            result.state,
+            result.message,
+            key=direction.key,
+            stats=result.stats,
+            conflict_id=result.conflict_id,
+        )
 
     async def _settings(self, direction: SyncDirection):
         from airflow_provider_dts.hooks.dts import DtsMySqlHook
@@ -215,7 +225,16 @@ class IncrementalSyncTrigger(BaseTrigger):
     # ------------------------------------------------------------------ helpers
 
     @staticmethod
-    def _event(status: str, state: str, message: str, *, key: str, stats: dict | None = None) -> TriggerEvent:
-        return TriggerEvent(
-            {"status": status, "state": state, "message": message, "stats": dict(stats or {}), "direction": key}
-        )
+    def _event(
+        status: str, state: str, message: str, *, key: str, stats: dict | None = None, conflict_id: int | None = None
+    ) -> TriggerEvent:
+        payload: dict[str, Any] = {
+            "status": status,
+            "state": state,
+            "message": message,
+            "stats": dict(stats or {}),
+            "direction": key,
+        }
+        if conflict_id is not None:  # the run ended on an open conflict (TaskFailed): the task asks a person
+            payload["conflict_id"] = int(conflict_id)
+        return TriggerEvent(payload)
