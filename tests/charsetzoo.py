@@ -1,7 +1,7 @@
 """The charset zoo (issue 9, cause 3): one table per character set and collation, with awkward bytes, keys that
 differ only in letter case (in _bin tables), CHAR/VARCHAR/TEXT/ENUM/SET in the table's character set, and the
 writes that exercise them. Compared as HEX() of every column and by CHECKSUM TABLE. Used by
-tests/integration/test_charsets.py and tests/e2e/test_charsets_statements_dag.py."""
+tests/integration/engine/test_charsets.py and tests/e2e/test_charsets_statements_dag.py."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ of the sync's CPU. This module replaces ``RowsEvent._read_column_data`` with a v
 
 It falls back to the library for a whole row whenever anything is unusual: MySQL's partial JSON updates,
 a MINIMAL row image (some columns absent), columns without names. The values are the library's, byte for
-byte: ``tests/integration/test_rowdecode.py`` decodes every MySQL type both ways and compares.
+byte: ``tests/integration/engine/test_rowdecode.py`` decodes every MySQL type both ways and compares.
 """
 
 from __future__ import annotations

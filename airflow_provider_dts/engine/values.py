@@ -72,7 +72,7 @@ _ESCAPE_TABLE = str.maketrans(_ESCAPES)
 # plus the character set, written as an introducer literal ``_gbk X'..'`` (no conversion; the column's
 # collation decides comparisons, so key lookups still use the index and keep _ci/_bin semantics).
 #
-# Python codecs checked against MariaDB 10.11's own conversion tables (tests/integration/test_charsets.py
+# Python codecs checked against MariaDB 10.11's own conversion tables (tests/integration/engine/test_charsets.py
 # ``test_python_codecs_agree_with_the_server``): for these character sets every byte string Python decodes
 # is converted back by the server to the same bytes. MySQL's latin1 is cp1252 plus five C1 controls (0x81
 # 0x8D 0x8F 0x90 0x9D), which Python's cp1252 refuses: it has its own table. Other character sets (cp1251,

@@ -13,7 +13,7 @@ from airflow_provider_dts.engine.config import SyncDirection, TwoWayTask
 from airflow_provider_dts.engine.errors import ConfigError
 from airflow_provider_dts.engine.precheck import run_precheck
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "dts_two_way_sync.py"
 
 
 @pytest.fixture(scope="module")

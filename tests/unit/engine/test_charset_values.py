@@ -1,6 +1,6 @@
 """Text values kept byte-exact (issue 9, cause 3): pure logic of values.text_decoder / CharsetBytes. The
 agreement of the decoders with the server's own tables is checked on a real server in
-tests/integration/test_charsets.py."""
+tests/integration/engine/test_charsets.py."""
 
 from __future__ import annotations
 

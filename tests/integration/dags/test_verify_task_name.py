@@ -24,7 +24,7 @@ def run_verify_dag(conf):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "dts_verify_fresh", Path(__file__).resolve().parents[2] / "dags" / "dts_verify.py"
+        "dts_verify_fresh", Path(__file__).resolve().parents[3] / "dags" / "dts_verify.py"
     )
     dts_verify = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dts_verify)

@@ -21,7 +21,7 @@ import pytest
 from airflow_provider_dts.demo import direction_status, load_sample_shop
 from airflow_provider_dts.engine.status import DirectionStatus, judge
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 INLINE = "[DAG TEST] running trigger in line"
 
 INCREMENTAL_DAG = """

@@ -18,7 +18,7 @@ from test_guard_triggers import TABLES, TRIGGERS, bodies, checksum, rows
 
 from airflow_provider_dts.engine.triggers import is_guarded
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "dts_two_way_sync.py"
 
 TEST_DAG = (
     DAG_TEST_PREAMBLE

@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_dts.engine.config import PRECHECK_ITEMS, SyncDirection
 from airflow_provider_dts.engine.precheck import PASS, run_checks
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 README = (ROOT / "README.md").read_text()
 
 

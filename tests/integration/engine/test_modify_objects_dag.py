@@ -21,7 +21,7 @@ from syncing import sql, table_rows
 from test_modify_objects import progress, user_objects
 from test_write_window import checkpoint, checksum, conflicts
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "dts_two_way_sync.py"
 
 HEAD = (
     DAG_TEST_PREAMBLE

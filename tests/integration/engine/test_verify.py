@@ -146,7 +146,7 @@ def run_verify_dag(conf):
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "dags"))
     try:
         import dts_verify
     finally:

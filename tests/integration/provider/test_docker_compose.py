@@ -16,7 +16,7 @@ from airflow.models.connection import Connection
 
 from airflow_provider_dts.hooks.dts import settings_from_connection
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "docker-compose.yaml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 

@@ -1,7 +1,7 @@
 """IncrementalSyncTrigger's thread and stop mechanics, with a plain function in place of the engine.
 
 Pure logic: no server is involved (connection look-up is replaced too). The real engine is exercised in
-tests/integration/test_dag_incremental_operator.py.
+tests/integration/operators/test_dag_incremental_operator.py.
 """
 
 from __future__ import annotations
@@ -350,7 +350,7 @@ def test_the_dags_health_task_watches_every_other_task():
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "dts_two_way_sync_health", Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
+        "dts_two_way_sync_health", Path(__file__).resolve().parents[3] / "dags" / "dts_two_way_sync.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_dts.demo import direction_status, sql
 from airflow_provider_dts.engine.incremental import run_direction
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAGS = Path(__file__).resolve().parents[3] / "dags"
 
 
 def two_way_module():

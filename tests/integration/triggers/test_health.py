@@ -352,6 +352,6 @@ def test_a_cluster_policy_sets_the_notifiers_without_editing_the_dag_file(monkey
             task.notifiers = [chosen]
 
     monkeypatch.setattr(airflow.settings, "task_policy", task_policy)
-    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"))
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[3] / "dags" / "dts_two_way_sync.py"))
     assert not bag.import_errors, bag.import_errors
     assert bag.dags["dts_two_way_sync"].get_task("health").notifiers == [chosen]

@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_dts.engine.config import PRECHECK_ITEMS, ConflictPolicy, TwoWayTask
 from airflow_provider_dts.engine.errors import ConfigError
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "dts_two_way_sync.py"
 
 
 @pytest.fixture(scope="module")

@@ -275,7 +275,7 @@ def test_guard_setting_is_validated_and_task_two_follows_task_one():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
+    path = Path(__file__).resolve().parents[3] / "dags" / "dts_two_way_sync.py"
     spec = importlib.util.spec_from_file_location("dts_two_way_sync_guard", path)
     dag_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dag_module)

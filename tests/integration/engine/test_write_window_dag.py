@@ -17,7 +17,7 @@ from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
 from syncing import sql, table_rows
 from test_write_window import checkpoint, checksum, conflicts
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "dts_two_way_sync.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "dts_two_way_sync.py"
 
 TEST_DAG = (
     DAG_TEST_PREAMBLE
