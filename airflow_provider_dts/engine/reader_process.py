@@ -159,7 +159,7 @@ class ReaderProcess:
                 time.sleep(0.1)  # let the stderr thread take the child's last words
                 tail = "; ".join(list(self._stderr_tail)[-3:])
                 said = f": {tail}" if tail else ""
-                if not ready:
+                if not ready and code >= 0:  # it could not start (a signal, e.g. an OOM kill, is retried)
                     raise SyncFailed(f"the binlog reader process could not start (exit code {code}){said}. {_FIX}")
                 raise StreamResync(f"the binlog reader process exited unexpectedly (exit code {code}){said}")
             kind, *payload = pickle.loads(frame)
