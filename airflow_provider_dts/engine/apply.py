@@ -159,9 +159,11 @@ class Applier:
         self._known_differences: set[tuple] = set()
         self.policy = direction.conflict_policy
         self._table_policies: dict[tuple[str, str], TableConflictPolicy] = {}  # by source table
-        # answered (and open) conflicts of this direction, loaded at connect (``conflicts.Answer``)
+        # answered (and open) conflicts of this direction, loaded at connect and again before a TaskFailed
+        # conflict stops the direction (an answer may have been recorded meanwhile: ``conflicts.Answer``)
         self._answers: list[C.Answer] = []
         self._group_answers: dict[int, str] = {}  # answer id -> decision applied in the group at hand
+        self._answers_reloaded = False  # in the group at hand
         # how the destination compares values (set by connect): FLOAT as FLOAT, JSON as JSON (MySQL)
         self._mariadb = False
         self._float_cast = False
@@ -327,6 +329,7 @@ class Applier:
                         any_idempotent = any_idempotent or idem
                     items.extend(txn.changes)
                 self._group_answers = {}
+                self._answers_reloaded = False
                 self._refresh_stale(cur, items)
                 self._apply_items(cur, txns, items, stats, any_idempotent)
                 new_cp = self._advanced(cp, txns, stats)
@@ -400,8 +403,9 @@ class Applier:
         return out
 
     def _load_answers(self, cur) -> list[C.Answer]:
-        """The direction's conflicts with an answer to apply (status answered) or waiting for one (open), once
-        per connect (``engine.resolve`` records answers, then restarts the direction)."""
+        """The direction's conflicts with an answer to apply (status answered) or waiting for one (open): at
+        connect (``engine.resolve`` records answers, then restarts the direction) and before a TaskFailed conflict
+        stops the direction (``_reload_answers``)."""
         d = self.direction
         try:
             cur.execute(
@@ -423,40 +427,73 @@ class Applier:
                 self.log.warning("conflict_log row %s cannot be read as an answer (%s); left as it is", row[0], e)
         return out
 
+    def _reload_answers(self) -> None:
+        """Read the answers again, once per group, over a connection of its own: the group's transaction reads
+        a snapshot that may predate an answer recorded while this direction runs (e.g. the mirrored answer of the
+        other direction's conflict on the same key)."""
+        self._answers_reloaded = True
+        conn = self.destination.connect()
+        try:
+            with conn.cursor() as cur:
+                self._answers = self._load_answers(cur)
+        finally:
+            conn.close()
+
     def _answer_for(self, change: RowChange, info: TableInfo, key: dict[str, Any]) -> C.Answer | None:
         """The answered conflict that decides this change's conflict (same destination table and key, its
-        transaction at the answered position or within ``applies_through``), if any; each is used once."""
+        transaction at the answered position or within ``applies_through``), if any. An answer for one position
+        is used once; a range answer (``applies_through``, a mirrored answer) decides every change it covers."""
         if not self._answers or not self._txns:
             return None
         end = self._txns[self._mode(change).index].end_position
         wanted = C.key_value(key)
-        for a in self._answers:
-            if a.id not in self._group_answers and a.covers((info.db, info.table), wanted, end):
-                return a
+        dest = (info.db, info.table)
+        with self._connected().cursor() as cur:
+
+            def same(a: Any, b: Any) -> bool:  # as the destination compares them (collation)
+                return C.same_key(cur, dest, a, b)
+
+            for a in self._answers:
+                if (a.through is not None or a.id not in self._group_answers) and a.covers(dest, wanted, end, same):
+                    return a
         return None
 
     def _settle_answers(self, cur, cp: Checkpoint) -> set[int]:
-        """In the group's transaction: answers applied in it -> resolved; answered or open conflicts whose
-        position the checkpoint passes without meeting them again -> superseded. Returns their ids."""
+        """In the group's transaction: answers applied in it -> resolved (a range answer, ``applies_through``:
+        ``applied_at`` and the decision at its first use, resolved once the checkpoint passes its range: it
+        decides every change of its key up to there); answered or open conflicts whose position the checkpoint
+        passes without meeting them again -> superseded. Returns the ids done with."""
         done: set[int] = set()
         if not self._answers:
             return done
         table = self.control.table("conflict_log")
+        position = cp.position
+        by_id = {a.id: a for a in self._answers}
         for answer_id, decision in self._group_answers.items():
+            a = by_id.get(answer_id)
+            if a is not None and a.through is not None and (position is None or not a.passed_by(position)):
+                cur.execute(
+                    f"UPDATE {table} SET applied_at=COALESCE(applied_at, UTC_TIMESTAMP(6)), decision=%s "
+                    "WHERE id=%s AND status=%s",
+                    (decision, answer_id, C.STATUS_ANSWERED),
+                )
+                continue  # still usable for the rest of its range
             cur.execute(
-                f"UPDATE {table} SET status=%s, applied_at=UTC_TIMESTAMP(6), decision=%s WHERE id=%s AND status=%s",
+                f"UPDATE {table} SET status=%s, applied_at=COALESCE(applied_at, UTC_TIMESTAMP(6)), decision=%s "
+                "WHERE id=%s AND status=%s",
                 (C.STATUS_RESOLVED, decision, answer_id, C.STATUS_ANSWERED),
             )
             done.add(answer_id)
-        position = cp.position
         if position is None:
             return done
         for a in self._answers:
             if a.id in done or not a.passed_by(position):
                 continue
+            # a range answer used in an earlier group is resolved (applied_at set at its first use), else superseded
             cur.execute(
-                f"UPDATE {table} SET status=%s, applied_at=UTC_TIMESTAMP(6) WHERE id=%s AND status IN (%s, %s)",
-                (C.STATUS_SUPERSEDED, a.id, C.STATUS_ANSWERED, C.STATUS_OPEN),
+                f"UPDATE {table} SET status=IF(status=%s AND applied_at IS NOT NULL, %s, %s), "
+                "applied_at=COALESCE(applied_at, UTC_TIMESTAMP(6)) WHERE id=%s AND status IN (%s, %s)",
+                (C.STATUS_ANSWERED, C.STATUS_RESOLVED, C.STATUS_SUPERSEDED, a.id, C.STATUS_ANSWERED, C.STATUS_OPEN),
             )
             done.add(a.id)
         return done
@@ -978,13 +1015,10 @@ class Applier:
         ``ConflictFailure`` under TaskFailed; otherwise logs and counts the conflict. The caller acts on the
         decision: ``conflicts.SOURCE_WINS`` -> the source row is written, anything else -> the row stays."""
         key_cols = info.match_key or tuple(key_image)
-        answer = self._answer_for(change, info, {c: key_image.get(c) for c in key_cols})
-        if answer is not None and answer.decision is not None:
-            self._group_answers[answer.id] = answer.decision
-            self.log.info(
-                "%s: conflict %s on %s answered: %s", self.direction.key, answer.id, info.qname, answer.decision
-            )
-            return answer.decision
+        key = {c: key_image.get(c) for c in key_cols}
+        answered = self._answered(change, info, key)
+        if answered is not None:
+            return answered
         tp = self._table_policy(change)
         comparison = C.CMP_NONE
         if C.compares_column(tp.policy) and compare is not None and compare[1] is not None:
@@ -992,10 +1026,25 @@ class Applier:
         decision = C.decide(tp.policy, ctype, comparison, forward=self.direction.role == "forward")
         conflict = self._conflict(info, change, ctype, key_image, source_image, dest_image, decision)
         if decision == C.DECISION_FAILED:
+            if not self._answers_reloaded:  # an answer may have been recorded since the answers were read
+                self._reload_answers()
+                answered = self._answered(change, info, key)
+                if answered is not None:
+                    return answered
             raise C.ConflictFailure(conflict, self._mode(change).index)
         stats.conflicts += 1
         stats.logged.append(conflict)
         return decision
+
+    def _answered(self, change: RowChange, info: TableInfo, key: dict[str, Any]) -> str | None:
+        """The decision of the answer to this change's conflict (``_answer_for``), noted for the group's
+        ``_settle_answers``; None when there is none."""
+        answer = self._answer_for(change, info, key)
+        if answer is None or answer.decision is None:
+            return None
+        self._group_answers[answer.id] = answer.decision
+        self.log.info("%s: conflict %s on %s answered: %s", self.direction.key, answer.id, info.qname, answer.decision)
+        return answer.decision
 
     # ---- inserts
 

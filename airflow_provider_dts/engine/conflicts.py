@@ -36,8 +36,11 @@ destination table and key match an answered row, and the change's transaction en
 ``source_position`` (or at or before its ``applies_through``), the answer decides that row change:
 take_source -> the source row wins (``TakeSource``); keep_destination / skip -> not applied
 (``KeepDestination`` / ``Skipped``). The row becomes ``resolved`` in the destination transaction that carries
-the checkpoint (exactly once). An answered or open row whose position the checkpoint passes without meeting
-its conflict again (the rows were made equal by hand) becomes ``superseded`` in that transaction.
+the checkpoint (exactly once). An answer with ``applies_through`` (a mirrored answer recorded before its
+direction met the change) decides every change of its key in its range: ``applied_at`` and the decision are set
+at its first use, and it becomes ``resolved`` once the checkpoint passes ``applies_through``. An answered or open
+row whose position the checkpoint passes without meeting its conflict again (the rows were made equal by hand)
+becomes ``superseded`` in that transaction.
 
 Every conflict is written to ``conflict_log``: decided by a policy in the same transaction as the data, for
 TaskFailed in its own transaction after the rollback.
@@ -46,6 +49,7 @@ TaskFailed in its own transaction after the rollback.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +57,7 @@ from airflow_provider_dts.engine.config import COLUMN_POLICIES, ConflictPolicy
 from airflow_provider_dts.engine.control import to_json
 from airflow_provider_dts.engine.errors import ConflictError
 from airflow_provider_dts.engine.model import position_le
+from airflow_provider_dts.engine.sqltext import qualified, quote_ident
 
 INSERT_DUPLICATE = "insert_duplicate"
 UPDATE_MISSING = "update_missing"
@@ -115,10 +120,12 @@ ANSWER_DECISIONS = {
     ANSWER_SKIP: DECISION_SKIPPED,
 }
 # The same key conflicting on both sides: an answer for one direction is the mirrored answer for the other.
+# Skipping the change here leaves the destination row here, so the other direction must take it (its source
+# row): mirrored as take_source, or the two servers would each keep their own row.
 MIRRORED_ANSWER = {
     ANSWER_TAKE_SOURCE: ANSWER_KEEP_DESTINATION,
     ANSWER_KEEP_DESTINATION: ANSWER_TAKE_SOURCE,
-    ANSWER_SKIP: ANSWER_SKIP,
+    ANSWER_SKIP: ANSWER_TAKE_SOURCE,
     ANSWER_STOP: ANSWER_STOP,
 }
 
@@ -220,15 +227,37 @@ def parse_position(text: Any) -> tuple[str, int] | None:
 
 
 def key_value(key: Any) -> Any:
-    """A conflict key as the log stores it, parsed back (keys compare this way: ``to_json`` then JSON)."""
+    """A conflict key as the log stores it, parsed back (keys compare this way: ``to_json`` then JSON, then
+    ``same_key``)."""
     text = to_json(key)
     return None if text is None else json.loads(text)
 
 
+def same_key(cur, table: tuple[str, str], a: Any, b: Any) -> bool:
+    """Whether two keys (``key_value``) of ``table`` name the same row: equal as logged, or, when they differ
+    only in text values, both matching one row of ``table`` on the server of ``cur`` (compared there with the
+    key columns' collation: 'abc' and 'ABC' under a case-insensitive one). Keys of a row that server does not
+    have compare as logged."""
+    if a == b:
+        return True
+    if not isinstance(a, dict) or not isinstance(b, dict) or not a or set(a) != set(b):
+        return False
+    if any(a[k] != b[k] and not (isinstance(a[k], str) and isinstance(b[k], str)) for k in a):
+        return False
+    cols = list(a)
+    where = " AND ".join(f"{quote_ident(c)} = %s" for c in cols)
+    cur.execute(
+        f"SELECT 1 FROM {qualified(*table)} WHERE {where} AND {where} LIMIT 1",
+        [*(a[c] for c in cols), *(b[c] for c in cols)],
+    )
+    return bool(cur.fetchall())
+
+
 @dataclass
 class Answer:
-    """A ``conflict_log`` row with an answer to apply (status answered), or an open one waiting for an answer;
-    ``resolved`` rows with ``applies_through`` stay usable for the rest of their range in this session."""
+    """A ``conflict_log`` row with an answer to apply (status answered), or an open one waiting for an answer.
+    One with ``applies_through`` stays answered, usable for every change of its key in its range, until the
+    checkpoint passes it (``Applier._settle_answers``)."""
 
     id: int
     status: str
@@ -266,14 +295,22 @@ class Answer:
         """The last source position whose changes this answer covers."""
         return self.through or self.position
 
-    def covers(self, dest: tuple[str, str], key: Any, end_position: tuple[str, int]) -> bool:
+    def covers(
+        self,
+        dest: tuple[str, str],
+        key: Any,
+        end_position: tuple[str, int],
+        same: Callable[[Any, Any], bool] | None = None,
+    ) -> bool:
         """Whether this answer decides the conflict of a change of ``dest`` / ``key`` (``key_value``) in the
-        transaction ending at ``end_position``."""
-        if self.decision is None or dest != self.dest or key != self.key:
+        transaction ending at ``end_position``. ``same(answer key, key)``: how keys that differ as logged are
+        compared (``same_key`` on the destination server); without it they differ."""
+        if self.decision is None or dest != self.dest:
             return False
-        if self.position is not None and tuple(self.position) == tuple(end_position):
-            return True
-        return self.through is not None and position_le(end_position, self.through)
+        at = self.position is not None and tuple(self.position) == tuple(end_position)
+        if not at and not (self.through is not None and position_le(end_position, self.through)):
+            return False
+        return key == self.key or (same is not None and same(self.key, key))
 
     def passed_by(self, checkpoint: tuple[str, int]) -> bool:
         """Whether the checkpoint is at or past the end of this answer's range."""

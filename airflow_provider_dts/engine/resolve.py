@@ -8,10 +8,13 @@ once when the direction runs again, setting ``resolved`` or ``superseded``.
 
 The same key written on both servers at once makes BOTH directions stop on it. One answer settles both: the
 other direction (same ``task_name``, other role; its home is this direction's source) gets the mirrored answer
-(``conflicts.MIRRORED_ANSWER``: take the source row here = keep the destination row there) on its own open
+(``conflicts.MIRRORED_ANSWER``: take the source row here = keep the destination row there; keep the destination
+row or skip the change here = take the source row there) on its own open
 conflict of that key, or, when it has not met that change yet, a new ``answered`` row whose ``applies_through``
 (the other direction's source position now, i.e. this direction's destination binlog position) covers its
-stale change of that key. Both rows point at each other (``linked_id``).
+stale change of that key. Both rows point at each other (``linked_id``). The first answer wins on both sides:
+``record_answer`` holds one named lock on both servers (A, then B) while it reads the other side and writes both
+answers; a conflict whose key the other direction was answered for first takes the mirror of that answer.
 
 "stop" keeps the conflict ``open`` with the answer recorded, so the direction stays stopped (its task fails)
 and a later restart asks again (``reopen`` clears a recorded stop before asking).
@@ -21,7 +24,10 @@ Plain Python (PyMySQL); nothing here imports Airflow.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +37,8 @@ from airflow_provider_dts.engine import conflicts as C
 from airflow_provider_dts.engine.catalog import read_table
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema
-from airflow_provider_dts.engine.errors import ConfigError, DtsError
-from airflow_provider_dts.engine.model import format_position
+from airflow_provider_dts.engine.errors import ConfigError, DtsError, ServerError
+from airflow_provider_dts.engine.model import format_position, position_le
 from airflow_provider_dts.engine.servers import ConnectionSettings, binlog_position, server_info
 from airflow_provider_dts.engine.sqltext import quote_ident
 
@@ -41,6 +47,7 @@ ROLE_LABEL = {"forward": "task one", "reverse": "task two"}
 # the decision column of a row written for the other direction (the applier sets the real one when it applies)
 DECISION_MIRRORED = "Mirrored"
 RECENT_LIMIT = 50
+LOCK_WAIT_SECONDS = 30  # record_answer's lock on both servers (held for a few statements)
 
 _COLUMNS = (
     "id, task_name, direction, detected_at, conflict_type, policy, decision, source_db, source_table, dest_db, "
@@ -55,21 +62,28 @@ class ConflictNotFound(DtsError):
 
 @dataclass(frozen=True)
 class Recorded:
-    """What ``record_answer`` did. ``recorded`` is False when the conflict already had an answer (the first
-    answer wins; ``conflict`` then shows it)."""
+    """What ``record_answer`` did. ``recorded`` is False when the conflict already had an answer, or when the
+    other direction's conflict of that key was answered first (``superseded_by``: its id; this conflict then took
+    the mirror of that answer). The first answer wins; ``conflict`` shows the answer that stands."""
 
     recorded: bool
     conflict: dict[str, Any]
     mirrored_id: int | None = None
     mirror: str | None = None  # "answered" (the other direction's open conflict) | "inserted" | None
+    superseded_by: int | None = None
 
     def describe(self) -> str:
         c = self.conflict
         who = c.get("answered_by") or "?"
         text = f"conflict {c['id']} of {c['task_name']}/{c['direction']}: answer {c.get('answer')!r} by {who}"
+        other = OTHER_ROLE.get(str(c["direction"]), "?")
+        if self.superseded_by is not None:
+            return text + (
+                f" (the mirror of the answer given first to {c['task_name']}/{other}'s conflict "
+                f"{self.superseded_by}; this answer was not applied)"
+            )
         if not self.recorded:
             return text + " (answered before; this answer was not recorded)"
-        other = OTHER_ROLE.get(str(c["direction"]), "?")
         if self.mirror == "answered":
             text += f"; mirrored to {c['task_name']}/{other}'s open conflict {self.mirrored_id} on the same key"
         elif self.mirror == "inserted":
@@ -201,72 +215,178 @@ def _answer_row(cur, control: ControlSchema, conflict_id: int, answer: str, answ
     )
 
 
-def _same_key(a: Any, b: Any) -> bool:
-    return a == b or _loads(a) == _loads(b)
+def _same_key(conn, table: tuple[Any, Any], a: Any, b: Any) -> bool:
+    """Whether two logged keys (``key_json``) of ``table`` name the same row as the server of ``conn`` compares
+    them (``conflicts.same_key``: collation)."""
+    if a == b:
+        return True
+    with conn.cursor() as cur:
+        return C.same_key(cur, (str(table[0]), str(table[1])), _loads(a), _loads(b))
+
+
+def answer_lock_name(control_schema: str, task_name: str) -> str:
+    """The named lock ``record_answer`` holds on both servers of a sync (``GET_LOCK``, at most 64 characters)."""
+    raw = f"dts_answer:{control_schema}:{task_name}"
+    if len(raw) <= 64:
+        return raw
+    return "dts_answer:" + hashlib.sha1(raw.encode()).hexdigest()
+
+
+@contextmanager
+def _locked(name: str, sides: list[tuple[Any, str]]) -> Iterator[None]:
+    """Hold the named lock on each ``(connection, description)``, taken in the given order (always A, then B:
+    two answers never wait for each other in a circle); released on exit."""
+    held = []
+    try:
+        for conn, what in sides:
+            with conn.cursor() as cur:
+                cur.execute("SELECT GET_LOCK(%s, %s)", (name, LOCK_WAIT_SECONDS))
+                got = cur.fetchone()[0]
+            if got != 1:
+                raise ServerError(
+                    f"could not take the answer lock {name!r} on {what} within {LOCK_WAIT_SECONDS} s (another "
+                    "answer to a conflict of this sync holds it for a moment only). Fix: answer again"
+                )
+            held.append(conn)
+        yield
+    finally:
+        for conn in reversed(held):
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+                    cur.fetchall()
+            except Exception:
+                pass
+
+
+@dataclass(frozen=True)
+class _First:
+    """An answer given first on the other direction for a key: ``conflict_id`` (the other direction's conflict),
+    ``what`` (that answer, as text for the note), ``mirrored`` (the answer this direction takes from it), ``by``."""
+
+    conflict_id: int
+    what: str
+    mirrored: str
+    by: str
+
+
+def _first_answer(row: dict[str, Any], control: ControlSchema, conn, src_conn) -> _First | None:
+    """An answer given first, on the other direction, for the key of the open conflict ``row`` and not applied
+    yet. Looked for on the other direction's home (``src_conn``: its answered conflict of that key), then here
+    (its mirrored answer recorded in advance for this direction, ``applies_through`` at or past this conflict's
+    position)."""
+    other = OTHER_ROLE[str(row["direction"])]
+    table = control.table("conflict_log")
+    if control.exists(src_conn):
+        with src_conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM {table} WHERE task_name=%s AND direction=%s AND status=%s "
+                "AND dest_db=%s AND dest_table=%s AND answer IN (%s, %s, %s) ORDER BY answered_at, id",
+                (
+                    row["task_name"],
+                    other,
+                    C.STATUS_ANSWERED,
+                    row["source_db"],
+                    row["source_table"],
+                    *C.ANSWER_DECISIONS,
+                ),
+            )
+            for c in cur.fetchall():
+                if _same_key(src_conn, (c["dest_db"], c["dest_table"]), c["key_json"], row["key_json"]):
+                    by = str(c["answered_by"])
+                    return _First(int(c["id"]), f"{c['answer']} by {by}", C.MIRRORED_ANSWER[str(c["answer"])], by)
+    position = C.parse_position(row.get("source_position"))
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute(
+            f"SELECT {_COLUMNS} FROM {table} WHERE task_name=%s AND direction=%s AND status=%s AND id<>%s "
+            "AND dest_db=%s AND dest_table=%s AND applies_through IS NOT NULL AND linked_id IS NOT NULL "
+            "ORDER BY id",
+            (row["task_name"], row["direction"], C.STATUS_ANSWERED, row["id"], row["dest_db"], row["dest_table"]),
+        )
+        for c in cur.fetchall():
+            through = C.parse_position(c["applies_through"])
+            covers = position is None or (through is not None and position_le(position, through))
+            if (
+                covers
+                and c["answer"] in C.ANSWER_DECISIONS
+                and _same_key(conn, (c["dest_db"], c["dest_table"]), c["key_json"], row["key_json"])
+            ):
+                what = f"mirrored here as conflict {c['id']}: {c['answer']}"  # the answer it mirrors
+                return _First(int(c["linked_id"]), what, str(c["answer"]), str(c["answered_by"]))
+    return None
+
+
+def _take_first(cur, control: ControlSchema, row: dict[str, Any], first: _First, answer: str, by: str) -> None:
+    """The other direction was answered first: this conflict takes the mirror of that answer; this one is kept in
+    the note as superseded by it."""
+    note = (
+        f"{answer} by {by}: superseded by the answer given first to {row['task_name']}/"
+        f"{OTHER_ROLE[str(row['direction'])]}'s conflict {first.conflict_id} ({first.what}); "
+        f"applied here: {first.mirrored}"
+    )
+    cur.execute(
+        f"UPDATE {control.table('conflict_log')} SET status=%s, answer=%s, answered_by=%s, "
+        "answered_at=UTC_TIMESTAMP(6), linked_id=%s, note=CONCAT_WS(CHAR(10 USING utf8mb4), note, %s) "
+        "WHERE id=%s AND status=%s AND answer IS NULL",
+        (C.STATUS_ANSWERED, first.mirrored, first.by[:255], first.conflict_id, note, int(row["id"]), C.STATUS_OPEN),
+    )
 
 
 def _mirror(
-    row: dict[str, Any],
-    control: ControlSchema,
-    source: ConnectionSettings,
-    destination: ConnectionSettings,
-    answer: str,
-    answered_by: str,
-    note: str | None,
+    row: dict[str, Any], control: ControlSchema, conn, dest_conn, answer: str, answered_by: str, note: str | None
 ) -> tuple[int | None, str | None]:
-    """Write the mirrored answer for the other direction on its home (this direction's source)."""
+    """Write the mirrored answer for the other direction on its home (``conn``: this direction's source);
+    ``dest_conn``: this direction's destination (its binlog position bounds an answer recorded in advance)."""
     other = OTHER_ROLE[str(row["direction"])]
     mirrored = C.MIRRORED_ANSWER[answer]
     by = f"{answered_by} (via {ROLE_LABEL.get(str(row['direction']), row['direction'])}, conflict {row['id']})"
-    with source.connect() as conn:
-        if not control.exists(conn):
-            return None, None  # the other direction was never set up on that server
-        candidates = [
-            c
-            for c in open_conflicts(conn, control, row["task_name"], other)
-            if c["dest_db"] == row["source_db"]
-            and c["dest_table"] == row["source_table"]
-            and c.get("answer") is None
-            and _same_key(c["key_json"], row["key_json"])
-        ]
-        with conn.cursor() as cur:
-            for c in candidates:
-                if _answer_row(cur, control, c["id"], mirrored, by, note):
-                    cur.execute(
-                        f"UPDATE {control.table('conflict_log')} SET linked_id=%s WHERE id=%s", (row["id"], c["id"])
-                    )
-                    cur.execute("COMMIT")
-                    return int(c["id"]), "answered"
-                cur.execute("ROLLBACK")
-        if answer == C.ANSWER_STOP:
-            return None, None  # nothing to stop on the other side
-        # the other direction has not met its change of this key yet: its answer is recorded in advance, for
-        # its changes of that key up to its source's (this direction's destination's) current position
-        with destination.connect() as dconn:
-            through = format_position(binlog_position(dconn, server_info(dconn)))
-        with conn.cursor() as cur:
-            new_id = control.log_conflict(
-                cur,
-                row["task_name"],
-                other,
-                conflict_type=row["conflict_type"],
-                policy=row["policy"],
-                decision=DECISION_MIRRORED,
-                source=(row["dest_db"], row["dest_table"]),
-                dest=(row["source_db"], row["source_table"]),
-                key=_loads(row["key_json"]),
-                source_image=_loads(row["dest_image"]),
-                dest_image=_loads(row["source_image"]),
-                position="",
-                status=C.STATUS_ANSWERED,
-            )
-            cur.execute(
-                f"UPDATE {control.table('conflict_log')} SET answer=%s, answered_by=%s, answered_at=UTC_TIMESTAMP(6), "
-                "source_position=NULL, applies_through=%s, linked_id=%s, note=%s WHERE id=%s",
-                (mirrored, by[:255], through, row["id"], _note(mirrored, by, note), new_id),
-            )
-            cur.execute("COMMIT")
-        return new_id, "inserted"
+    if not control.exists(conn):
+        return None, None  # the other direction was never set up on that server
+    candidates = [
+        c
+        for c in open_conflicts(conn, control, row["task_name"], other)
+        if c["dest_db"] == row["source_db"]
+        and c["dest_table"] == row["source_table"]
+        and c.get("answer") is None
+        and _same_key(conn, (c["dest_db"], c["dest_table"]), c["key_json"], row["key_json"])
+    ]
+    with conn.cursor() as cur:
+        for c in candidates:
+            if _answer_row(cur, control, c["id"], mirrored, by, note):
+                cur.execute(
+                    f"UPDATE {control.table('conflict_log')} SET linked_id=%s WHERE id=%s", (row["id"], c["id"])
+                )
+                cur.execute("COMMIT")
+                return int(c["id"]), "answered"
+            cur.execute("ROLLBACK")
+    if answer == C.ANSWER_STOP:
+        return None, None  # nothing to stop on the other side
+    # the other direction has not met its change of this key yet: its answer is recorded in advance, for its
+    # changes of that key up to its source's (this direction's destination's) current position
+    through = format_position(binlog_position(dest_conn, server_info(dest_conn)))
+    with conn.cursor() as cur:
+        new_id = control.log_conflict(
+            cur,
+            row["task_name"],
+            other,
+            conflict_type=row["conflict_type"],
+            policy=row["policy"],
+            decision=DECISION_MIRRORED,
+            source=(row["dest_db"], row["dest_table"]),
+            dest=(row["source_db"], row["source_table"]),
+            key=_loads(row["key_json"]),
+            source_image=_loads(row["dest_image"]),
+            dest_image=_loads(row["source_image"]),
+            position="",
+            status=C.STATUS_ANSWERED,
+        )
+        cur.execute(
+            f"UPDATE {control.table('conflict_log')} SET answer=%s, answered_by=%s, answered_at=UTC_TIMESTAMP(6), "
+            "source_position=NULL, applies_through=%s, linked_id=%s, note=%s WHERE id=%s",
+            (mirrored, by[:255], through, row["id"], _note(mirrored, by, note), new_id),
+        )
+        cur.execute("COMMIT")
+    return new_id, "inserted"
 
 
 def record_answer(
@@ -280,32 +400,50 @@ def record_answer(
 ) -> Recorded:
     """Record ``answer`` (one of ``conflicts.ANSWERS``) to the open conflict ``conflict_id`` of ``direction``
     on its home, and the mirrored answer for the other direction on the same key. Idempotent: a conflict
-    that already has an answer keeps it (``Recorded.recorded`` False)."""
+    that already has an answer keeps it (``Recorded.recorded`` False).
+
+    The first answer wins, also across the two directions: the answer lock (``answer_lock_name``) is held on both
+    servers, A then B, while the other side is read and both answers are written. When the other direction was
+    answered first for that key (``_first_answer``), this conflict takes the mirror of that answer, this one is
+    kept in its note, and nothing is written on the other side (``Recorded.superseded_by``)."""
     if answer not in C.ANSWERS:
         raise ConfigError([f"answer: {answer!r} is not one of {', '.join(C.ANSWERS)}"])
     control = ControlSchema(direction.control_schema)
-    with destination.connect() as conn:
-        row = conflict(conn, control, conflict_id)
-        if row is None or row["task_name"] != direction.task_name or row["direction"] != direction.role:
-            raise ConflictNotFound(
-                f"no conflict {conflict_id} of {direction.key} in {direction.control_schema}.conflict_log on "
-                f"{destination.describe()}. Fix: list them with `python -m airflow_provider_dts.cli conflicts "
-                f"--task-name {direction.task_name}`"
-            )
-        with conn.cursor() as cur:
-            done = _answer_row(cur, control, conflict_id, answer, answered_by, note)
-            cur.execute("COMMIT")
-        if not done:
-            return Recorded(False, conflict(conn, control, conflict_id) or row)
-        row = conflict(conn, control, conflict_id) or row
-    mirrored_id, mirror = _mirror(row, control, source, destination, answer, answered_by, note)
-    if mirrored_id is not None:
-        with destination.connect() as conn, conn.cursor() as cur:
-            cur.execute(
-                f"UPDATE {control.table('conflict_log')} SET linked_id=%s WHERE id=%s", (mirrored_id, conflict_id)
-            )
-            cur.execute("COMMIT")
-            row["linked_id"] = mirrored_id
+    with destination.connect() as conn, source.connect() as src_conn:
+        sides = [(src_conn, source.describe()), (conn, destination.describe())]
+        if direction.role != "forward":  # task two's source is B: A (its destination) first
+            sides.reverse()
+        with _locked(answer_lock_name(direction.control_schema, direction.task_name), sides):
+            row = conflict(conn, control, conflict_id)
+            if row is None or row["task_name"] != direction.task_name or row["direction"] != direction.role:
+                raise ConflictNotFound(
+                    f"no conflict {conflict_id} of {direction.key} in {direction.control_schema}.conflict_log on "
+                    f"{destination.describe()}. Fix: list them with `python -m airflow_provider_dts.cli conflicts "
+                    f"--task-name {direction.task_name}`"
+                )
+            first = None
+            if row["status"] == C.STATUS_OPEN and row.get("answer") is None and answer != C.ANSWER_STOP:
+                first = _first_answer(row, control, conn, src_conn)
+            with conn.cursor() as cur:
+                if first is not None:
+                    _take_first(cur, control, row, first, answer, answered_by)
+                    cur.execute("COMMIT")
+                    row = conflict(conn, control, conflict_id) or row
+                    return Recorded(False, row, superseded_by=first.conflict_id)
+                done = _answer_row(cur, control, conflict_id, answer, answered_by, note)
+                cur.execute("COMMIT")
+            if not done:
+                return Recorded(False, conflict(conn, control, conflict_id) or row)
+            row = conflict(conn, control, conflict_id) or row
+            mirrored_id, mirror = _mirror(row, control, src_conn, conn, answer, answered_by, note)
+            if mirrored_id is not None:
+                with conn.cursor() as cur:
+                    cur.execute(
+                        f"UPDATE {control.table('conflict_log')} SET linked_id=%s WHERE id=%s",
+                        (mirrored_id, conflict_id),
+                    )
+                    cur.execute("COMMIT")
+                row["linked_id"] = mirrored_id
     return Recorded(True, row, mirrored_id, mirror)
 
 

@@ -123,7 +123,8 @@ this answer.
 - **{C.ANSWER_LABELS[C.ANSWER_STOP]}**: the task fails, the conflict stays open; clear the task to be asked again.
 
 When both directions stopped on the same key, one answer settles both: the other direction gets the mirrored
-answer (take the source row here = keep the destination row there), so both servers end with the same row.
+answer (take the source row here = keep the destination row there; keep the destination row or skip this change
+here = take the source row there), so both servers end with the same row.
 Answered elsewhere (`{CLI} answer`, the other direction) or made equal by hand, this request closes by itself.
 Default: {C.ANSWER_LABELS[C.ANSWER_STOP]}, {after}.
 """

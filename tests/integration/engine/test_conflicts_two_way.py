@@ -5,12 +5,14 @@ in the conflict log are applied exactly once."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
 from helpers import wait_until
 from syncing import Sync, create_both, make_direction, sql, state_row, table_rows
 
+from airflow_provider_dts.engine import resolve
 from airflow_provider_dts.engine.control import ControlSchema, State
 
 COLUMNS = {
@@ -434,3 +436,222 @@ def test_update_update_in_a_batch_of_updates(clean_pair, task_name, policy):
     assert json.loads(c["dest_image"])["v"] == -3 and json.loads(c["source_image"])["before"]["v"] == 3
     if policy == "Overwrite":
         assert checksum(pair.a) == checksum(pair.b)
+
+
+def both_failed_on_one_key(pair, task: str):
+    """The same key inserted on both servers, both directions stopped on it (TaskFailed)."""
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
+    first_start(pair, task)
+    write_both(pair, "INSERT INTO shop.t VALUES (1, 'fromA')", "INSERT INTO shop.t VALUES (1, 'fromB')")
+    fwd, rev = directions(task)
+    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    r = Sync(rev, pair.b, pair.a).start(wait=False).wait_result(30)
+    assert f.outcome == r.outcome == "failed"
+    assert f.conflict_id is not None and r.conflict_id is not None
+    return fwd, rev, f.conflict_id, r.conflict_id
+
+
+def converge(pair, task: str, expected: list[tuple], what: str) -> None:
+    def converged():
+        return table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
+
+    for s in run_both_until(pair, task, converged, what):
+        assert s.result is not None and s.result.outcome == "stopped", s.result
+    assert checksum(pair.a) == checksum(pair.b)
+
+
+def test_skip_on_a_two_sided_conflict_keeps_the_destination_row_on_both_sides(clean_pair, task_name):
+    """'Skip this change' on task one leaves B's row on B; the mirrored answer makes task two take it (the
+    source row of task two), so both servers end with B's row, not each with its own."""
+    pair = clean_pair
+    fwd, _rev, f_id, r_id = both_failed_on_one_key(pair, task_name)
+    rec = resolve.record_answer(fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f_id, "skip", "tester")
+    assert rec.recorded and rec.mirror == "answered" and rec.mirrored_id == r_id
+    converge(pair, task_name, [(1, "fromB")], "B's row on both sides")
+    (fc,) = conflicts(pair.b, task_name, "forward")
+    (rc,) = conflicts(pair.a, task_name, "reverse")
+    assert (fc["id"], fc["status"], fc["answer"], fc["decision"]) == (f_id, "resolved", "skip", "Skipped")
+    assert (rc["id"], rc["status"], rc["answer"], rc["decision"]) == (r_id, "resolved", "take_source", "TakeSource")
+    assert (fc["linked_id"], rc["linked_id"]) == (r_id, f_id)
+
+
+def test_a_running_direction_uses_a_mirrored_answer_recorded_while_it_runs(clean_pair, task_name):
+    """Task two is running (its answers read at connect) and held up before its change of key 1; task one stops
+    on that key and is answered 'take the source row'. The mirrored answer recorded meanwhile for task two is
+    read again before task two would stop: it keeps A's row instead of opening a second request."""
+    pair = clean_pair
+    create_both(
+        pair,
+        "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))",
+        "CREATE TABLE shop.u (id INT PRIMARY KEY, n INT)",
+        "INSERT INTO shop.u VALUES (1, 0)",
+    )
+    first_start(pair, task_name)
+    sql(pair.b, "UPDATE shop.u SET n=1 WHERE id=1")
+    write_both(pair, "INSERT INTO shop.t VALUES (1, 'fromA')", "INSERT INTO shop.t VALUES (1, 'fromB')")
+    fwd, rev = directions(task_name)
+    blocker = pair.a.root_connect()
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT * FROM shop.u WHERE id=1 FOR UPDATE")  # task two waits on this row
+        with Sync(rev, pair.b, pair.a) as rs:
+            f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+            assert f.outcome == "failed" and f.conflict_id is not None
+            rec = resolve.record_answer(
+                fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "tester"
+            )
+            assert rec.recorded and rec.mirror == "inserted"
+            blocker.commit()
+            wait_until(lambda: sql(pair.a, "SELECT n FROM shop.u")[0][0] == 1, 20, "task two went on")
+            with Sync(fwd, pair.a, pair.b):
+                wait_until(lambda: table_rows(pair.b, "t") == [(1, "fromA")], 20, "task one applied its answer")
+                wait_until(
+                    lambda: [c["status"] for c in conflicts(pair.a, task_name, "reverse")] == ["resolved"],
+                    30,
+                    "the mirrored answer resolved once task two's checkpoint passed its range",
+                )
+            assert rs.thread.is_alive() and rs.result is None
+    finally:
+        blocker.close()
+    assert table_rows(pair.a, "t") == table_rows(pair.b, "t") == [(1, "fromA")]
+    assert checksum(pair.a) == checksum(pair.b) and checksum(pair.a, "u") == checksum(pair.b, "u")
+    (fc,) = conflicts(pair.b, task_name, "forward")
+    (rc,) = conflicts(pair.a, task_name, "reverse")  # no second open conflict on task two
+    assert (fc["status"], fc["decision"]) == ("resolved", "TakeSource")
+    assert (rc["id"], rc["answer"], rc["decision"], rc["linked_id"]) == (
+        rec.mirrored_id,
+        "keep_destination",
+        "KeepDestination",
+        f.conflict_id,
+    )
+    assert rc["applied_at"] is not None
+    assert state_row(pair.a, task_name, "reverse")["state"] == State.STOPPED
+
+
+def test_a_mirrored_answer_decides_every_stale_change_of_its_key(clean_pair, task_name):
+    """B changed the row twice while A changed it once; task one is answered 'take the source row'. The
+    mirrored answer (keep the destination row, up to B's position then) decides both of task two's stale
+    changes, stays answered while task two is inside its range, and is resolved once its checkpoint passes it."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.t VALUES (1, 'base')")
+    first_start(pair, task_name)
+    sql(pair.a, "UPDATE shop.t SET v='fromA' WHERE id=1")
+    sql(pair.b, "UPDATE shop.t SET v='fromB1' WHERE id=1", "UPDATE shop.t SET v='fromB2' WHERE id=1")
+    fwd, _rev = directions(task_name)
+    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    assert f.outcome == "failed" and f.conflict_id is not None
+    rec = resolve.record_answer(
+        fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "tester"
+    )
+    assert rec.recorded and rec.mirror == "inserted"
+
+    def done():
+        rows = table_rows(pair.a, "t") == table_rows(pair.b, "t") == [(1, "fromA")]
+        return rows and [c["status"] for c in conflicts(pair.a, task_name, "reverse")] == ["resolved"]
+
+    for s in run_both_until(pair, task_name, done, "A's row on both sides, the mirrored answer resolved"):
+        assert s.result is not None and s.result.outcome == "stopped", s.result
+    assert checksum(pair.a) == checksum(pair.b)
+    (fc,) = conflicts(pair.b, task_name, "forward")
+    (rc,) = conflicts(pair.a, task_name, "reverse")  # both stale changes decided by the one answer
+    assert (fc["status"], fc["decision"]) == ("resolved", "TakeSource")
+    assert (rc["id"], rc["answer"], rc["decision"]) == (rec.mirrored_id, "keep_destination", "KeepDestination")
+    assert rc["applied_at"] is not None and rc["applies_through"] is not None
+    for role, server in (("forward", pair.b), ("reverse", pair.a)):
+        assert state_row(server, task_name, role)["state"] == State.STOPPED
+
+
+def test_two_answers_at_the_same_moment_the_first_wins_on_both_sides(clean_pair, task_name, monkeypatch):
+    """Two people answer the two directions' conflicts of one key at the same moment, each 'take the source
+    row' (which would swap the rows). The answer lock on both servers serializes them: the first answer and
+    its mirror stand, the second is not recorded, and both servers end with the first answer's row."""
+    pair = clean_pair
+    fwd, rev, f_id, r_id = both_failed_on_one_key(pair, task_name)
+    barrier = threading.Barrier(2, timeout=20)
+    real = resolve._locked
+
+    def together(*args: Any, **kw: Any):
+        barrier.wait()  # both answers reach the lock at once
+        return real(*args, **kw)
+
+    monkeypatch.setattr(resolve, "_locked", together)
+    a, b = pair.a.settings(name="a"), pair.b.settings(name="b")
+    out: dict[str, resolve.Recorded] = {}
+
+    def answer_as(key: str, direction, src, dst, conflict_id: int, who: str) -> None:
+        out[key] = resolve.record_answer(direction, src, dst, conflict_id, "take_source", who)
+
+    threads = [
+        threading.Thread(target=answer_as, args=("f", fwd, a, b, f_id, "al")),
+        threading.Thread(target=answer_as, args=("r", rev, b, a, r_id, "bo")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(40)
+    assert sorted(out) == ["f", "r"] and [out["f"].recorded, out["r"].recorded].count(True) == 1
+    first = "f" if out["f"].recorded else "r"
+    assert out[first].mirror == "answered"
+    expected = [(1, "fromA")] if first == "f" else [(1, "fromB")]
+    converge(pair, task_name, expected, "the first answer's row on both sides")
+    (fc,) = conflicts(pair.b, task_name, "forward")  # no second mirrored row on either side
+    (rc,) = conflicts(pair.a, task_name, "reverse")
+    assert {fc["status"], rc["status"]} == {"resolved"}
+    assert (fc["linked_id"], rc["linked_id"]) == (r_id, f_id)
+    if first == "f":
+        assert (fc["answer"], fc["answered_by"], fc["decision"]) == ("take_source", "al", "TakeSource")
+        assert (rc["answer"], rc["decision"]) == ("keep_destination", "KeepDestination")
+    else:
+        assert (rc["answer"], rc["answered_by"], rc["decision"]) == ("take_source", "bo", "TakeSource")
+        assert (fc["answer"], fc["decision"]) == ("keep_destination", "KeepDestination")
+
+
+def test_an_answer_matches_a_key_the_destination_collation_calls_equal(clean_pair, task_name):
+    """'abc' on A and 'ABC' on B are one key under a case-insensitive collation: the answer on task one is
+    mirrored to task two's conflict of 'ABC', and both servers end with A's row."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id VARCHAR(10) COLLATE utf8mb4_general_ci PRIMARY KEY, v VARCHAR(10))")
+    first_start(pair, task_name)
+    write_both(pair, "INSERT INTO shop.t VALUES ('abc', 'fromA')", "INSERT INTO shop.t VALUES ('ABC', 'fromB')")
+    fwd, rev = directions(task_name)
+    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    r = Sync(rev, pair.b, pair.a).start(wait=False).wait_result(30)
+    assert f.outcome == r.outcome == "failed" and f.conflict_id is not None and r.conflict_id is not None
+    rec = resolve.record_answer(
+        fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "tester"
+    )
+    assert rec.recorded and rec.mirror == "answered" and rec.mirrored_id == r.conflict_id
+    converge(pair, task_name, [("abc", "fromA")], "A's row on both sides")
+    (fc,) = conflicts(pair.b, task_name, "forward")
+    (rc,) = conflicts(pair.a, task_name, "reverse")
+    assert (fc["status"], fc["decision"], json.loads(fc["key_json"])) == ("resolved", "TakeSource", {"id": "abc"})
+    assert (rc["status"], rc["decision"], json.loads(rc["key_json"])) == ("resolved", "KeepDestination", {"id": "ABC"})
+
+
+def test_a_mirrored_answer_in_advance_matches_a_key_the_destination_collation_calls_equal(clean_pair, task_name):
+    """The mirrored answer recorded in advance for task two names key 'abc'; task two's stale change is of 'ABC'
+    (one key under the column's case-insensitive collation): the applier asks the destination and applies it."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id VARCHAR(10) COLLATE utf8mb4_general_ci PRIMARY KEY, v VARCHAR(10))")
+    first_start(pair, task_name)
+    write_both(pair, "INSERT INTO shop.t VALUES ('abc', 'fromA')", "INSERT INTO shop.t VALUES ('ABC', 'fromB')")
+    fwd = make_direction(task_name)
+    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    assert f.outcome == "failed" and f.conflict_id is not None
+    rec = resolve.record_answer(
+        fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "tester"
+    )
+    assert rec.recorded and rec.mirror == "inserted"
+
+    def done():
+        same = table_rows(pair.a, "t") == table_rows(pair.b, "t") == [("abc", "fromA")]
+        return same and [c["status"] for c in conflicts(pair.a, task_name, "reverse")] == ["resolved"]
+
+    for s in run_both_until(pair, task_name, done, "A's row on both sides, the mirrored answer resolved"):
+        assert s.result is not None and s.result.outcome == "stopped", s.result
+    assert checksum(pair.a) == checksum(pair.b)
+    (rc,) = conflicts(pair.a, task_name, "reverse")  # no open conflict of 'ABC'
+    assert (rc["id"], rc["decision"], json.loads(rc["key_json"])) == (rec.mirrored_id, "KeepDestination", {"id": "abc"})

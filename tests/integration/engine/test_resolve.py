@@ -151,3 +151,47 @@ def test_conflict_holds_until_the_destination_row_equals_the_source_row(dirs, ta
     sql(pair.b, "UPDATE shop.t SET v = 'Same' WHERE id = 9")  # made equal by hand
     with pair.b.settings().connect() as conn:
         assert not resolve.conflict_holds(conn, row)
+
+
+def test_an_answer_after_the_other_direction_was_answered_first_takes_its_mirror(dirs, task_name):
+    """Task one was answered first ('take the source row') while task two had not met the key: its mirrored
+    answer was recorded in advance. Task two's own conflict of that key, answered later ('take the source row',
+    which would swap the rows), takes the mirror of the first answer instead; nothing is written on B."""
+    pair, fwd, rev, a, b = dirs
+    fa, fb = {"id": 7, "v": "fromA"}, {"id": 7, "v": "fromB"}
+    f_id = _open(pair.b, task_name, "forward", {"id": 7}, fa, fb)
+    first = resolve.record_answer(fwd, a, b, f_id, C.ANSWER_TAKE_SOURCE, "alice")
+    assert first.recorded and first.mirror == "inserted" and first.mirrored_id is not None
+    r_id = _open(pair.a, task_name, "reverse", {"id": 7}, fb, fa)  # task two met it anyway
+
+    late = resolve.record_answer(rev, b, a, r_id, C.ANSWER_TAKE_SOURCE, "bob", "B wins")
+    assert not late.recorded and late.superseded_by == f_id and late.mirror is None
+    assert f"conflict {f_id}; this answer was not applied" in late.describe()
+    r = _row(pair.a, r_id)
+    assert (r["status"], r["answer"], r["answered_by"], r["linked_id"]) == (
+        "answered",
+        "keep_destination",
+        "alice",
+        f_id,
+    )
+    assert "take_source by bob: superseded by the answer given first" in r["note"]
+    f = _row(pair.b, f_id)
+    assert (f["status"], f["answer"], f["answered_by"], f["linked_id"]) == (
+        "answered",
+        "take_source",
+        "alice",
+        first.mirrored_id,
+    )
+    with pair.b.settings().connect() as conn:  # no second mirrored row for task one
+        assert [c["id"] for c in CS.conflicts(conn, task_name, "forward")] == [f_id]
+
+    # task one applied its answer already: the mirrored answer still waiting on A is the first answer here
+    sql(pair.b, f"UPDATE dts_meta.conflict_log SET status='resolved' WHERE id={f_id}")
+    r2_id = _open(pair.a, task_name, "reverse", {"id": 7}, fb, fa)
+    again = resolve.record_answer(rev, b, a, r2_id, C.ANSWER_SKIP, "carol")
+    assert not again.recorded and again.superseded_by == f_id
+    r2 = _row(pair.a, r2_id)
+    assert (r2["status"], r2["answer"], r2["linked_id"]) == ("answered", "keep_destination", f_id)
+    assert f"mirrored here as conflict {first.mirrored_id}" in r2["note"]
+    with pair.b.settings().connect() as conn:
+        assert [c["id"] for c in CS.conflicts(conn, task_name, "forward")] == [f_id]
