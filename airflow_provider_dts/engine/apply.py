@@ -7,12 +7,14 @@ checkpoint write is the loop mark the opposite direction's reader drops.
 
 Rows are applied by column NAME (columns missing at the destination are left out, generated columns are never
 written) and batched: consecutive changes of the same kind on the same table become one multi-row INSERT,
-one ``DELETE ... WHERE key IN (...)``, or - for updates on tables whose only unique key is the primary key -
-one existence check plus one multi-row upsert. Everything else is applied row by row, in order.
+one DELETE (strict: each row's key and before-image OR-ed; catch-up: ``WHERE key IN (...)``), or - for updates
+on tables whose only unique key is the primary key - one existence check plus one multi-row upsert. Everything
+else is applied row by row, in order.
 
-Strict mode (after the catch-up window) detects the spec's conflicts (see ``conflicts``): an UPDATE is applied
-only to the row its before-image describes (compared by the destination server in the UPDATE's WHERE, or in the
-batch's one existence check), so a row both sides changed is an UPDATE/UPDATE conflict; a change whose outcome the
+Strict mode (after the catch-up window) detects the spec's conflicts (see ``conflicts``): an UPDATE or a DELETE is
+applied only to the row its before-image describes (compared by the destination server in the statement's WHERE,
+or in the batch's one statement), so a row both sides changed is an UPDATE/UPDATE conflict, a row one side
+deleted and the other changed a ``delete_conflict``; a change whose outcome the
 destination already holds is a logged no-op (``AlreadyEqual``); a conflict is decided by an answer recorded for it
 (``conflicts.Answer``, resolved in the group's transaction), else by the table's policy. In the catch-up
 window after a snapshot (transactions ending at or before ``catchup_file/pos``) changes apply idempotently:
@@ -1097,21 +1099,21 @@ class Applier:
     # ---- deletes
 
     def _delete_run(self, cur, info: TableInfo, run: list[RowChange], idempotent: bool, stats: GroupStats) -> None:
-        keys = list(dict.fromkeys(self._key_of(info, _before(c)) for c in run))
-        for i in range(0, len(keys), MAX_BATCH_ROWS):
-            chunk = keys[i : i + MAX_BATCH_ROWS]
-            if idempotent:
-                cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
-                continue
-            if info.match_all:
-                for k in chunk:
-                    n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, k)} LIMIT 1")
-                    if n == 0:
-                        self._delete_missing(info, run, [k], stats)
-                continue
+        """Deletes of a run. Catch-up window: by key. Strict: a row is deleted only as its before-image says it is
+        (compared by the server, ``_same_as``): one statement per chunk deletes every row whose key and values
+        match; a shortfall (a row missing, or changed at the destination) is sorted out row by row, in order
+        (``_delete_one``)."""
+        if idempotent or info.match_all:  # without a key the whole before-image is the key already
+            self._delete_by_key(cur, info, run, idempotent, stats)
+            return
+        first_of: dict[tuple, RowChange] = {}
+        for c in run:
+            first_of.setdefault(self._key_of(info, _before(c)), c)
+        firsts = list(first_of.items())
+        for chunk, same in self._delete_chunks(info, firsts):
             cur.execute("SAVEPOINT dts_batch")
             try:
-                n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
+                n = cur.execute(f"DELETE FROM {info.qname} WHERE {same}")
             except pymysql.err.IntegrityError as e:
                 # the server deletes in index order, not binlog order: a child after its parent in a
                 # self-referencing table is refused (RESTRICT). One by one, in binlog order, below.
@@ -1120,13 +1122,65 @@ class Applier:
                 n = -1
             if n == len(chunk):
                 continue
-            # Some row is missing at the destination. Which one only the server can say: it compares keys by
-            # the column's type and collation (a FLOAT key, a case-insensitive string), Python cannot. Delete
-            # them one by one, in order.
+            # Some row is missing or differs at the destination. Which one only the server can say: it compares
+            # keys and values by the column's type and collation, Python cannot. One by one, in order.
             cur.execute("ROLLBACK TO SAVEPOINT dts_batch")
+            for k, c in chunk:
+                self._delete_one(cur, info, c, k, stats)
+        # a key deleted twice in one run (not produced by _order): the later deletes meet a missing row
+        if len(firsts) < len(run):
+            first_ids = {id(c) for _, c in firsts}
+            for c in run:
+                if id(c) not in first_ids:
+                    self._delete_one(cur, info, c, self._key_of(info, _before(c)), stats)
+
+    def _delete_chunks(
+        self, info: TableInfo, rows: list[tuple[tuple, RowChange]]
+    ) -> Iterable[tuple[list[tuple[tuple, RowChange]], str]]:
+        """``rows`` (key, change) in chunks of at most ``MAX_BATCH_ROWS`` rows and about ``max_statement``
+        characters, each with its condition: every row's key and before-image, OR-ed."""
+        chunk: list[tuple[tuple, RowChange]] = []
+        parts: list[str] = []
+        size = 0
+        for k, c in rows:
+            part = f"({self._where_key(info, k)} AND {self._same_as(info, _before(c), info.match_key)})"
+            if chunk and (len(chunk) >= MAX_BATCH_ROWS or size + len(part) >= self.max_statement):
+                yield chunk, " OR ".join(parts)
+                chunk, parts, size = [], [], 0
+            chunk.append((k, c))
+            parts.append(part)
+            size += len(part) + 4
+        if chunk:
+            yield chunk, " OR ".join(parts)
+
+    def _delete_by_key(self, cur, info: TableInfo, run: list[RowChange], idempotent: bool, stats: GroupStats) -> None:
+        """Deletes by key only: the catch-up window (whatever the row holds), and tables without a key (the
+        before-image is the key: one identical row, ``LIMIT 1``)."""
+        keys = list(dict.fromkeys(self._key_of(info, _before(c)) for c in run))
+        for i in range(0, len(keys), MAX_BATCH_ROWS):
+            chunk = keys[i : i + MAX_BATCH_ROWS]
+            if idempotent:
+                cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_keys_in(info, chunk)}")
+                continue
             for k in chunk:
-                if cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, k)}") == 0:
+                n = cur.execute(f"DELETE FROM {info.qname} WHERE {self._where_key(info, k)} LIMIT 1")
+                if n == 0:
                     self._delete_missing(info, run, [k], stats)
+
+    def _delete_one(self, cur, info: TableInfo, change: RowChange, key: tuple, stats: GroupStats) -> None:
+        """One strict DELETE: applied to the row as its before-image says it is; a missing row is a no-op
+        (``delete_missing``), a row that differs a ``delete_conflict``."""
+        before = _before(change)
+        where = self._where_key(info, key)
+        if cur.execute(f"DELETE FROM {info.qname} WHERE {where} AND {self._same_as(info, before, info.match_key)}"):
+            return
+        if self._row_state(cur, info, key, before) is None:
+            self._delete_missing(info, [change], [key], stats)
+            return
+        dest = self._select_rows(info, where, 1)
+        decision = self._decide(cur, info, change, C.DELETE_CONFLICT, before, before, dest[0] if dest else None, stats)
+        if decision in C.SOURCE_WINS:
+            cur.execute(f"DELETE FROM {info.qname} WHERE {where}")
 
     def _delete_missing(self, info: TableInfo, run: list[RowChange], missing: list[tuple], stats: GroupStats) -> None:
         wanted = list(missing)
@@ -1305,9 +1359,14 @@ class Applier:
         if self._holds(cur, info, after):  # the row is already there as the update leaves it
             self._already_equal(info, change, C.UPDATE_MISSING, _before(change), after, stats)
             return
-        c = self._conflict(info, change, C.UPDATE_MISSING, _before(change), after, None)
+        # the row was deleted here while the source changed it: the other direction's delete_conflict, when
+        # answered, recorded its mirrored answer for this change (take_source there = keep no row here)
+        before = _before(change)
+        answered = self._answered(change, info, {col: before.get(col) for col in info.match_key or tuple(before)})
         stats.conflicts += 1
-        stats.logged.append(c)
+        stats.logged.append(self._conflict(info, change, C.UPDATE_MISSING, before, after, None, answered))
+        if answered is not None and answered not in C.SOURCE_WINS:
+            return
         self._insert_one(cur, info, change, after, C.UPDATE_INSERT_DUPLICATE, stats)
 
 

@@ -9,7 +9,16 @@ Cases (``conflict_type`` in the conflict log):
 - ``update_missing``: an UPDATE whose row does not exist at the destination. DTS converts it into an INSERT
   (decision ``UpdateToInsert``), which may itself hit a uniqueness conflict (``update_insert_duplicate``);
 - ``update_duplicate``: an UPDATE whose new key values collide with another destination row;
-- ``delete_missing``: a DELETE whose row does not exist.
+- ``delete_missing``: a DELETE whose row does not exist (a no-op, see below);
+- ``delete_conflict``: a DELETE whose before-image differs from the destination's current row (one side deleted
+  the row while the other changed it; compared by the destination server as for ``update_conflict``). Logged
+  with the DELETE's before-image as the source image and the destination row. The source row "wins" by being
+  deleted: Overwrite and TakeSource (answer take_source) delete the destination row; Ignore, KeepDestination /
+  Skipped keep it; TaskFailed stops. UseMax / UseMin keep it (``UseMax:dest`` / ``UseMin:dest``): a delete has
+  no after-image, so the destination row is the only row with a value of the column, and it wins; the other
+  direction converts its UPDATE of the row deleted there into an INSERT (``update_missing``), so both servers
+  end with that row. Strict mode only: in a catch-up window a DELETE removes the row of its key whatever it
+  holds.
 
 A row that already matches is not a conflict, whatever the policy: an INSERT whose row equals the destination
 row, an UPDATE whose after-image equals it (whatever the before-image), a DELETE of a missing row. Each is a
@@ -65,6 +74,7 @@ UPDATE_INSERT_DUPLICATE = "update_insert_duplicate"
 UPDATE_DUPLICATE = "update_duplicate"
 UPDATE_CONFLICT = "update_conflict"
 DELETE_MISSING = "delete_missing"
+DELETE_CONFLICT = "delete_conflict"
 
 # conflict_log.decision (VARCHAR(16))
 DECISION_FAILED = "TaskFailed"
@@ -182,6 +192,8 @@ def decide(policy: str, conflict_type: str, comparison: str | None = None, *, fo
         return DECISION_FAILED
     if policy == ConflictPolicy.IGNORE:
         return DECISION_IGNORED
+    if conflict_type == DELETE_CONFLICT and compares_column(policy):  # the only row with a value wins
+        return DECISION_USE_MAX_DEST if policy == "UseMax" else DECISION_USE_MIN_DEST
     if policy == "UseMax":
         return _by_column(comparison, CMP_SOURCE_LARGER, forward, DECISION_USE_MAX_SOURCE, DECISION_USE_MAX_DEST)
     if policy == "UseMin":

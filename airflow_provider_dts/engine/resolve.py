@@ -160,8 +160,9 @@ def source_row(row: dict[str, Any]) -> dict[str, Any] | None:
 
 def conflict_holds(dest_conn, row: dict[str, Any]) -> bool:
     """False when the destination row of the conflict's key now equals the source row image (compared by the
-    server, ``col <=> value``, on the columns both have, generated ones left out): then applying the change
-    again is a no-op and nobody needs to answer. True otherwise, and whenever that cannot be told."""
+    server, ``col <=> value``, on the columns both have, generated ones left out), or, for a ``delete_conflict``
+    (source image: the DELETE's before-image), when the row is gone: then applying the change again is not a
+    conflict and nobody needs to answer. True otherwise, and whenever that cannot be told."""
     image, key = source_row(row), _loads(row.get("key_json"))
     if not image or not isinstance(key, dict) or not key:
         return True
@@ -180,6 +181,10 @@ def conflict_holds(dest_conn, row: dict[str, Any]) -> bool:
     with dest_conn.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {table} WHERE {keys} AND {same}", [*key.values(), *(image[c] for c in cols)])
         (n,) = cur.fetchone()
+        if int(n) == 0 and row.get("conflict_type") == C.DELETE_CONFLICT:  # a delete whose row is gone: done
+            cur.execute(f"SELECT COUNT(*) FROM {table} WHERE {keys}", list(key.values()))
+            (n,) = cur.fetchone()
+            return int(n) != 0
     return int(n) == 0
 
 

@@ -655,3 +655,140 @@ def test_a_mirrored_answer_in_advance_matches_a_key_the_destination_collation_ca
     assert checksum(pair.a) == checksum(pair.b)
     (rc,) = conflicts(pair.a, task_name, "reverse")  # no open conflict of 'ABC'
     assert (rc["id"], rc["decision"], json.loads(rc["key_json"])) == (rec.mirrored_id, "KeepDestination", {"id": "abc"})
+
+
+# --------------------------------------------------------------------------- DELETE vs UPDATE
+
+
+def delete_on_a_update_on_b(pair, task: str, **kw: Any) -> None:
+    """Row 1 deleted on A while B updates it; row 2 untouched."""
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.t VALUES (1, 'base'), (2, 'two')")
+    first_start(pair, task, **kw)
+    write_both(pair, "DELETE FROM shop.t WHERE id=1", "UPDATE shop.t SET v='fromB' WHERE id=1")
+
+
+@pytest.mark.parametrize(
+    "choice, expected",
+    [("take_source", [(2, "two")]), ("keep_destination", [(1, "fromB"), (2, "two")])],
+)
+def test_delete_vs_update_under_task_failed_is_answered_once_for_both_sides(clean_pair, task_name, choice, expected):
+    """Task one's DELETE finds B's row changed: a delete_conflict, the direction stops with both images logged.
+    The answer (take the source row = delete B's row; keep the destination row = keep it) is mirrored to task
+    two, whose UPDATE of the row A deleted follows it (keep no row here / re-insert it): both servers end
+    equal."""
+    pair = clean_pair
+    delete_on_a_update_on_b(pair, task_name)
+    fwd = make_direction(task_name)
+    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+    assert f.outcome == "failed" and f.state == State.FAILED and f.conflict_id is not None
+    assert "delete conflict" in f.message and "base" in f.message and "fromB" in f.message
+    assert table_rows(pair.b, "t") == [(1, "fromB"), (2, "two")]  # nothing applied
+    (c,) = conflicts(pair.b, task_name, "forward")
+    assert (c["conflict_type"], c["decision"], c["status"]) == ("delete_conflict", "TaskFailed", "open")
+    assert json.loads(c["source_image"]) == {"id": 1, "v": "base"}
+    assert json.loads(c["dest_image"]) == {"id": 1, "v": "fromB"}
+    assert json.loads(c["key_json"]) == {"id": 1}
+    rec = resolve.record_answer(fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, choice, "t")
+    assert rec.recorded and rec.mirror == "inserted"
+    converge(pair, task_name, expected, f"{choice}: the same rows on both sides")
+    fc = {x["id"]: x for x in conflicts(pair.b, task_name, "forward")}[f.conflict_id]
+    assert (fc["status"], fc["answer"]) == ("resolved", choice)
+    assert fc["decision"] == ("TakeSource" if choice == "take_source" else "KeepDestination")
+    (rc,) = [x for x in conflicts(pair.a, task_name, "reverse") if x["conflict_type"] == "delete_conflict"]
+    assert (rc["id"], rc["linked_id"], rc["applied_at"] is not None) == (rec.mirrored_id, f.conflict_id, True)
+    assert rc["decision"] == ("KeepDestination" if choice == "take_source" else "TakeSource")
+    (um,) = logged(pair.a, task_name, "reverse", "update_missing")  # task two's UPDATE of the row A deleted
+    assert um["decision"] == ("KeepDestination" if choice == "take_source" else "TakeSource")
+    assert json.loads(um["source_image"])["v"] == "fromB"
+
+
+@pytest.mark.parametrize(
+    "policy, rows_a, rows_b, decision",
+    [
+        # B keeps its row, task two re-inserts it on A (UPDATE of a missing row): equal
+        ("Ignore", [(1, "fromB"), (2, "two")], [(1, "fromB"), (2, "two")], "Ignored"),
+        # each side takes the other's change: B's row deleted, A's re-inserted (the documented divergence)
+        ("Overwrite", [(1, "fromB"), (2, "two")], [(2, "two")], "Overwritten"),
+    ],
+)
+def test_delete_vs_update_under_ignore_and_overwrite(clean_pair, task_name, policy, rows_a, rows_b, decision):
+    pair = clean_pair
+    delete_on_a_update_on_b(pair, task_name, conflict_policy=policy)
+
+    def both_logged():
+        return logged(pair.b, task_name, "forward", "delete_conflict") and logged(
+            pair.a, task_name, "reverse", "update_missing"
+        )
+
+    syncs = run_both_until(pair, task_name, both_logged, "both sides decided", conflict_policy=policy)
+    for s in syncs:
+        assert s.result is not None and s.result.outcome == "stopped", s.result
+    assert table_rows(pair.a, "t") == rows_a and table_rows(pair.b, "t") == rows_b
+    if rows_a == rows_b:
+        assert checksum(pair.a) == checksum(pair.b)
+    (c,) = logged(pair.b, task_name, "forward", "delete_conflict")
+    assert (c["policy"], c["decision"], c["status"]) == (policy, decision, "logged")
+    assert json.loads(c["source_image"]) == {"id": 1, "v": "base"} and json.loads(c["dest_image"])["v"] == "fromB"
+    (u,) = logged(pair.a, task_name, "reverse", "update_missing")
+    assert u["decision"] == "UpdateToInsert"
+
+
+@pytest.mark.parametrize("policy", ["UseMax", "UseMin"])
+def test_delete_vs_update_under_use_max_and_use_min_keeps_the_updated_row(clean_pair, task_name, policy):
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10), c INT)")
+    for s in (pair.a, pair.b):
+        sql(s, "INSERT INTO shop.t VALUES (1, 'base', 5)")
+    policies = {"shop.t": {"policy": policy, "column": "c"}}
+    first_start(pair, task_name, table_conflict_policies=policies)
+    write_both(pair, "DELETE FROM shop.t WHERE id=1", "UPDATE shop.t SET v='fromB', c=3 WHERE id=1")
+
+    def both_logged():
+        return logged(pair.b, task_name, "forward", "delete_conflict") and logged(
+            pair.a, task_name, "reverse", "update_missing"
+        )
+
+    run_both_until(pair, task_name, both_logged, "both sides decided", table_conflict_policies=policies)
+    assert table_rows(pair.a, "t") == table_rows(pair.b, "t") == [(1, "fromB", 3)]
+    assert checksum(pair.a) == checksum(pair.b)
+    (c,) = logged(pair.b, task_name, "forward", "delete_conflict")
+    assert (c["policy"], c["decision"]) == (policy, f"{policy}:dest")
+
+
+@pytest.mark.parametrize("policy", ["TaskFailed", "Ignore", "Overwrite"])
+def test_delete_conflict_in_a_batch_of_deletes(clean_pair, task_name, policy):
+    """Many deletes in one transaction go in one statement (each row's key and before-image): the row B changed
+    meanwhile falls short, is found row by row and decided alone; a row already gone is a no-op; the others
+    are deleted."""
+    pair = clean_pair
+    create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v INT, f FLOAT, d DATETIME(6))")
+    rows = ", ".join(f"({i}, {i}, {i}.1, '2024-01-01 00:00:0{i}.5')" for i in range(1, 7))
+    for s in (pair.a, pair.b):
+        sql(s, f"INSERT INTO shop.t VALUES {rows}")
+    fwd = make_direction(task_name, conflict_policy=policy)
+    Sync(fwd, pair.a, pair.b).start().stop()
+    sql(pair.b, "UPDATE shop.t SET v=-3 WHERE id=3", "DELETE FROM shop.t WHERE id=5")
+    sql(pair.a, "DELETE FROM shop.t WHERE id <= 5")  # one transaction, five rows
+    if policy == "TaskFailed":
+        f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
+        assert f.outcome == "failed" and f.conflict_id is not None
+        assert len(table_rows(pair.b, "t")) == 5  # nothing of the transaction applied
+        rec = resolve.record_answer(
+            fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "t"
+        )
+        assert rec.recorded
+    with Sync(fwd, pair.a, pair.b):
+        wait_until(lambda: [r[0] for r in table_rows(pair.b, "t")] in ([3, 6], [6]), 20, "the deletes applied")
+    expected = [3, 6] if policy == "Ignore" else [6]
+    assert [r[0] for r in table_rows(pair.b, "t")] == expected
+    if policy != "Ignore":
+        assert checksum(pair.a) == checksum(pair.b)
+    got = {(c["conflict_type"], json.loads(c["key_json"])["id"]): c for c in conflicts(pair.b, task_name, "forward")}
+    assert set(got) == {("delete_conflict", 3), ("delete_missing", 5)}
+    c = got[("delete_conflict", 3)]
+    assert json.loads(c["source_image"])["v"] == 3 and json.loads(c["dest_image"])["v"] == -3
+    decisions = {"TaskFailed": "TakeSource", "Ignore": "Ignored", "Overwrite": "Overwritten"}
+    assert c["decision"] == decisions[policy]
+    assert got[("delete_missing", 5)]["decision"] == "AlreadyEqual"

@@ -15,6 +15,13 @@ POLICY_CASES = [
     ("TaskFailed", C.UPDATE_MISSING, None, True, C.DECISION_CONVERTED),
     ("TaskFailed", C.DELETE_MISSING, None, True, C.DECISION_ALREADY_EQUAL),
     ("UseMax", C.DELETE_MISSING, None, True, C.DECISION_ALREADY_EQUAL),
+    # a DELETE of a row the destination changed: stop / keep / delete; UseMax / UseMin keep the only row
+    ("TaskFailed", C.DELETE_CONFLICT, None, True, C.DECISION_FAILED),
+    ("Ignore", C.DELETE_CONFLICT, None, True, C.DECISION_IGNORED),
+    ("Overwrite", C.DELETE_CONFLICT, None, False, C.DECISION_OVERWRITTEN),
+    ("UseMax", C.DELETE_CONFLICT, C.CMP_NONE, True, C.DECISION_USE_MAX_DEST),
+    ("UseMax", C.DELETE_CONFLICT, C.CMP_SOURCE_LARGER, True, C.DECISION_USE_MAX_DEST),
+    ("UseMin", C.DELETE_CONFLICT, C.CMP_NONE, False, C.DECISION_USE_MIN_DEST),
     # UseMax: the larger value wins; UseMin: the smaller
     ("UseMax", C.UPDATE_CONFLICT, C.CMP_SOURCE_LARGER, True, C.DECISION_USE_MAX_SOURCE),
     ("UseMax", C.UPDATE_CONFLICT, C.CMP_SOURCE_SMALLER, True, C.DECISION_USE_MAX_DEST),
