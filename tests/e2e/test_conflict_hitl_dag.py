@@ -139,7 +139,19 @@ def test_conflict_answered_in_airflow_settles_both_directions(clean_pair, airflo
     assert all(v["equal"] for v in verdict.values()), verdict
 
     fwd = next(c for c in _conflicts(pair.b, task_name) if c["id"] == fwd["id"])
-    rev = next(c for c in _conflicts(pair.a, task_name) if c["id"] == rev["id"])
+    # the mirrored answer covers task two's changes of the key up to a position (applies_through): it is resolved
+    # once task two's checkpoint has passed that position (its next checkpoint, idle or not)
+    rev_id = rev["id"]
+    rev = wait_until(
+        lambda: (
+            (r := next(c for c in _conflicts(pair.a, task_name) if c["id"] == rev_id))["status"] == "resolved" and r
+        ),
+        60,
+        "task two's mirrored answer resolved",
+        af,
+        pair,
+        task_name,
+    )
     assert (fwd["answer"], fwd["answered_by"], fwd["status"]) == ("take_source", "admin", "resolved"), fwd
     assert fwd["answered_at"] is not None and fwd["applied_at"] is not None
     assert (rev["answer"], rev["status"], rev["linked_id"]) == ("keep_destination", "resolved", fwd["id"]), rev
