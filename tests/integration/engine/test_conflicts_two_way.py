@@ -451,9 +451,12 @@ def both_failed_on_one_key(pair, task: str):
     return fwd, rev, f.conflict_id, r.conflict_id
 
 
-def converge(pair, task: str, expected: list[tuple], what: str) -> None:
+def converge(pair, task: str, expected: list[tuple], what: str, also=None) -> None:
+    """Run both directions until both servers hold ``expected`` (and ``also()`` is true, when given)."""
+
     def converged():
-        return table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
+        rows = table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
+        return rows and (also is None or also())
 
     for s in run_both_until(pair, task, converged, what):
         assert s.result is not None and s.result.outcome == "stopped", s.result
@@ -692,7 +695,11 @@ def test_delete_vs_update_under_task_failed_is_answered_once_for_both_sides(clea
     assert json.loads(c["key_json"]) == {"id": 1}
     rec = resolve.record_answer(fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, choice, "t")
     assert rec.recorded and rec.mirror == "inserted"
-    converge(pair, task_name, expected, f"{choice}: the same rows on both sides")
+
+    def forward_settled():  # keep_destination: the rows are right before task one has met its change again
+        return {x["id"]: x for x in conflicts(pair.b, task_name, "forward")}[f.conflict_id]["status"] == "resolved"
+
+    converge(pair, task_name, expected, f"{choice}: the same rows on both sides", also=forward_settled)
     fc = {x["id"]: x for x in conflicts(pair.b, task_name, "forward")}[f.conflict_id]
     assert (fc["status"], fc["answer"]) == ("resolved", choice)
     assert fc["decision"] == ("TakeSource" if choice == "take_source" else "KeepDestination")
