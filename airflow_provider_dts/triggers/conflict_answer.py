@@ -12,8 +12,8 @@ so the task resumes when the conflict is settled outside Airflow's request:
 
 In both cases the trigger writes the HITL response itself (``update_hitl_detail_response``, as HITLTrigger
 does for a timeout: no user), so Required actions is cleared; the real author stays in the conflict log.
-It acts on its own only after ``settle_seconds`` (Airflow 3.3.2 fails a task resumed within ~5 s of being
-parked, docs: hitl_design.md constraint 4).
+It yields no event, not even a person's answer, earlier than ``settle_seconds`` after it started
+(``triggers/settle.py``: Airflow 3.3.2 fails a task resumed within about 5 s of being parked).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from airflow_provider_dts.engine import resolve
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.triggers.settle import SETTLE_SECONDS, hold_until_settled
 
-DEFAULT_SETTLE_SECONDS = 12.0
 DTS_ANSWERED_BY = "dts (the destination row already equals the source row)"
 
 
@@ -63,7 +63,7 @@ class ConflictAnswerTrigger(HITLTrigger):
 
     :param direction: the direction's settings as JSON (``SyncDirection.to_json()``).
     :param conflict_id: the open conflict (conflict_log.id on the direction's destination).
-    :param settle_seconds: never resume on its own earlier than this after it started.
+    :param settle_seconds: never resume the task earlier than this after it started (``triggers/settle.py``).
     (The rest: ``HITLTrigger``'s arguments.)
     """
 
@@ -72,7 +72,7 @@ class ConflictAnswerTrigger(HITLTrigger):
         *,
         direction: str,
         conflict_id: int,
-        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        settle_seconds: float = SETTLE_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -87,19 +87,23 @@ class ConflictAnswerTrigger(HITLTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         started = time.monotonic()
+        event = await self._wait(started)
+        await hold_until_settled(started, self.settle_seconds)
+        yield event
+
+    async def _wait(self, started: float) -> TriggerEvent:
         while True:
             if self.timeout_datetime and self.timeout_datetime < utcnow():
-                yield await self._handle_timeout()
-                return
+                return await self._handle_timeout()
             event = await self._handle_response()
             if event:
-                yield event
-                return
+                return event
+            # settled elsewhere is looked for only once settled: the answer is written into Airflow's request
+            # when found, so it must be the event this trigger yields
             if time.monotonic() - started >= self.settle_seconds:
                 event = await self._settled_elsewhere()
                 if event:
-                    yield event
-                    return
+                    return event
             await asyncio.sleep(self.poke_interval)
 
     async def _settled_elsewhere(self) -> TriggerEvent | None:

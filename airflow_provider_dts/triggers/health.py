@@ -42,6 +42,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_dts.engine.control import State
 from airflow_provider_dts.engine.status import FAILURE_STATES, DirectionStatus, read_status
+from airflow_provider_dts.triggers.settle import SETTLE_SECONDS, hold_until_settled
 
 DEFAULT_POLL_SECONDS = 30.0
 DEFAULT_ALERT_LAG_SECONDS = 60.0
@@ -86,6 +87,8 @@ class SyncHealthTrigger(BaseTrigger):
     :param alert_lag_for_seconds: how long the lag (or an unreadable status) must last before it alerts.
     :param seen: the state of the previous trigger of this watch (its last event's ``seen``); empty at first.
     :param dag_id: with ``run_id`` and ``watch_tasks``: the watch ends when those tasks of that run finished.
+    :param settle_seconds: the event is never yielded earlier than this after the trigger started
+        (``triggers/settle.py``).
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class SyncHealthTrigger(BaseTrigger):
         dag_id: str | None = None,
         run_id: str | None = None,
         watch_tasks: list[str] | None = None,
+        settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
         super().__init__()
         self.directions = [dict(d) for d in directions]
@@ -109,6 +113,7 @@ class SyncHealthTrigger(BaseTrigger):
         self.dag_id = dag_id
         self.run_id = run_id
         self.watch_tasks = list(watch_tasks or [])
+        self.settle_seconds = float(settle_seconds)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -122,12 +127,14 @@ class SyncHealthTrigger(BaseTrigger):
                 "dag_id": self.dag_id,
                 "run_id": self.run_id,
                 "watch_tasks": self.watch_tasks,
+                "settle_seconds": self.settle_seconds,
             },
         )
 
     # ------------------------------------------------------------------ run
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        started = time.monotonic()
         seen = {k: dict(v) for k, v in self.seen.items()}
         statuses: dict[str, dict[str, Any] | None] = {}
         next_poll = 0.0
@@ -148,6 +155,7 @@ class SyncHealthTrigger(BaseTrigger):
                             self.log.warning("%s: metrics not emitted", key, exc_info=True)
             ended = await self._ended(seen)  # checked more often than the status: a refused run ends soon
             if changes or ended:
+                await hold_until_settled(started, self.settle_seconds)
                 yield TriggerEvent({"changes": changes, "seen": seen, "statuses": statuses, "ended": ended})
                 return
             await asyncio.sleep(min(self.poll_seconds, END_CHECK_SECONDS))

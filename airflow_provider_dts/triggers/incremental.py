@@ -35,6 +35,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.errors import ConfigError
 from airflow_provider_dts.engine.status import read_status, stats_line
+from airflow_provider_dts.triggers.settle import SETTLE_SECONDS, hold_until_settled
 
 DEFAULT_PROGRESS_INTERVAL = 30.0
 DEFAULT_STOP_TIMEOUT = 60.0
@@ -53,6 +54,8 @@ class IncrementalSyncTrigger(BaseTrigger):
     :param max_runtime: stop cleanly after this many seconds (tests, demos); None runs until stopped.
     :param progress_interval: seconds between status lines in the task log.
     :param stop_timeout: how long a cancellation waits for the engine to stop and record its state.
+    :param settle_seconds: the event is never yielded earlier than this after the trigger started
+        (``triggers/settle.py``).
     """
 
     def __init__(
@@ -62,12 +65,14 @@ class IncrementalSyncTrigger(BaseTrigger):
         max_runtime: float | None = None,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
         super().__init__()
         self.direction = direction if isinstance(direction, str) else json.dumps(direction, sort_keys=True)
         self.max_runtime = None if max_runtime in (None, "") else float(max_runtime)
         self.progress_interval = float(progress_interval)
         self.stop_timeout = float(stop_timeout)
+        self.settle_seconds = float(settle_seconds)
         self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
         # The engine entry point; a unit test of the thread/stop mechanics may replace it.
@@ -81,6 +86,7 @@ class IncrementalSyncTrigger(BaseTrigger):
                 "max_runtime": self.max_runtime,
                 "progress_interval": self.progress_interval,
                 "stop_timeout": self.stop_timeout,
+                "settle_seconds": self.settle_seconds,
             },
         )
 
@@ -91,6 +97,7 @@ class IncrementalSyncTrigger(BaseTrigger):
         # outside that block
         from airflow_provider_dts.triggers.inline import cancel_on_sigterm
 
+        started = time.monotonic()
         gen = self._run()
         try:
             async with cancel_on_sigterm(self.log):
@@ -98,6 +105,7 @@ class IncrementalSyncTrigger(BaseTrigger):
         finally:
             await gen.aclose()
         if event is not None:
+            await hold_until_settled(started, self.settle_seconds)
             yield event
 
     async def _run(self) -> AsyncGenerator[TriggerEvent, None]:

@@ -7,6 +7,7 @@ this module only polls them from the triggerer's event loop.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,13 +18,15 @@ from airflow_provider_dts.engine.config import DEFAULT_CONTROL_SCHEMA
 from airflow_provider_dts.engine.errors import ServerError
 from airflow_provider_dts.engine.status import DEFAULT_MAX_LAG_SECONDS, STALE_AFTER_SECONDS, judge, read_status
 from airflow_provider_dts.triggers.inline import cancel_on_sigterm, running_inline
+from airflow_provider_dts.triggers.settle import SETTLE_SECONDS, hold_until_settled
 
 
 class SyncStateTrigger(BaseTrigger):
     """Polls a direction's state until it is Synchronizing within the lag bound, or has failed.
 
     Yields one event: ``{"status": "success" | "failed", "reason", "direction_status"}``. Holds no secret:
-    the destination connection is looked up by id when the trigger runs.
+    the destination connection is looked up by id when the trigger runs. The event is never yielded earlier than
+    ``settle_seconds`` after the trigger started (``triggers/settle.py``).
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class SyncStateTrigger(BaseTrigger):
         max_state_age_seconds: float | None = STALE_AFTER_SECONDS,
         poke_interval: float = 5.0,
         failures_since: str | None = None,
+        settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
         super().__init__()
         self.task_name = task_name
@@ -47,6 +51,7 @@ class SyncStateTrigger(BaseTrigger):
         self.max_state_age_seconds = None if max_state_age_seconds is None else float(max_state_age_seconds)
         self.poke_interval = float(poke_interval)
         self.failures_since = failures_since
+        self.settle_seconds = float(settle_seconds)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -60,13 +65,16 @@ class SyncStateTrigger(BaseTrigger):
                 "max_state_age_seconds": self.max_state_age_seconds,
                 "poke_interval": self.poke_interval,
                 "failures_since": self.failures_since,
+                "settle_seconds": self.settle_seconds,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # the event is yielded outside cancel_on_sigterm: the SIGTERM routing ends with the wait
+        started = time.monotonic()
         async with cancel_on_sigterm(self.log):
             event = await self._wait(running_inline())
+        await hold_until_settled(started, self.settle_seconds)
         yield event
 
     async def _wait(self, inline: bool) -> TriggerEvent:

@@ -105,7 +105,7 @@ def test_conflict_answered_in_airflow_settles_both_directions(clean_pair, airflo
     assert fwd["status"] == rev["status"] == "open" and json.loads(fwd["key_json"]) == {"id": 90001}
     assert "90001" in af.task_logs() and "fromB" in af.task_logs()  # the whole conflict in the task log
 
-    # answer like a person would: once the task is parked (Airflow 3.3.2 race, hitl_design.md constraint 4)
+    # answer like a person would: once the task is parked (the Airflow 3.3.2 resume race: triggers/settle.py)
     wait_until(
         lambda: af.task_states().get("task_one_incremental") == "deferred",
         60,
@@ -212,7 +212,7 @@ def test_conflict_answered_in_airflow_settles_both_directions(clean_pair, airflo
         task_name,
         fail_on_task_failure=False,
     )
-    time.sleep(12)  # parked (constraint 4)
+    time.sleep(12)  # parked (triggers/settle.py)
     argv = ["answer", "--task-name", task_name, "--direction", "reverse", "--choice", "take_source"]
     assert cli.main([*argv, "--note", "B wins", "--airflow-url", af.url]) == 0
     wait_until(

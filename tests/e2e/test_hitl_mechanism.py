@@ -36,6 +36,10 @@ PROBE_DAG = textwrap.dedent(
 
     from airflow_provider_dts.operators.hitl_support import HumanInTheLoopMixin, HumanQuestion
 
+    # like every DTS trigger (triggers/settle.py), the trigger before a question fires no earlier than the
+    # worker that parked the task has exited: Airflow 3.3.2 fails a task resumed before that
+    SETTLE = 12
+
     OPTIONS = ["take the source row", "keep the destination row", "skip this change", "stop the direction"]
 
 
@@ -48,7 +52,7 @@ PROBE_DAG = textwrap.dedent(
 
         def execute(self, context):
             self.defer(
-                trigger=TimeDeltaTrigger(timedelta(seconds=1)),
+                trigger=TimeDeltaTrigger(timedelta(seconds=SETTLE)),
                 method_name="synced",
                 kwargs={"round": 1, "answers": []},
             )
@@ -76,7 +80,7 @@ PROBE_DAG = textwrap.dedent(
             self.log.info("answer %s: %s", round, answer)
             if round < self.rounds:
                 self.defer(
-                    trigger=TimeDeltaTrigger(timedelta(seconds=1)),
+                    trigger=TimeDeltaTrigger(timedelta(seconds=SETTLE)),
                     method_name="synced",
                     kwargs={"round": round + 1, "answers": answers},
                 )

@@ -131,7 +131,9 @@ def test_trigger_syncs_stops_on_cancel_and_resumes_from_the_checkpoint(clean_pai
 def test_max_runtime_yields_one_event(clean_pair, task_name):
     pair = clean_pair
     make_shop(pair)
-    trig = IncrementalSyncTrigger(direction=direction(task_name).to_json(), max_runtime=4, progress_interval=1)
+    trig = IncrementalSyncTrigger(
+        direction=direction(task_name).to_json(), max_runtime=4, progress_interval=1, settle_seconds=0
+    )
 
     async def events():
         return [e async for e in trig.run()]
@@ -153,7 +155,7 @@ def test_conflict_under_taskfailed_fails_with_the_engines_message(clean_pair, ta
 
     from airflow_provider_dts.operators.incremental import IncrementalSyncOperator
 
-    trig = IncrementalSyncTrigger(direction=direction(task_name).to_json(), progress_interval=1)
+    trig = IncrementalSyncTrigger(direction=direction(task_name).to_json(), progress_interval=1, settle_seconds=0)
 
     async def run_until_event():
         gen = trig.run()
@@ -175,7 +177,7 @@ def test_conflict_under_taskfailed_fails_with_the_engines_message(clean_pair, ta
 
 def test_missing_connection_is_a_clear_failure(pair, task_name):
     d = direction(task_name, source_conn_id="dts_nope_missing")
-    trig = IncrementalSyncTrigger(direction=d.to_json())
+    trig = IncrementalSyncTrigger(direction=d.to_json(), settle_seconds=0)
 
     async def events():
         return [e async for e in trig.run()]

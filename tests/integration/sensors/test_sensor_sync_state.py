@@ -149,7 +149,12 @@ def test_unreachable_server_keeps_waiting(pair, task_name, monkeypatch):
 def test_trigger_fires_when_the_state_flips(pair, task_name):
     set_state(pair, task_name, State.INITIALIZING)
     trig = SyncStateTrigger(
-        task_name=task_name, role="forward", destination_conn_id="dts_destination", max_lag_seconds=3, poke_interval=0.2
+        task_name=task_name,
+        role="forward",
+        destination_conn_id="dts_destination",
+        max_lag_seconds=3,
+        poke_interval=0.2,
+        settle_seconds=0,
     )
     cls_path, kwargs = trig.serialize()
     assert cls_path == "airflow_provider_dts.triggers.sync_state.SyncStateTrigger"
@@ -177,7 +182,7 @@ def test_trigger_fires_when_the_state_flips(pair, task_name):
 def test_trigger_reports_failure(pair, task_name):
     set_state(pair, task_name, State.FAILED, "binlog purged; re-initialize the direction")
     trig = SyncStateTrigger(
-        task_name=task_name, role="forward", destination_conn_id="dts_destination", poke_interval=0.2
+        task_name=task_name, role="forward", destination_conn_id="dts_destination", poke_interval=0.2, settle_seconds=0
     )
 
     async def first_event():

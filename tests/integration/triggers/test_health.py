@@ -52,6 +52,7 @@ class Watch:
 
     def __init__(self, op: SyncHealthOperator, seen: dict[str, Any], timeout: float) -> None:
         self.trigger = op.trigger({}, seen=seen)
+        self.trigger.settle_seconds = 0.0  # no worker here to race with (triggers/settle.py)
         self.event: Any = None
         self.thread = threading.Thread(target=self._run, args=(timeout,))
         self.thread.start()

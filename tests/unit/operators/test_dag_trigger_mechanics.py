@@ -32,6 +32,7 @@ DIRECTION = SyncDirection.from_dict(
 
 
 def make_trigger(engine, **kw) -> IncrementalSyncTrigger:
+    kw.setdefault("settle_seconds", 0)
     trig = IncrementalSyncTrigger(direction=DIRECTION.to_json(), progress_interval=0.05, **kw)
     trig._engine = engine
 
@@ -130,7 +131,7 @@ def test_engine_exception_is_a_failed_event():
 
 
 def test_bad_direction_json_is_a_failed_event():
-    trig = IncrementalSyncTrigger(direction='{"task_name": "x"}')
+    trig = IncrementalSyncTrigger(direction='{"task_name": "x"}', settle_seconds=0)
 
     async def events():
         return [e async for e in trig.run()]
