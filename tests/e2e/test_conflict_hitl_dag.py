@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.parse
 from typing import Any
 
@@ -105,7 +104,8 @@ def test_conflict_answered_in_airflow_settles_both_directions(clean_pair, airflo
     assert fwd["status"] == rev["status"] == "open" and json.loads(fwd["key_json"]) == {"id": 90001}
     assert "90001" in af.task_logs() and "fromB" in af.task_logs()  # the whole conflict in the task log
 
-    # answer like a person would: once the task is parked (the Airflow 3.3.2 resume race: triggers/settle.py)
+    # answered as soon as the task waits: the trigger holds the answer until the worker that parked the task has
+    # exited (triggers/settle.py; Airflow 3.3.2 would otherwise fail the resumed task)
     wait_until(
         lambda: af.task_states().get("task_one_incremental") == "deferred",
         60,
@@ -115,7 +115,6 @@ def test_conflict_answered_in_airflow_settles_both_directions(clean_pair, airflo
         task_name,
         fail_on_task_failure=False,
     )
-    time.sleep(12)
     answered = af.api(
         "PATCH",
         f"/api/v2/dags/{DAG_ID}/dagRuns/{_q(run_id)}/taskInstances/task_one_incremental/-1/hitlDetails",
@@ -212,7 +211,6 @@ def test_conflict_answered_in_airflow_settles_both_directions(clean_pair, airflo
         task_name,
         fail_on_task_failure=False,
     )
-    time.sleep(12)  # parked (triggers/settle.py)
     argv = ["answer", "--task-name", task_name, "--direction", "reverse", "--choice", "take_source"]
     assert cli.main([*argv, "--note", "B wins", "--airflow-url", af.url]) == 0
     wait_until(
