@@ -705,7 +705,7 @@ def create_triggers(
             row = [as_text(x) for x in scur.fetchone()]
             sql = rewrite_create_trigger(row[2], src_db, dst_db, databases, mapper, row[1])
             if direction.guard_triggers:  # created guarded: it never fires in the sync's own sessions
-                sql = guard_create_sql(sql)
+                sql = guard_create_sql(sql, row[1])
             _exec_in_own_mode(dcur, sql, label, row)
             created.append(label)
             logger.info("schema sync: %s created", label)
