@@ -105,6 +105,8 @@ def statement_kind(query: str) -> str | None:
         return "dml"
     if word in _STATEMENT_CALLS:
         return "call"
+    if word == "CREATE" and is_create_table(query) and any(t.kw("SELECT") for t in _code_tokens(query)):
+        return "dml"  # CREATE TABLE ... SELECT logged as a statement: its rows are not in the binlog
     return None
 
 

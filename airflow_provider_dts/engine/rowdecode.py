@@ -266,7 +266,6 @@ def column_text_decoder(column) -> Callable[[bytes], Any]:
 
 _JSON_OPAQUE_DECIMAL = FIELD_TYPE.NEWDECIMAL  # 246
 _JSON_OPAQUE_TEMPORAL = {FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIME}
-_JSON_OPAQUE_TEXT = FIELD_TYPE.VAR_STRING  # 253: printed as a plain JSON string
 # a quoted JSON string escaped as MySQL's double_quote does it: the quote, the backslash, \b \f \n \r \t,
 # other bytes below 0x20 as \u00xx (lower-case hex); everything else as is
 _quote = _json_encoder.encode_basestring
@@ -284,15 +283,15 @@ def mysql_json_text(data: bytes) -> str:
     An empty value is the JSON null literal (MySQL's Field_json::val_json: a NOT NULL JSON column forced to
     NULL/DEFAULT by lax SQL holds ""), never SQL NULL. Opaque scalars print as MySQL prints them: DECIMAL as a
     plain number with its scale, DATETIME/TIMESTAMP as "YYYY-MM-DD HH:MM:SS.ffffff", DATE as "YYYY-MM-DD",
-    TIME as "[-]HH:MM:SS.ffffff", VAR_STRING as a string, any other type as "base64:type<N>:<base64>"
+    TIME as "[-]HH:MM:SS.ffffff", any other type (VAR_STRING too) as "base64:type<N>:<base64>"
     (MySQL's base64 breaks a line every 76 characters)."""
     if not data:
         return "null"
     out: list[str] = []
     try:
         _json_value(data, data[0], 1, len(data), out)
-    except (IndexError, struct.error) as e:
-        raise JsonDecodeError(f"MySQL binary JSON value of {len(data)} bytes is truncated or corrupt") from e
+    except (IndexError, struct.error, UnicodeDecodeError, RecursionError) as e:
+        raise JsonDecodeError(f"MySQL binary JSON value of {len(data)} bytes is truncated or corrupt ({e})") from None
     return "".join(out)
 
 
@@ -372,22 +371,35 @@ def _json_container(data: bytes, base: int, end: int, small: bool, is_object: bo
             _json_value(data, vtype, at + 1, at + value_entry, out)
         else:
             value_at = base + off.unpack_from(data, at + 1)[0]
-            if value_at >= stop:
+            if value_at < values_at + count * value_entry or value_at >= stop:  # before the entries: corrupt
                 raise JsonDecodeError("MySQL binary JSON: a value offset past its container")
             _json_value(data, vtype, value_at, stop, out)
     out.append("}" if is_object else "]")
 
 
 def _json_double(d: float) -> str:
-    """A JSON double as MySQL prints it: shortest round-trip digits, ".0" on whole numbers, exponent without
-    "+" or leading zeros (my_gcvt). Where my_gcvt switches to an exponent may differ; the value does not."""
+    """A JSON double as MySQL prints it (my_gcvt(d, MY_GCVT_ARG_DOUBLE, MY_GCVT_MAX_FIELD_WIDTH), then ".0" when
+    neither "." nor "e" was written): the shortest round-trip digits; the 'f' format when the decimal point is at
+    -14..15 (MAX_DECPT_FOR_F_FORMAT = DBL_DIG) or inside the digits, else 'e' with no "+" and no exponent zeros."""
     if d != d or d in (float("inf"), float("-inf")):
         raise JsonDecodeError("MySQL binary JSON: NaN or infinity in a document")
-    text = repr(d)
-    if "e" in text:
-        mantissa, exp = text.split("e")
-        return f"{mantissa.removesuffix('.0')}e{int(exp)}"
-    return text
+    if d == 0:
+        return "-0.0" if str(d).startswith("-") else "0.0"
+    _sign, digit_tuple, exponent = decimal.Decimal(repr(abs(d))).as_tuple()
+    decpt = len(digit_tuple) + int(exponent)  # dtoa's decpt: the point sits after this many digits
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    n = len(digits)
+    if decpt >= -14 and (decpt <= 15 or n > decpt):
+        if decpt <= 0:
+            text = "0." + "0" * -decpt + digits
+        elif decpt < n:
+            text = digits[:decpt] + "." + digits[decpt:]
+        else:
+            text = digits + "0" * (decpt - n) + ".0"
+    else:
+        e = decpt - 1
+        text = digits[0] + ("." + digits[1:] if n > 1 else "") + "e" + ("-" if e < 0 else "") + str(abs(e))
+    return ("-" if d < 0 else "") + text
 
 
 def _json_opaque(field_type: int, payload: bytes) -> str:
@@ -400,8 +412,6 @@ def _json_opaque(field_type: int, payload: bytes) -> str:
         if len(payload) != 8:
             raise JsonDecodeError(f"MySQL binary JSON: a temporal value of {len(payload)} bytes (not 8)")
         return '"' + _packed_temporal_text(field_type, _I64.unpack_from(payload, 0)[0]) + '"'
-    if field_type == _JSON_OPAQUE_TEXT:
-        return _quote(payload.decode("utf-8"))
     encoded = base64.b64encode(payload).decode("ascii")
     lines = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
     return _quote(f"base64:type{field_type}:{lines}")

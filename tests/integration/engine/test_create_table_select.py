@@ -83,3 +83,20 @@ def test_a_crash_between_the_create_and_its_rows_replays_both_once(clean_pair, t
         sql(pair.a, "INSERT INTO shop.copy VALUES (3)")
         wait_until(lambda: table_rows(pair.b, "copy") == [(1,), (2,), (3,)], 30, "a later row")
         assert sync.result is None
+
+
+def test_a_statement_logged_create_table_select_stops_the_direction(clean_pair, task_name):
+    """CREATE TABLE ... SELECT written by a session with binlog_format=STATEMENT is in the binlog as the statement:
+    re-running it at the destination would copy the destination's rows (here B's extra row 99), not the source's."""
+    pair = clean_pair
+    for s in (pair.a, pair.b):
+        sql(s, "CREATE DATABASE shop", "CREATE TABLE shop.src (id INT PRIMARY KEY, v INT)")
+    sql(pair.b, "INSERT INTO shop.src VALUES (99, 99)")
+    sync = Sync(make_direction(task_name), pair.a, pair.b).start()
+    sql(pair.a, "INSERT INTO shop.src VALUES (1, 1)")
+    wait_until(lambda: (1, 1) in table_rows(pair.b, "src"), 30, "src")
+    sql(pair.a, "SET SESSION binlog_format=STATEMENT", "CREATE TABLE shop.st SELECT id, v FROM shop.src")
+    result = sync.wait_result(30)
+    assert result.state == "Failed" and "statement-based change" in result.message, result
+    assert "CREATE TABLE shop.st SELECT" in result.message
+    assert sql(pair.b, "SHOW TABLES FROM shop LIKE 'st'") == []

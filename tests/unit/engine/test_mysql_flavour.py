@@ -612,7 +612,10 @@ def test_json_text_is_the_text_mysql_prints():
     assert _as_text({"c": "\x01\x1f\x7f"}) == '{"c": "\\u0001\\u001f\x7f"}'
     for d in (1e300, 1.5e-07, -0.1, 123456.789):
         assert json.loads(_as_text([d])) == [d]
-    assert _as_text([1e300, 1.5e-07]) == "[1e300, 1.5e-7]"  # my_gcvt: no "+", no leading exponent zeros
+    assert _as_text([1e300, 1.5e-07]) == "[1e300, 0.00000015]"  # my_gcvt: 'f' for decpt -14..15
+    assert _as_text([1e15, 1e16, 1e-15, 1e-16, 1e-5, 1234567890123456.7, -2.5e-300, 100.0]) == (
+        "[1e15, 1e16, 0.000000000000001, 1e-16, 0.00001, 1234567890123456.8, -2.5e-300, 100.0]"
+    )
 
 
 def test_a_json_null_document_stays_json_null():
@@ -685,7 +688,9 @@ def test_the_packed_temporal_encoder_matches_python_mysql_replications_vector():
             '"-838:59:59.000000"',
         ),
         (_Opaque(FIELD_TYPE.TIME, _packed_time(dt.timedelta(hours=100, seconds=1))), '"100:00:01.000000"'),
-        (_Opaque(FIELD_TYPE.VAR_STRING, "żółw".encode()), '"żółw"'),
+        # CAST(.. AS BINARY) is a VAR_STRING opaque: JSON_ARRAY(CAST('ab' AS BINARY)) -> ["base64:type253:YWI="]
+        (_Opaque(FIELD_TYPE.VAR_STRING, b"ab"), '"base64:type253:YWI="'),
+        (_Opaque(FIELD_TYPE.VAR_STRING, bytes([0xCA, 0xFE])), '"base64:type253:yv4="'),
         # anything else: MySQL's base64 text (CAST(x'cafe' AS JSON) -> "base64:type15:yv4=")
         (_Opaque(FIELD_TYPE.VARCHAR, bytes([0xCA, 0xFE])), '"base64:type15:yv4="'),
         # base64_encode breaks lines every 76 characters; the JSON string escapes the newline
@@ -703,6 +708,7 @@ def test_the_packed_temporal_encoder_matches_python_mysql_replications_vector():
         "negative-time",
         "time-over-a-day",
         "var-string",
+        "var-string-not-utf8",
         "binary",
         "long-binary",
     ],
@@ -719,6 +725,11 @@ def test_corrupt_binary_json_fails_with_a_clear_error():
         rowdecode.mysql_json_text(bytes([jtype]) + data[:-3])
     with pytest.raises(rowdecode.JsonDecodeError, match="unknown value type 0x0d"):
         rowdecode.mysql_json_text(b"\x0d\x00")
+    with pytest.raises(rowdecode.JsonDecodeError, match="truncated or corrupt"):  # a string that is not UTF-8
+        rowdecode.mysql_json_text(bytes([0x0C, 2, 0xC3, 0x28]))
+    # an array whose one value points back at the array's own header: an error, not a RecursionError
+    with pytest.raises(rowdecode.JsonDecodeError, match="value offset"):
+        rowdecode.mysql_json_text(bytes([0x02]) + struct.pack("<HH", 1, 7) + bytes([0x02]) + struct.pack("<H", 0))
 
 
 def test_the_librarys_json_structures_are_refused_where_ambiguous():
