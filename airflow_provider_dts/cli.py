@@ -54,9 +54,11 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,7 @@ from airflow_provider_dts.engine.reinit import plan, reinitialize
 from airflow_provider_dts.engine.servers import ConnectionSettings
 from airflow_provider_dts.engine.status import DirectionStatus, read_directions
 from airflow_provider_dts.engine.verify import stored_direction
+from airflow_provider_dts.triggers.settle import SETTLE_SECONDS
 
 DIRECTIONS = {"task_one": ("forward",), "task_two": ("reverse",), "both": ("forward", "reverse")}
 
@@ -363,6 +366,24 @@ def _hitl_path(dag_id: str, run_id: str, task_id: str) -> str:
     return f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails"
 
 
+def _wait_until_settled(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> None:
+    """An answer given in Airflow resumes the deferred task itself, not through its trigger: wait until the task
+    has been parked for ``SETTLE_SECONDS`` (``triggers/settle.py``: Airflow 3.3.2 fails a task resumed before the
+    worker that parked it has exited)."""
+    q = urllib.parse.quote
+    ti = api.call("GET", f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(run_id, safe='')}/taskInstances/{task_id}")
+    created = (ti.get("trigger") or {}).get("created_date")
+    if ti.get("state") != "deferred" or not created:
+        return
+    age = (datetime.now(UTC) - datetime.fromisoformat(str(created).replace("Z", "+00:00"))).total_seconds()
+    if age < SETTLE_SECONDS:
+        print(
+            f"the task parked {age:.0f}s ago; answering in {SETTLE_SECONDS - age:.0f}s (Airflow 3.3.2 fails a task "
+            "resumed before the worker that parked it has exited)"
+        )
+        time.sleep(SETTLE_SECONDS - age)
+
+
 def _answer_through_airflow(args: argparse.Namespace, role: str) -> dict[str, Any] | None:
     """PATCH the direction's open request; None when there is none (or Airflow is not reachable)."""
     api = AirflowApi(args.airflow_url)
@@ -376,6 +397,7 @@ def _answer_through_airflow(args: argparse.Namespace, role: str) -> dict[str, An
     if detail.get("response_received"):
         print("the direction's request in Airflow is not open; recording the answer in the conflict log")
         return None
+    _wait_until_settled(api, dag_id, run_id, INCREMENTAL_TASKS[role])
     out = api.call(
         "PATCH", path, {"chosen_options": [C.ANSWER_LABELS[args.choice]], "params_input": {"note": args.note or ""}}
     )

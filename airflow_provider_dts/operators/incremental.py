@@ -210,6 +210,7 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
         self.conflict_answer_timeout = conflict_answer_timeout
         self.run_in = run_in
         self._worker_sync: WorkerSync | None = None
+        self._kill_reason: str | None = None  # a SIGTERM before the engine ran: honoured when it starts
 
     def execute(self, context: Any) -> Any:
         # parsed and looked up now, so bad input or a missing connection fails here, not later in the triggerer
@@ -248,6 +249,8 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
             logger=self.log,  # type: ignore[arg-type]  # Airflow's task logger has the logging.Logger methods
         )
         self._worker_sync = run
+        if self._kill_reason is not None:  # SIGTERM came while connections were looked up / an answer recorded
+            run.stop(self._kill_reason)
         try:
             event = run.run()
         finally:
@@ -266,7 +269,11 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
         return self.execute_complete(context, event)
 
     def on_kill(self) -> None:
-        """SIGTERM in the task process (worker mode): stop the engine cleanly; ``_run_in_worker`` then returns."""
+        """SIGTERM in the task process (worker mode): stop the engine cleanly; ``_run_in_worker`` then returns.
+        Before the engine runs (connections being looked up, an answer being recorded) it is remembered, and the
+        engine starts stopped."""
+        if self._kill_reason is None:
+            self._kill_reason = "SIGTERM"
         run = self._worker_sync
         if run is not None:
             run.stop("SIGTERM")

@@ -11,13 +11,15 @@ status line every ``progress_interval`` seconds, and returns the same event payl
 (``triggers/incremental.py``), so the operator handles both modes with one ``execute_complete``.
 
 Stopping: Airflow's task runner calls the operator's ``on_kill()`` on SIGTERM (the task marked skipped, failed
-or success in the UI or by ``cli.py stop``: the supervisor sends SIGTERM, then SIGKILL 5 s later; a Celery warm
-shutdown or a pod deletion sends SIGTERM too) -> ``WorkerSync.stop()`` sets the engine's stop event: the engine
-records ``Stopped`` with its checkpoint, ends its reader process and frees the lease. SIGINT (Ctrl-C, or the
-first signal of the supervisor's escalation) does the same. A SIGKILL leaves no chance to clean up, and needs
-none: the data and the checkpoint commit together, the server drops the dead process's sessions (which frees
-the lease), the reader child exits when its parent's pipe closes, and the next attempt resumes from the
-checkpoint, waiting for the lease until the server has let go of it.
+or success in the UI or by ``cli.py stop``: the supervisor sends SIGTERM, then SIGKILL 5 s later; a pod deletion
+sends SIGTERM too, which the supervisor forwards; a Celery warm shutdown waits for running tasks instead) ->
+``WorkerSync.stop()`` sets the engine's stop event: the engine records ``Stopped`` with its checkpoint, ends its
+reader process and frees the lease, if the transaction being applied commits within those 5 s (otherwise the
+SIGKILL ends it and the transaction is applied again on resume). A SIGTERM before the engine thread started is
+remembered by the operator and the engine starts stopped. SIGINT (Ctrl-C) does the same. A SIGKILL leaves no
+chance to clean up, and needs none: the data and the checkpoint commit together, the server drops the dead
+process's sessions (which frees the lease), the reader child exits when its parent's pipe closes, and the next
+attempt resumes from the checkpoint, waiting for the lease until the server has let go of it.
 """
 
 from __future__ import annotations
@@ -147,11 +149,15 @@ class WorkerSync:
             d.destination_conn_id,
             self.max_runtime,
         )
-        thread.start()
+        started = False
         next_status = time.monotonic() + self.progress_interval
         stop_seen_at: float | None = None
         while not finished.is_set():
             try:
+                if not started:  # started inside the try: a SIGINT right before sets the stop flag first
+                    started = True
+                    thread.start()
+                    continue
                 if finished.wait(min(1.0, self.progress_interval)):
                     break
                 now = time.monotonic()
@@ -175,7 +181,7 @@ class WorkerSync:
                 elif now >= next_status:
                     next_status = now + self.progress_interval
                     self._log_progress()
-            except KeyboardInterrupt:  # SIGINT: the supervisor's first signal, or Ctrl-C
+            except KeyboardInterrupt:  # SIGINT: Ctrl-C
                 self.stop("SIGINT")
             except BaseException as e:  # e.g. AirflowTaskTimeout (execution_timeout): stop cleanly, then raise it
                 self.stop(type(e).__name__)

@@ -150,6 +150,34 @@ def test_on_kill_stops_the_engine_cleanly_and_a_new_run_resumes(clean_pair, task
     assert (summary["rows_inserted"], summary["rows_updated"]) == (2, 1), summary
 
 
+def test_a_sigterm_before_the_engine_started_is_honoured_when_it_starts(clean_pair, task_name):
+    """The task runner's SIGTERM -> on_kill handler is installed before execute(): a task marked skipped while its
+    connections are being looked up must not start an engine that runs on until the SIGKILL."""
+    pair = clean_pair
+    make_shop(pair)
+    op = operator(task_name, max_runtime=8)
+    real_resolve = op.resolve
+    calls: list[int] = []
+
+    def resolve():
+        calls.append(1)
+        if len(calls) == 2:  # _run_in_worker's look-up: the task is marked skipped right now
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+        return real_resolve()
+
+    vars(op)["resolve"] = resolve
+    old = signal.signal(signal.SIGTERM, lambda s, f: op.on_kill())  # what Airflow's task runner installs
+    started = time.monotonic()
+    try:
+        with pytest.raises(AirflowException, match="stopped by SIGTERM"):
+            op.execute({})
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert time.monotonic() - started < 5, "the engine ran on after the SIGTERM"
+    assert (state(pair, task_name) or {}).get("state") != State.SYNCHRONIZING
+
+
 def test_worker_mode_conflict_without_a_task_instance_fails_with_the_engines_message(clean_pair, task_name):
     pair = clean_pair
     make_shop(pair)
