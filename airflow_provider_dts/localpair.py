@@ -34,6 +34,7 @@ import pymysql
 from airflow_provider_dts.engine.servers import ConnectionSettings
 
 ADMIN_USER = "dts_admin"
+SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 DEFAULT_CONN_IDS = ("dts_source", "dts_destination")
 
 
@@ -360,6 +361,8 @@ class ExternalServer:
     ``settings()`` / ``password`` / ``port`` (the ``dts_admin`` account ``prepare`` creates, with a new random
     password every run, as a local server has), ``server_id``, ``flavour``. It cannot be started, stopped,
     killed or reached by its socket: tests that need that are marked ``own_servers`` and skipped.
+    ``prepare`` refuses a server that already has a ``dts_admin`` account (it never takes one over); ``cleanup``
+    drops every account created since ``prepare`` (``dts_admin`` and the tests' own), leaving the others alone.
     The administrative password never appears in ``repr``, messages or a command line."""
 
     name: str  # the environment variable it came from, for messages
@@ -371,6 +374,8 @@ class ExternalServer:
     server_id: int = 0
     flavour: str = ""
     version: str = ""
+    # (user, host) of the accounts present when prepare() ran: cleanup() drops only the others
+    accounts_before: frozenset[tuple[str, str]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_url(cls, name: str, url: str) -> ExternalServer:
@@ -427,8 +432,9 @@ class ExternalServer:
         )
 
     def prepare(self) -> ExternalServer:
-        """Check the server can be a sync's source and destination, read its identity, and (re)create the
-        ``dts_admin`` account with a new random password and every privilege, as a local server has it."""
+        """Check the server can be a sync's source and destination and holds no ``dts_admin`` account yet, read
+        its identity and its accounts, and create ``dts_admin`` (``'%'`` and ``localhost``) with a new random
+        password and every privilege, as a local server has it. ``cleanup`` drops it again."""
         try:
             conn = self.root_connect()
         except pymysql.err.MySQLError as e:
@@ -437,9 +443,10 @@ class ExternalServer:
             ) from None
         with conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT @@server_id, VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata"
+                "SELECT @@server_id, VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata, "
+                "@@character_set_server, @@local_infile"
             )
-            server_id, version, log_bin, fmt, image, metadata = cur.fetchone()
+            server_id, version, log_bin, fmt, image, metadata, charset, local_infile = cur.fetchone()
             self.server_id, self.version = int(server_id), str(version)
             self.flavour = "mariadb" if "mariadb" in self.version.lower() else "mysql"
             wrong = [
@@ -449,21 +456,66 @@ class ExternalServer:
                     ("binlog_format", fmt, "ROW"),
                     ("binlog_row_image", image, "FULL"),
                     ("binlog_row_metadata", metadata, "FULL"),
+                    ("character_set_server", charset, "UTF8MB4"),
+                    ("local_infile", local_infile, 1),
                 )
                 if str(v).upper() != str(want)
             ]
             if wrong:
                 raise ExternalServerError(
                     f"{self.describe()} has {', '.join(wrong)}; the suite needs log_bin=ON, binlog_format=ROW, "
-                    "binlog_row_image=FULL, binlog_row_metadata=FULL. Fix: start it with --log-bin "
-                    "--binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL"
+                    "binlog_row_image=FULL, binlog_row_metadata=FULL, character_set_server=utf8mb4, local_infile=ON. "
+                    "Fix: start it with --log-bin --binlog-format=ROW --binlog-row-image=FULL "
+                    "--binlog-row-metadata=FULL --character-set-server=utf8mb4 --local-infile=1"
                 )
+            accounts = self._accounts(cur)
+            taken = sorted(host for user, host in accounts if user == ADMIN_USER)
+            if taken:
+                names = ", ".join(f"'{ADMIN_USER}'@'{h}'" for h in taken)
+                raise ExternalServerError(
+                    f"{self.describe()} already has the account {names}: the suite creates its own {ADMIN_USER} "
+                    f"(every privilege, a new password) and drops it at the end, so it never takes over an existing "
+                    f"one. Fix: if it is left from an interrupted test run, DROP USER {names}; otherwise use a "
+                    "throwaway server without that account"
+                )
+            self.accounts_before = frozenset(accounts)
             self.password = secrets.token_urlsafe(12)
             for host in ("%", "localhost"):
-                cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (ADMIN_USER, host, self.password))
-                cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (ADMIN_USER, host, self.password))
+                cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (ADMIN_USER, host, self.password))
                 cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{host}' WITH GRANT OPTION")
         return self
+
+    def _accounts(self, cur) -> set[tuple[str, str]]:
+        cur.execute("SELECT User, Host FROM mysql.user")
+        return {(str(user), str(host)) for user, host in cur.fetchall()}
+
+    def drop_databases(self) -> None:
+        """Drop every database but the system ones (what the suite does before each test)."""
+        with self.root_connect() as conn, conn.cursor() as cur:
+            cur.execute("SHOW DATABASES")
+            for (name,) in cur.fetchall():
+                if name not in SYSTEM_DATABASES:
+                    cur.execute("DROP DATABASE `" + name.replace("`", "``") + "`")
+
+    def cleanup(self) -> list[str]:
+        """Drop every account (and MariaDB role) that did not exist when ``prepare`` ran: ``dts_admin`` and the
+        accounts tests created. Returns the ``'user'@'host'`` names dropped. Nothing before ``prepare``."""
+        if self.accounts_before is None:
+            return []
+        dropped = []
+        with self.root_connect() as conn, conn.cursor() as cur:
+            roles: set[str] = set()
+            if self.flavour == "mariadb":
+                cur.execute("SELECT User FROM mysql.user WHERE is_role = 'Y'")
+                roles = {str(r) for (r,) in cur.fetchall()}
+            for user, host in sorted(self._accounts(cur) - self.accounts_before):
+                if user in roles and host == "":
+                    cur.execute("DROP ROLE IF EXISTS %s", (user,))
+                else:
+                    cur.execute("DROP USER IF EXISTS %s@%s", (user, host))
+                dropped.append(f"'{user}'@'{host}'")
+        self.accounts_before = None
+        return dropped
 
     def _refuse(self, what: str) -> ExternalServerError:
         return ExternalServerError(
@@ -511,8 +563,11 @@ class ExternalPair:
         if env.get(EXTERNAL_CONFIRM_ENV, "") != "1":
             raise ExternalServerError(
                 f"the test suite DROPS EVERY DATABASE (except mysql, sys, information_schema, performance_schema) on "
-                f"the servers {' and '.join(EXTERNAL_ENV)} name, and changes their accounts and global settings. "
-                f"Fix: use throwaway servers only, and confirm with {EXTERNAL_CONFIRM_ENV}=1"
+                f"the servers {' and '.join(EXTERNAL_ENV)} name. It also rotates their binary logs (FLUSH BINARY "
+                f"LOGS; it never purges them), changes global settings while a test runs (each put back afterwards), "
+                f"and creates accounts ({ADMIN_USER} and test accounts, dropped at the end; it refuses a server that "
+                f"already has a {ADMIN_USER}). Fix: use throwaway servers only, and confirm with "
+                f"{EXTERNAL_CONFIRM_ENV}=1"
             )
         a, b = (ExternalServer.from_url(n, u) for n, u in zip(EXTERNAL_ENV, urls))
         if (a.host, a.port) == (b.host, b.port):
@@ -520,17 +575,39 @@ class ExternalPair:
         return cls(a, b)
 
     def start(self) -> ExternalPair:
-        self.a.prepare()
-        self.b.prepare()
-        if self.a.server_id == self.b.server_id:
-            raise ExternalServerError(
-                f"{self.a.describe()} and {self.b.describe()} have the same server_id {self.a.server_id}. Fix: give "
-                "each its own --server-id"
-            )
+        try:
+            self.a.prepare()
+            self.b.prepare()
+            if self.a.server_id == self.b.server_id:
+                raise ExternalServerError(
+                    f"{self.a.describe()} and {self.b.describe()} have the same server_id {self.a.server_id}. Fix: "
+                    "give each its own --server-id"
+                )
+        except BaseException:
+            for s in (self.a, self.b):  # a dts_admin made on A before B was refused must not stay behind
+                s.cleanup()
+            raise
         return self
 
     def stop(self) -> None:
-        """Nothing to stop: the servers belong to whoever started them."""
+        """The servers belong to whoever started them: only the accounts made since ``start`` are dropped
+        (``dts_admin``, whose password was in this process's environment, and the tests' accounts), after the
+        last test's databases (MySQL 8.0.22+ refuses to drop the DEFINER of a view, routine, trigger or event).
+        Tries both servers, then raises naming any it could not clean up."""
+        failed = []
+        for s in (self.a, self.b):
+            if s.accounts_before is None:
+                continue  # never prepared: nothing of ours there
+            try:
+                s.drop_databases()
+                s.cleanup()
+            except pymysql.err.MySQLError as e:
+                failed.append(f"{s.describe()}: {e}")
+        if failed:
+            raise ExternalServerError(
+                f"could not drop the accounts the test run created ({'; '.join(failed)}). Fix: DROP USER "
+                f"'{ADMIN_USER}'@'%', '{ADMIN_USER}'@'localhost' (and the test accounts) on it by hand"
+            )
 
     def env(self, conn_ids: tuple[str, str] = DEFAULT_CONN_IDS) -> dict[str, str]:
         return {

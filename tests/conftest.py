@@ -4,7 +4,9 @@ External-server mode: with ``DTS_TEST_EXTERNAL_A`` and ``DTS_TEST_EXTERNAL_B`` s
 HOST[:PORT][?password_file=PATH]``, plus ``DTS_TEST_EXTERNAL_DROP_DATABASES=1`` to confirm they are throwaway),
 the session pair is those two existing servers (``localpair.ExternalPair``): every test that does not start,
 stop or kill servers runs against them; tests marked ``own_servers`` and tests using ``make_server`` are skipped
-with the reason.
+with the reason. The servers are left as found, apart from their databases: a test that changes a global setting
+uses ``helpers.global_variables`` (the server's own value is put back), tests that purge binary logs are
+``own_servers``, and the session drops every account it made (``ExternalPair.stop``).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from airflow_provider_dts.localpair import (  # noqa: E402
 SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"}
 OWN_SERVERS = "own_servers"
 _OWN_SERVERS_DOC = (
-    f"{OWN_SERVERS}: the test starts, stops, kills or restarts servers, or reaches their files or socket: it runs "
-    f"only on the servers the suite starts itself (skipped when {' and '.join(EXTERNAL_ENV)} name external servers)"
+    f"{OWN_SERVERS}: the test starts, stops, kills or restarts servers, reaches their files or socket, or purges "
+    f"their binary logs: it runs only on the servers the suite starts itself (skipped when "
+    f"{' and '.join(EXTERNAL_ENV)} name external servers)"
 )
 _SKIP_EXTERNAL = (
     f"needs servers the suite starts itself (it starts, stops, kills or reaches the files of a server); "

@@ -51,8 +51,18 @@ def test_the_environment_names_both_servers_and_confirms_they_may_be_wiped():
     assert ExternalPair.from_env({}) is None
     with pytest.raises(ExternalServerError, match="missing: DTS_TEST_EXTERNAL_B"):
         ExternalPair.from_env({"DTS_TEST_EXTERNAL_A": a, **CONFIRM})
-    with pytest.raises(ExternalServerError, match=r"DROPS EVERY DATABASE.*DTS_TEST_EXTERNAL_DROP_DATABASES=1"):
+    with pytest.raises(ExternalServerError, match=r"DROPS EVERY DATABASE.*DTS_TEST_EXTERNAL_DROP_DATABASES=1") as e:
         ExternalPair.from_env({"DTS_TEST_EXTERNAL_A": a, "DTS_TEST_EXTERNAL_B": b})
+    # everything else it does to the servers, said before it touches them
+    for said in (
+        "rotates their binary logs",
+        "it never purges them",
+        "changes global settings while a test runs",
+        "each put back afterwards",
+        "dts_admin and test accounts, dropped at the end",
+        "refuses a server that already has a dts_admin",
+    ):
+        assert said in str(e.value)
     with pytest.raises(ExternalServerError, match=r"name the same server 127\.0\.0\.1:3307"):
         ExternalPair.from_env({"DTS_TEST_EXTERNAL_A": a, "DTS_TEST_EXTERNAL_B": a, **CONFIRM})
     pair = ExternalPair.from_env({"DTS_TEST_EXTERNAL_A": a, "DTS_TEST_EXTERNAL_B": b, **CONFIRM})
@@ -99,3 +109,12 @@ def test_an_external_server_is_never_started_stopped_or_killed(action):
         getattr(s, action)()
     with pytest.raises(ExternalServerError, match="cannot reach the socket file of it"):
         _ = s.socket_path
+
+
+def test_stopping_a_pair_that_never_started_touches_no_server():
+    """Nothing was created, so nothing is dropped (and the unreachable hosts are never contacted)."""
+    pair = ExternalPair(
+        ExternalServer("A", "192.0.2.1", 3307, "root", "rootpw"), ExternalServer("B", "192.0.2.2", 3308, "root")
+    )
+    pair.stop()
+    assert pair.a.cleanup() == [] and pair.b.cleanup() == []
