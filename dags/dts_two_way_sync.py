@@ -22,6 +22,7 @@ to the status page ("DTS status"); the control schema holds it all (README).
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from typing import Any
 
 import pendulum
@@ -607,6 +608,10 @@ def make_dag(
             alert_lag_seconds="{{ params.alert_lag_seconds }}",
             alert_lag_for_seconds="{{ params.alert_lag_for_seconds }}",
             notifiers=ALERT_NOTIFIERS,
+            # a watcher that only reads: a worker lost to a transient API or server error just starts it again
+            # (bad settings fail at once, without retries)
+            retries=3,
+            retry_delay=timedelta(seconds=15),
         )
     return dag
 
