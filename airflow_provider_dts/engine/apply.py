@@ -7,8 +7,9 @@ checkpoint write is the loop mark the opposite direction's reader drops.
 
 Rows are applied by column NAME (columns missing at the destination are left out, generated columns are never
 written) and batched: consecutive changes of the same kind on the same table become one multi-row INSERT,
-one DELETE (strict: each row's key and before-image OR-ed; catch-up: ``WHERE key IN (...)``), or - for updates
-on tables whose only unique key is the primary key - one existence check plus one multi-row upsert. Everything
+DELETEs (strict: each row's key and before-image OR-ed, ``CHECK_BATCH_ROWS`` rows per statement; catch-up:
+``WHERE key IN (...)``), or - for updates on tables whose only unique key is the primary key - existence checks
+(``CHECK_BATCH_ROWS`` rows each) plus one multi-row upsert. Everything
 else is applied row by row, in order.
 
 Strict mode (after the catch-up window) detects the spec's conflicts (see ``conflicts``): an UPDATE or a DELETE is
@@ -61,6 +62,10 @@ APPLY_SESSION_SQL = (
     "innodb_lock_wait_timeout=30, @dts_applying=1"
 )
 MAX_BATCH_ROWS = 1000
+# Rows per statement whose condition ORs each row's key and before-image (strict deletes, the update batches'
+# existence check). The server tests every row it reads against the OR-ed list, so such a statement costs the
+# square of its rows: 1,000 rows took 120 ms, 20 statements of 50 rows 40 ms (bench/incremental.py, deletes).
+CHECK_BATCH_ROWS = 50
 MAX_STATEMENT_BYTES = 1 << 20
 
 ER_DUP_ENTRY = 1062
@@ -122,6 +127,17 @@ _STRICT = _Mode(0, False)  # a change that is not part of a group being applied 
 
 
 @dataclass(frozen=True)
+class _ComparePlan:
+    """How the applier writes conditions on one table definition (``Applier._plan``), so that a row's condition
+    is only its values' literals joined to ready-made text."""
+
+    info: TableInfo  # the definition it was made for (a re-read table gets a new plan)
+    casts: dict[str, str]  # column -> the type its values are compared as (``Applier._casts_of``)
+    same: dict[str, tuple[str, str | None]]  # writable column -> ("`c` <=> ", cast or None): ``_same_as``
+    key: tuple[str, ...]  # "`k`=" per key column, or "`c` <=> " per column of a table without a key: ``_where_key``
+
+
+@dataclass(frozen=True)
 class DdlLogEntry:
     """A ``ddl_log`` row written in the same transaction as the checkpoint that moves past the statement."""
 
@@ -169,7 +185,7 @@ class Applier:
         # how the destination compares values (set by connect): FLOAT as FLOAT, JSON as JSON (MySQL)
         self._mariadb = False
         self._float_cast = False
-        self._compare_kinds: dict[tuple[str, str], tuple[TableInfo, dict[str, str]]] = {}
+        self._compare_kinds: dict[tuple[str, str], _ComparePlan] = {}
         self.max_statement = MAX_STATEMENT_BYTES
         self._fk_on = True  # the apply session's foreign_key_checks right now (see _apply_items)
         self.flag_skip_replication = True
@@ -794,12 +810,9 @@ class Applier:
             ) from None
 
     def _where_key(self, info: TableInfo, key: tuple) -> str:
-        cols = info.columns if info.match_all else info.match_key
+        """``key`` (``_key_of``) as a condition: ``k=v`` per key column (``<=>`` on every column without a key)."""
         lit = self.literal
-        return " AND ".join(
-            f"{quote_ident(c)} <=> {lit(v)}" if info.match_all else f"{quote_ident(c)}={lit(v)}"
-            for c, v in zip(cols, key)
-        )
+        return " AND ".join([prefix + lit(v) for prefix, v in zip(self._plan(info).key, key)])
 
     def _where_keys_in(self, info: TableInfo, keys: list[tuple]) -> str:
         lit = self.literal
@@ -893,13 +906,27 @@ class Applier:
 
     # ---- comparing with the destination row (by the server)
 
+    def _plan(self, info: TableInfo) -> _ComparePlan:
+        """The table's comparison text, built once per table definition (the conditions of every row of every
+        batch are made of it: see ``_ComparePlan``)."""
+        hit = self._compare_kinds.get((info.db, info.table))
+        if hit is not None and hit.info is info:
+            return hit
+        casts = self._casts_of(info)
+        same = {c: (f"{quote_ident(c)} <=> ", casts.get(c)) for c in info.writable}
+        op = " <=> " if info.match_all else "="
+        key = tuple(f"{quote_ident(c)}{op}" for c in (info.columns if info.match_all else info.match_key))
+        plan = self._compare_kinds[(info.db, info.table)] = _ComparePlan(info, casts, same, key)
+        return plan
+
     def _casts(self, info: TableInfo) -> dict[str, str]:
+        """Columns of ``info`` whose values are compared through a cast: name -> the type cast to (``_casts_of``)."""
+        return self._plan(info).casts
+
+    def _casts_of(self, info: TableInfo) -> dict[str, str]:
         """Columns of ``info`` whose values are compared through a cast: name -> the type cast to. FLOAT as FLOAT
         (not as the double the binlog gives); JSON as JSON on MySQL (a string compares as a JSON string there);
         BINARY(n) as BINARY(n) (the binlog drops the trailing 0x00 bytes the column pads with)."""
-        hit = self._compare_kinds.get((info.db, info.table))
-        if hit is not None and hit[0] is info:
-            return hit[1]
         casts = {}
         for col in info.column_info:
             kind, data_type = col.kind, col.data_type.lower()
@@ -910,7 +937,6 @@ class Applier:
             elif data_type == "binary":
                 width = _BINARY_WIDTH.search(col.column_type or "")
                 casts[col.name] = f"BINARY({width.group(1) if width else 1})"
-        self._compare_kinds[(info.db, info.table)] = (info, casts)
         return casts
 
     def _compare_literal(self, info: TableInfo, column: str, value: Any) -> str:
@@ -922,12 +948,15 @@ class Applier:
     def _same_as(self, info: TableInfo, image: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
         """A condition true when a row holds ``image``'s values on every non-generated column the destination
         has (``<=>``: NULL equals NULL; the server compares: collation, float width, temporal precision)."""
-        writable = info.writable
-        parts = [
-            f"{quote_ident(c)} <=> {self._compare_literal(info, c, v)}"
-            for c, v in image.items()
-            if c in writable and c not in skip
-        ]
+        same = self._plan(info).same
+        lit = self.literal
+        parts = []
+        for c, v in image.items():
+            how = same.get(c)
+            if how is None or c in skip:
+                continue
+            prefix, cast = how
+            parts.append(prefix + lit(v) if cast is None or v is None else f"{prefix}CAST({lit(v)} AS {cast})")
         return " AND ".join(parts) if parts else "1"
 
     def _row_state(self, cur, info: TableInfo, key: tuple, image: dict[str, Any]) -> bool | None:
@@ -1110,7 +1139,7 @@ class Applier:
         for c in run:
             first_of.setdefault(self._key_of(info, _before(c)), c)
         firsts = list(first_of.items())
-        for chunk, same in self._delete_chunks(info, firsts):
+        for chunk, same in self._before_image_chunks(info, firsts):
             cur.execute("SAVEPOINT dts_batch")
             try:
                 n = cur.execute(f"DELETE FROM {info.qname} WHERE {same}")
@@ -1134,17 +1163,17 @@ class Applier:
                 if id(c) not in first_ids:
                     self._delete_one(cur, info, c, self._key_of(info, _before(c)), stats)
 
-    def _delete_chunks(
+    def _before_image_chunks(
         self, info: TableInfo, rows: list[tuple[tuple, RowChange]]
     ) -> Iterable[tuple[list[tuple[tuple, RowChange]], str]]:
-        """``rows`` (key, change) in chunks of at most ``MAX_BATCH_ROWS`` rows and about ``max_statement``
+        """``rows`` (key, change) in chunks of at most ``CHECK_BATCH_ROWS`` rows and about ``max_statement``
         characters, each with its condition: every row's key and before-image, OR-ed."""
         chunk: list[tuple[tuple, RowChange]] = []
         parts: list[str] = []
         size = 0
         for k, c in rows:
             part = f"({self._where_key(info, k)} AND {self._same_as(info, _before(c), info.match_key)})"
-            if chunk and (len(chunk) >= MAX_BATCH_ROWS or size + len(part) >= self.max_statement):
+            if chunk and (len(chunk) >= CHECK_BATCH_ROWS or size + len(part) >= self.max_statement):
                 yield chunk, " OR ".join(parts)
                 chunk, parts, size = [], [], 0
             chunk.append((k, c))
@@ -1254,12 +1283,13 @@ class Applier:
             # Whether every row is there as its before-image says is asked of the server, which compares keys
             # and values by the column's type and collation. The keys are distinct and unique, so as many rows
             # as keys means every row is there unchanged (else an UPDATE/UPDATE conflict or a missing row).
-            same = " OR ".join(
-                f"({self._where_key(info, k)} AND {self._same_as(info, _before(c), info.match_key)})"
-                for c, k in zip(chunk, ckeys)
-            )
-            present = cur.execute(f"SELECT 1 FROM {info.qname} WHERE {same} FOR UPDATE")
-            cur.fetchall()
+            present = 0
+            for part, same in self._before_image_chunks(info, list(zip(ckeys, chunk))):
+                found = cur.execute(f"SELECT 1 FROM {info.qname} WHERE {same} FOR UPDATE")
+                cur.fetchall()
+                present += found
+                if found != len(part):
+                    break
             if present != len(ckeys):
                 for c in chunk:  # one by one: each UPDATE says whether it found its row as it was
                     self._update_one(cur, info, c, stats)

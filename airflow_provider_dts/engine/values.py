@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from pymysql.constants import SERVER_STATUS
 from pymysql.converters import escape_float, escape_time
 
 from airflow_provider_dts.engine.catalog import ColumnInfo
@@ -62,6 +63,12 @@ _ESCAPES = {
     "\x1a": "\\Z",
 }
 _ESCAPE_TABLE = str.maketrans(_ESCAPES)
+# PyMySQL's own escaping (``pymysql.converters.escape_string``: the same characters plus ``"``), as the table it
+# uses: ``make_literal(conn)`` escapes with it directly instead of through two PyMySQL calls per string value
+_PYMYSQL_ESCAPE_TABLE = [chr(x) for x in range(128)]
+for _ch, _escaped in {**_ESCAPES, '"': '\\"'}.items():
+    _PYMYSQL_ESCAPE_TABLE[ord(_ch)] = _escaped
+del _ch, _escaped
 
 
 # ----------------------------------------------------------------------------------------- text in any charset
@@ -215,12 +222,12 @@ def make_literal(conn: Any = None) -> Callable[[Any], str]:
     common types first (the applier renders every value of every row). Without: the same fast paths, then
     ``_offline_literal``.
     """
-    esc: Callable[[str], str]
     slow: Callable[[Any], str]
-    if conn is not None:
-        esc, slow = conn.escape_string, conn.literal
+    table: Any
+    if conn is not None:  # = conn.escape_string: PyMySQL's table, or quotes doubled in NO_BACKSLASH_ESCAPES
+        slow, table, status = conn.literal, _PYMYSQL_ESCAPE_TABLE, SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES
     else:
-        esc, slow = _escape, _offline_literal
+        slow, table, status = _offline_literal, _ESCAPE_TABLE, 0
     datetime, date = _dt.datetime, _dt.date
 
     def lit(v: Any) -> str:
@@ -228,7 +235,9 @@ def make_literal(conn: Any = None) -> Callable[[Any], str]:
         if t is int:
             return str(v)
         if t is str:
-            return "'" + esc(v) + "'"
+            if status and conn.server_status & status:
+                return "'" + v.replace("'", "''") + "'"
+            return "'" + v.translate(table) + "'"
         if v is None:
             return "NULL"
         if t is datetime and v.tzinfo is None:  # = PyMySQL's escape_datetime for naive values
