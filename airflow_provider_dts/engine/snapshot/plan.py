@@ -53,8 +53,20 @@ class KeyRange:
         return cls(index, data["lo"], data["hi"], data.get("last"), bool(data.get("done")))
 
 
-def ranges_json(ranges: list[KeyRange]) -> dict[str, Any]:
-    return {"ranges": [r.to_json() for r in ranges]}
+def key_signature(key: list[ColumnInfo]) -> list[str]:
+    """What a stored resume point is valid for: the copy key's columns and their types, in key order."""
+    return [f"{c.name} {c.column_type or c.data_type}" for c in key]
+
+
+def ranges_json(ranges: list[KeyRange], key: list[ColumnInfo]) -> dict[str, Any]:
+    return {"key": key_signature(key), "ranges": [r.to_json() for r in ranges]}
+
+
+def last_key_json(last_key: list[str] | None, key: list[ColumnInfo] | None) -> str | None:
+    """``table_progress.last_key`` of a table copied as one range: its last copied key and the key it is of."""
+    if last_key is None or key is None:
+        return None
+    return json.dumps({"key": key_signature(key), "last": last_key})
 
 
 def parse_ranges(text: str | None) -> list[KeyRange] | None:
@@ -62,7 +74,7 @@ def parse_ranges(text: str | None) -> list[KeyRange] | None:
     if not text:
         return None
     data = json.loads(text)
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or "ranges" not in data:
         return None
     return [KeyRange.from_json(i, r) for i, r in enumerate(data["ranges"])]
 
@@ -197,11 +209,20 @@ def plan_tables(
         plan = TablePlan(ref, columns, key, est, status)
         if method == "load_data":
             plan.load = load_data_plan(columns)
-        if status == "copying" and key is not None and last_key:
+        if status == "copying" and last_key:
+            data = json.loads(last_key)
+            recorded = data.get("key") if isinstance(data, dict) else None
+            if key is None or (recorded is not None and recorded != key_signature(key)):
+                raise FullSyncError(
+                    f"the copy progress of {ref.label} was recorded for the key {recorded or 'of an earlier run'}, "
+                    f"but the table's copy key is now {key_signature(key) if key else 'none'} (a primary or unique "
+                    "key changed while the copy was interrupted); resuming would skip or repeat rows. Fix: "
+                    "reinitialize the direction (cli.py reinitialize) to copy the table again from the start"
+                )
             plan.rows_done = rows_done
             plan.ranges = parse_ranges(last_key)
             if plan.ranges is None:
-                plan.last_key = json.loads(last_key)
+                plan.last_key = data["last"] if isinstance(data, dict) else data
             elif any(len(k) != len(key) for r in plan.ranges for k in (r.lo, r.hi, r.last) if k is not None):
                 raise FullSyncError(
                     f"the copy progress of {ref.label} was recorded for another key than {_key_names(key)}. "

@@ -21,7 +21,7 @@ import pymysql
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.errors import DestinationRowExists, FullSyncError
-from airflow_provider_dts.engine.snapshot.plan import KeyRange, TablePlan, parse_ranges, ranges_json
+from airflow_provider_dts.engine.snapshot.plan import KeyRange, TablePlan, last_key_json, parse_ranges, ranges_json
 from airflow_provider_dts.engine.snapshot.reader import _Chunk
 from airflow_provider_dts.engine.sqltext import as_text, qualified, quote_ident
 from airflow_provider_dts.engine.values import WRITER_SQL_MODE
@@ -192,7 +192,7 @@ class _Writer:
             (
                 status,
                 rows_done,
-                None if last_key is None else json.dumps(last_key),
+                last_key_json(last_key, plan.key),
                 plan.ref.dst_db,
                 plan.ref.dst_table,
                 status,
@@ -225,7 +225,7 @@ class _Writer:
                 f"the copy progress row of {plan.label} disappeared from {t} during the copy. Fix: make sure no "
                 "reinitialization runs at the same time, then run the task again"
             )
-        assert plan.ranges is not None
+        assert plan.ranges is not None and plan.key is not None
         stored = parse_ranges(as_text(row[1]))
         layout = [(r.lo, r.hi) for r in plan.ranges]
         if stored is None:  # the table's first chunk: its ranges as planned
@@ -242,7 +242,15 @@ class _Writer:
             f"UPDATE {t} SET status=%s, rows_done=%s, last_key=%s, dest_db=%s, dest_table=%s, "
             f"started_at=IFNULL(started_at, UTC_TIMESTAMP(6)), "
             f"finished_at=IF(%s='done', UTC_TIMESTAMP(6), NULL), updated_at=UTC_TIMESTAMP(6) WHERE {where}",
-            (status, rows_done, json.dumps(ranges_json(stored)), plan.ref.dst_db, plan.ref.dst_table, status, *args),
+            (
+                status,
+                rows_done,
+                json.dumps(ranges_json(stored, plan.key)),
+                plan.ref.dst_db,
+                plan.ref.dst_table,
+                status,
+                *args,
+            ),
         )
         self._touch_checkpoint()
         return status, rows_done
@@ -366,8 +374,12 @@ class _Writer:
             raise FullSyncError(
                 f"copying {plan.label}: {e.args[-1]}. Fix: make the destination table's definition match the source"
             ) from None
-        if not suffix:  # (Ignore mode: a kept destination row counts 0, an inserted one 1)
+        if not suffix:
             self._check_count(plan, rows, self.cur.rowcount)
+        else:  # Ignore mode: a kept destination row counts 0 in rowcount; the server's info counts every row read
+            info = re.search(r"Records: (\d+)", as_text(self.cur._result.message or b""))
+            if info is not None:  # (a single-row INSERT reports no info)
+                self._check_count(plan, rows, int(info.group(1)))
 
     def _throttle(self, rows: int) -> None:
         if not self.max_rps:

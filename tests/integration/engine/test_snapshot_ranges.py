@@ -272,3 +272,44 @@ def test_stopped_split_copy_resumes_with_one_pipeline(clean_pair, task_name):
     status, done, after = progress(b, task_name, "nums")
     assert (status, done) == ("done", 4000)
     assert [(r["lo"], r["hi"]) for r in after["ranges"]] == [(r["lo"], r["hi"]) for r in stored["ranges"]]
+
+
+@pytest.mark.parametrize("parallel", [2, 1])
+def test_resume_refuses_progress_recorded_for_another_key(clean_pair, task_name, parallel):
+    """A table without a primary key is copied in the order of its first NOT NULL unique key (by index name).
+    A unique index added on the source while the copy is interrupted becomes the copy key of the next run:
+    the recorded last keys belong to the old key, so the resumed copy must refuse (it used to report the table
+    done with only the rows of the first run)."""
+    a, b = clean_pair.a.root_connect(), clean_pair.b.root_connect()
+    q(a, "CREATE DATABASE rg")
+    q(a, "CREATE TABLE rg.t (id INT NOT NULL, code INT NOT NULL, v INT, UNIQUE KEY k_id (id))")
+    q(a, "INSERT INTO rg.t SELECT seq, CAST(seq AS SIGNED) - 1000000, seq FROM rg.seq_1_to_4000")
+    q(a, "ANALYZE TABLE rg.t")
+    d = direction(task_name, ["rg"])
+    sync_schema(d, clean_pair.a.settings(), clean_pair.b.settings())
+    stop = threading.Event()
+    chunks: list[int] = []
+
+    def on_chunk(table: str, rows_done: int) -> None:
+        chunks.append(rows_done)
+        if len(chunks) >= 4:
+            stop.set()
+
+    with pytest.raises(FullSyncError, match="stopped on request"):
+        full_data_sync(
+            d,
+            clean_pair.a.settings(),
+            clean_pair.b.settings(),
+            parallel=parallel,
+            split_rows=500,
+            chunk_bytes=1500,
+            on_chunk=on_chunk,
+            stop=stop,
+        )
+    status, done, _ = progress(b, task_name, "t")
+    assert status == "copying" and 0 < done < 4000
+    q(a, "ALTER TABLE rg.t ADD UNIQUE KEY a_code (code)")  # sorts before k_id: the new copy key
+    with pytest.raises(FullSyncError, match=r"recorded for the key \['id int.*now \['code int.*reinitialize"):
+        full_data_sync(d, clean_pair.a.settings(), clean_pair.b.settings(), parallel=parallel, split_rows=500)
+    assert progress(b, task_name, "t")[:2] == ("copying", done)  # nothing more copied, the table not done
+    assert q(b, "SELECT COUNT(*) FROM rg.t")[0][0] == done
