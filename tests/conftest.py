@@ -22,6 +22,8 @@ import pytest
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="dts-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# marks this test session's child processes (tests find their own binlog reader processes by it)
+os.environ.setdefault("DTS_TEST_SESSION", uuid.uuid4().hex)
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parent.parent / "dags"))
 
 import sys  # noqa: E402

@@ -125,10 +125,12 @@ def runner_env(pair, direction) -> dict[str, str]:
 
 def reader_processes() -> list[int]:
     """Pids of binlog reader child processes (engine/reader_process.py) of this test session: alive on this
-    machine and, when the suite runs in parallel (pytest-xdist), started by this worker (children inherit its
-    PYTEST_XDIST_WORKER variable, orphans included)."""
+    machine, started under this session (tests/conftest.py's DTS_TEST_SESSION) and, when the suite runs in
+    parallel (pytest-xdist), by this worker (children inherit both variables, orphans included)."""
+    marks = [f"DTS_TEST_SESSION={os.environ['DTS_TEST_SESSION']}".encode()]
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    mark = f"PYTEST_XDIST_WORKER={worker}".encode() if worker else None
+    if worker:
+        marks.append(f"PYTEST_XDIST_WORKER={worker}".encode())
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -138,10 +140,10 @@ def reader_processes() -> list[int]:
                 cmdline = f.read()
             if b"airflow_provider_dts.engine.reader_process" not in cmdline:
                 continue
-            if mark is not None:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if mark not in f.read().split(b"\0"):
-                        continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+            if not all(m in environ for m in marks):
+                continue
         except OSError:
             continue
         pids.append(int(entry))
