@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pymysql
 
 from airflow_provider_dts.engine import ddl as ddl_mod
+from airflow_provider_dts.engine import gtid as gtid_mod
 from airflow_provider_dts.engine import reinit
 from airflow_provider_dts.engine.apply import Applier
 from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync
@@ -354,6 +355,7 @@ class _DirectionRun:
             cp = self.control.read_checkpoint(ctl, self.d.task_name, self.d.role)
             if cp is None or cp.binlog_file is None:
                 cp = self._first_start(cp, conn, src, ctl, info)
+            cp, resumed = self._reconcile_gtid(cp, conn, src, info)
             start = cp.position
             if start is None:
                 raise SyncFailed(
@@ -374,7 +376,7 @@ class _DirectionRun:
         self.cp = cp
         self._set_state(
             State.SYNCHRONIZING,
-            f"synchronizing from {format_position(start)}",
+            resumed or f"synchronizing from {format_position(start)}",
             owner=self.owner,
             retrying_since=None,
             started_at=_utcnow(),
@@ -382,6 +384,26 @@ class _DirectionRun:
         self._start_threads(start, skip_flagged=info.is_mariadb)
         self._healthy = True
         self._apply_loop()
+
+    def _reconcile_gtid(self, cp: Checkpoint, conn, src, info) -> tuple[Checkpoint, str | None]:
+        """The checkpoint fitted to the source it is read from (``gtid.reconcile``): the same server as before, or
+        the position on a new server (a failover) found by GTID, written on the apply connection first."""
+
+        def write(new: Checkpoint) -> None:
+            with conn.cursor() as cur:
+                self.control.write_checkpoint(cur, self.d.task_name, self.d.role, new)
+            conn.commit()
+
+        return gtid_mod.reconcile(
+            cp,
+            src,
+            info,
+            source_label=self.source.describe(),
+            direction_key=self.d.key,
+            reinit_how=reinit.how_to(self.d),
+            write=write,
+            logger=self.log,
+        )
 
     def _first_start(self, cp: Checkpoint | None, conn, src, ctl, info) -> Checkpoint:
         """The checkpoint of a direction with no incremental start position yet, its start recorded (on the
@@ -527,7 +549,7 @@ class _DirectionRun:
         item = self._queue.get(timeout=timeout)
         if isinstance(item, BaseException):
             raise item
-        return item
+        return gtid_mod.skip_applied(item, self.cp)  # after a GTID resume: what was applied before the failover
 
     def _apply_loop(self) -> None:
         last_cp_write = time.monotonic()
