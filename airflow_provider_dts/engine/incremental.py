@@ -233,6 +233,7 @@ class _DirectionRun:
         retry_started: float | None = None
         backoff = 1.0
         resync_at, resyncs = None, 0
+        gtid_retry_at: Position | None = None
         try:
             while True:
                 try:
@@ -244,6 +245,12 @@ class _DirectionRun:
                     return self._fail(str(e), conflict_id=e.conflict_id)
                 except Exception as e:
                     if isinstance(e, pymysql.err.MySQLError) and e.args and e.args[0] == 1236:
+                        if gtid_mod.state_valid(self.cp) and gtid_retry_at != self.cp.position:
+                            # the library reconnected by itself to a server without this file (a host name that
+                            # moved in a failover): one more session, whose start resumes by GTID or says why not
+                            gtid_retry_at = self.cp.position
+                            self.log.warning("direction %s: %s; checking the source by GTID", self.d.key, e)
+                            continue
                         return self._fail(
                             f"the source cannot send its binlog from {format_position(self.cp.position)}: "
                             f"{e.args[1] if len(e.args) > 1 else e}. The binlog was probably purged. Fix: "
