@@ -85,8 +85,12 @@ class MariadbPosition:
         return cls(out)
 
     def add(self, gtid: str) -> None:
+        """Note a transaction read past; the position only moves forward (a transaction of a domain at or below
+        its recorded number is one the position already holds: skipped after a GTID resume)."""
         d, s, n = _split_mariadb(gtid)
-        self.domains[d] = (s, n)
+        cur = self.domains.get(d)
+        if cur is None or n > cur[1]:
+            self.domains[d] = (s, n)
 
     def contains(self, gtid: str) -> bool:
         d, _s, n = _split_mariadb(gtid)
@@ -528,12 +532,15 @@ def reconcile(
     source_label: str,
     direction_key: str,
     reinit_how: str,
-    write: Callable[[Checkpoint], None],
+    write: Callable[[Checkpoint, bool], None],
+    table_catchups: Iterable[Position] = (),
     logger: logging.Logger | None = None,
 ) -> tuple[Checkpoint, str | None]:
     """Make ``cp`` (read at the destination) fit the source it is about to be read from. Returns the checkpoint
     to start from and, after a GTID resume, a sentence for the state message. ``write`` stores a changed
-    checkpoint alone in one destination transaction (before anything is read). See the module docstring."""
+    checkpoint alone in one destination transaction (before anything is read); its second argument says the
+    catch-up windows of added tables (``table_progress.catchup_file/pos``, positions on the old server,
+    ``table_catchups``) are passed and must be forgotten with it. See the module docstring."""
     lg = logger or log
     ident = identity(src, info)
     names = [f for f, _ in binlog_files(src)]
@@ -559,7 +566,7 @@ def reconcile(
                 cp.gtid_state, cp.gtid_state_at = str(st), format_position(cp.position)
                 changed = True
         if changed:
-            write(cp)
+            write(cp, False)
         return cp, None
     was = Identity(int(cp.source_server_id or 0), cp.source_server_uuid).describe() if known else "an unknown server"
     why = (
@@ -599,6 +606,16 @@ def reconcile(
             f"direction {direction_key}: {why}. It lacks transactions the destination already has (checkpoint "
             f"GTID state {cp.gtid_state}; missing from its binlog: {shown}); nothing was applied. {fix}"
         )
+    assert cp.position is not None
+    windows = [w for w in (cp.catchup_position, *table_catchups) if w is not None]
+    open_windows = [w for w in windows if not position_le(w, cp.position)]
+    if open_windows:
+        raise GtidResumeImpossible(
+            f"direction {direction_key}: {why}; the direction is still inside the catch-up window of its copy (up to "
+            f"{format_position(open_windows[0])} on the old source, checkpoint at {format_position(cp.position)}), "
+            f"whose changes are applied idempotently by old-source positions. Fix: re-initialize the direction: "
+            f"{reinit_how}"
+        )
     try:
         found = find_resume(src, info, state)
     except GtidResumeImpossible as e:
@@ -608,7 +625,8 @@ def reconcile(
     cp.gtid_state_at = format_position(found.position)
     cp.gtid_skip_until = format_position(found.skip_until) if found.skip_until else None
     cp.source_server_id, cp.source_server_uuid = ident.server_id, ident.server_uuid
-    write(cp)
+    cp.catchup_file = cp.catchup_pos = None  # passed (checked above); old-source positions mean nothing here
+    write(cp, bool(windows))
     note = (
         f"resumed by GTID after the source changed ({why}): checkpoint {old} with GTID state {cp.gtid_state} "
         f"continues at {format_position(found.position)}"

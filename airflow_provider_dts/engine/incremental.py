@@ -396,10 +396,28 @@ class _DirectionRun:
         """The checkpoint fitted to the source it is read from (``gtid.reconcile``): the same server as before, or
         the position on a new server (a failover) found by GTID, written on the apply connection first."""
 
-        def write(new: Checkpoint) -> None:
+        progress = self.control.table("table_progress")
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT catchup_file, catchup_pos FROM {progress} WHERE task_name=%s AND direction=%s "
+                "AND catchup_file IS NOT NULL",
+                (self.d.task_name, self.d.role),
+            )
+            catchups = [(str(f), int(p)) for f, p in cur.fetchall() if p is not None]
+        conn.commit()
+
+        def write(new: Checkpoint, clear_catchups: bool) -> None:
             with conn.cursor() as cur:
                 self.control.write_checkpoint(cur, self.d.task_name, self.d.role, new)
+                if clear_catchups:  # passed on the old source (gtid.reconcile checked it)
+                    cur.execute(
+                        f"UPDATE {progress} SET catchup_file=NULL, catchup_pos=NULL "
+                        "WHERE task_name=%s AND direction=%s",
+                        (self.d.task_name, self.d.role),
+                    )
             conn.commit()
+            if clear_catchups:
+                self.applier._table_catchup = {}  # loaded at connect, before the source was checked
 
         return gtid_mod.reconcile(
             cp,
@@ -409,6 +427,7 @@ class _DirectionRun:
             direction_key=self.d.key,
             reinit_how=reinit.how_to(self.d),
             write=write,
+            table_catchups=catchups,
             logger=self.log,
         )
 

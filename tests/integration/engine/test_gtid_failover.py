@@ -14,9 +14,9 @@ import time
 import pymysql
 import pytest
 from helpers import wait_until
-from syncing import Sync, make_direction, sql
+from syncing import Sync, make_direction, sql, state_row
 
-from airflow_provider_dts.engine.control import ControlSchema
+from airflow_provider_dts.engine.control import ControlSchema, State
 from airflow_provider_dts.engine.incremental import run_direction
 from airflow_provider_dts.localpair import LocalServer
 
@@ -233,3 +233,143 @@ def test_failover_to_a_replica_missing_transactions_fails_and_applies_nothing(tr
         41,
         cp_before.gtid_state,
     )
+
+
+class MovingHost:
+    """A TCP forwarder standing in for a host name that a failover moves: new connections go to ``target``;
+    ``move`` points it at another server (the connections already open stay where they are)."""
+
+    def __init__(self, target: LocalServer):
+        import socket
+
+        self.target = target
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def move(self, target: LocalServer) -> None:
+        self.target = target
+
+    def settings(self, target_for_password: LocalServer, name: str):
+        import dataclasses
+
+        return dataclasses.replace(target_for_password.settings(name=name), port=self.port)
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target.port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+
+
+def test_a_running_direction_follows_a_host_name_that_moves(trio, task_name, caplog):
+    """No restart: the source's address stays the same and starts answering from the promoted replica; the
+    running direction notices (the library reconnects to another server_id) and continues there by GTID."""
+    p, r, d = trio
+    for s in (p, d):
+        sql(s, "CREATE DATABASE shop", *TABLES)
+    _caught_up(r, p)
+    host = MovingHost(p)
+    # the replica shares the primary's dts_admin password, as a managed service's replicas do
+    sql(r, f"SET PASSWORD FOR 'dts_admin'@'%' = PASSWORD('{p.password}')")
+    r.password = p.password
+    fwd = make_direction(task_name, "forward")
+    caplog.set_level(logging.WARNING)
+    result: dict = {}
+    stop = threading.Event()
+
+    def run() -> None:
+        result["r"] = run_direction(fwd, host.settings(p, "src"), d.settings(name="dst"), stop=stop)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    try:
+        wait_until(
+            lambda: (row := state_row(d, task_name, "forward")) is not None and row["state"] == State.SYNCHRONIZING,
+            60,
+            "forward Synchronizing",
+        )
+        wa = Writer(p, "a", 0, 1)
+        wa.start()
+        wait_until(lambda: len(wa.rows) > 150, 60, "writes on the primary")
+        wait_until(
+            lambda: (c := _checkpoint(d, task_name, "forward")) is not None and (c.transactions_applied or 0) > 100,
+            60,
+            "applied",
+        )
+        lock = p.root_connect()
+        with lock.cursor() as cur:
+            cur.execute("FLUSH TABLES WITH READ LOCK")
+        _caught_up(r, p)
+        host.move(r)
+        p.kill()
+        wa.join(30)
+        _promote(r)
+        wa2 = _continue(wa, r)
+        wa2.start()
+        wait_until(lambda: len(wa2.rows) > len(wa.rows) + 100 or wa2.error, 60, "writes on the promoted replica")
+        wa2.halt.set()
+        wa2.join(30)
+        assert wa2.error is None, wa2.error
+        expected = wa2.expected()
+
+        def equal():
+            return (
+                sql(d, "SELECT * FROM shop.events ORDER BY id") == expected
+                and sql(d, "SELECT n FROM shop.counter WHERE id=1")[0][0] == wa2.count
+            )
+
+        try:
+            wait_until(equal, 60, "D equal to every acknowledged write on P then R")
+        except AssertionError:
+            ed = sql(d, "SELECT * FROM shop.events ORDER BY id")
+            raise AssertionError(
+                f"D rows {len(ed)}, expected {len(expected)}; missing {sorted(set(expected) - set(ed))[:5]}; "
+                f"extra {sorted(set(ed) - set(expected))[:5]}; result {result.get('r')}"
+            ) from None
+        assert runner.is_alive(), result.get("r")
+        for t in ("events", "counter"):
+            assert sql(r, f"CHECKSUM TABLE shop.{t}")[0][1] == sql(d, f"CHECKSUM TABLE shop.{t}")[0][1]
+        cp = _checkpoint(d, task_name, "forward")
+        assert cp.source_server_id == 42 and (cp.conflicts or 0) == 0, cp
+        assert any("resumed by GTID" in rec.getMessage() for rec in caplog.records), caplog.text
+    finally:
+        stop.set()
+        runner.join(30)
+        host.close()
