@@ -373,3 +373,22 @@ def test_a_running_direction_follows_a_host_name_that_moves(trio, task_name, cap
         stop.set()
         runner.join(30)
         host.close()
+
+
+def test_precheck_says_whether_gtid_resume_is_available(clean_pair, make_server, task_name):
+    from airflow_provider_dts.engine.precheck import PASS, WARN, run_precheck
+
+    d = make_direction(task_name, "forward")
+    sql(clean_pair.a, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)")
+    ok = run_precheck(d, clean_pair.a.settings(), clean_pair.b.settings()).result("source_gtid_resume")
+    assert ok.status == PASS and "GTID resume is available" in ok.reason, ok.line()
+    loose = make_server("--gtid-strict-mode=OFF", "--log-slave-updates=OFF", server_id=13)
+    sql(loose, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)")
+    report = run_precheck(d, loose.settings(name="src_loose"), clean_pair.b.settings())
+    r = report.result("source_gtid_resume")
+    assert r.status == WARN, r.line()
+    assert "gtid_strict_mode, log_slave_updates off" in r.reason and f"127.0.0.1:{loose.port}" in r.reason
+    assert "must be re-initialized" in r.reason and "SET GLOBAL gtid_strict_mode=ON" in r.fix
+    assert report.passed, [
+        x.line() for x in report.failed
+    ]  # a warning: the sync itself works, only a failover would need a re-initialization
