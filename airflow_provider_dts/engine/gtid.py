@@ -494,12 +494,9 @@ def find_resume(
                     boundary = (file, end)
                 if closes:
                     group = None
-                    if contained:
-                        if resume is not None:
-                            last_contained_end = (file, end)
-                        else:
-                            boundary = (file, end)
-                    elif resume is None:  # pragma: no cover - a non-contained GTID sets resume
+                    if contained and resume is not None:
+                        last_contained_end = (file, end)
+                    elif contained:
                         boundary = (file, end)
                 if strict and resume is not None and not pending and group is None:
                     done = True
@@ -508,8 +505,8 @@ def find_resume(
                 break
         if done:
             break
-    if pending:
-        wanted = ", ".join(str(state.last_of(d)) for d in sorted(pending))  # type: ignore[union-attr]
+    if pending and isinstance(state, MariadbPosition):
+        wanted = ", ".join(str(state.last_of(d)) for d in sorted(pending))
         raise GtidResumeImpossible(
             f"the checkpoint's last transaction of each domain must be in the server's binlog, but {wanted} is not "
             f"(from {names[start]} on): the server's history diverged from the old source's"
