@@ -17,6 +17,7 @@ from helpers import wait_until
 from syncing import Sync, make_direction, sql, state_row
 
 from airflow_provider_dts.engine.control import ControlSchema, State
+from airflow_provider_dts.engine.gtid import MariadbPosition
 from airflow_provider_dts.engine.incremental import run_direction
 from airflow_provider_dts.localpair import LocalServer
 
@@ -148,6 +149,10 @@ def test_failover_to_a_promoted_replica_resumes_by_gtid(trio, task_name, caplog)
         wait_until(lambda: (_checkpoint(d, task_name, "forward").transactions_applied or 0) > 100, 60, "applied")
         cp_before = _checkpoint(d, task_name, "forward")
         assert cp_before.source_server_id == 41 and cp_before.gtid_state, cp_before
+        # the state the applier carried forward group by group is the server's own GTID position there
+        server_says = sql(p, f"SELECT BINLOG_GTID_POS('{cp_before.binlog_file}', {cp_before.binlog_pos})")[0][0]
+        assert str(MariadbPosition.parse(server_says)) == cp_before.gtid_state, (server_says, cp_before)
+        assert cp_before.gtid_state_at == f"{cp_before.binlog_file}:{cp_before.binlog_pos}"
         # the primary dies with writers on it: no new commit after this lock, and R holds everything P committed
         # (as a semi-synchronous failover would); then SIGKILL
         lock = p.root_connect()
