@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEB_PACKAGES := mariadb-server mariadb-client pkg-config libmariadb-dev gcc python3-dev sysbench chromium
 PYTEST_ARGS ?=
 
-.PHONY: test lint deps venv demo demo-stop demo-status pair-start pair-stop bench clean
+.PHONY: test test-external lint deps venv demo demo-stop demo-status pair-start pair-stop bench clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -42,6 +42,16 @@ lint: venv
 test: venv lint
 	mkdir -p .dts-local
 	$(PY) -m pytest --basetemp="$(CURDIR)/.dts-local/pytest" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The suite against two existing servers (e.g. MySQL 8.4): every test that does not start, stop or kill
+# servers; one test at a time (they share the two servers). Put passwords in files, not on the command line:
+#   make test-external DTS_TEST_EXTERNAL_A='mysql://root@127.0.0.1:3307?password_file=.dts-local/a.pw' \
+#        DTS_TEST_EXTERNAL_B='mysql://root@127.0.0.1:3308?password_file=.dts-local/b.pw' DTS_TEST_EXTERNAL_DROP_DATABASES=1
+test-external: venv
+	@test -n "$$DTS_TEST_EXTERNAL_A" -a -n "$$DTS_TEST_EXTERNAL_B" || { \
+	  echo "set DTS_TEST_EXTERNAL_A and DTS_TEST_EXTERNAL_B (README: Testing against your own servers)"; exit 2; }
+	mkdir -p .dts-local
+	$(PY) -m pytest --basetemp="$(CURDIR)/.dts-local/pytest-external" -n 0 -rs $(PYTEST_ARGS)
 
 pair-start: venv
 	$(PY) -m airflow_provider_dts.localpair start --dir .dts-local/pair

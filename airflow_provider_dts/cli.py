@@ -54,9 +54,11 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,7 @@ from airflow_provider_dts.engine.reinit import plan, reinitialize
 from airflow_provider_dts.engine.servers import ConnectionSettings
 from airflow_provider_dts.engine.status import DirectionStatus, read_directions
 from airflow_provider_dts.engine.verify import stored_direction
+from airflow_provider_dts.triggers.settle import SETTLE_SECONDS
 
 DIRECTIONS = {"task_one": ("forward",), "task_two": ("reverse",), "both": ("forward", "reverse")}
 
@@ -363,6 +366,24 @@ def _hitl_path(dag_id: str, run_id: str, task_id: str) -> str:
     return f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails"
 
 
+def _wait_until_settled(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> None:
+    """An answer given in Airflow resumes the deferred task itself, not through its trigger: wait until the task
+    has been parked for ``SETTLE_SECONDS`` (``triggers/settle.py``: Airflow 3.3.2 fails a task resumed before the
+    worker that parked it has exited)."""
+    q = urllib.parse.quote
+    ti = api.call("GET", f"/api/v2/dags/{q(dag_id)}/dagRuns/{q(run_id, safe='')}/taskInstances/{task_id}")
+    created = (ti.get("trigger") or {}).get("created_date")
+    if ti.get("state") != "deferred" or not created:
+        return
+    age = (datetime.now(UTC) - datetime.fromisoformat(str(created).replace("Z", "+00:00"))).total_seconds()
+    if age < SETTLE_SECONDS:
+        print(
+            f"the task parked {age:.0f}s ago; answering in {SETTLE_SECONDS - age:.0f}s (Airflow 3.3.2 fails a task "
+            "resumed before the worker that parked it has exited)"
+        )
+        time.sleep(SETTLE_SECONDS - age)
+
+
 def _answer_through_airflow(args: argparse.Namespace, role: str) -> dict[str, Any] | None:
     """PATCH the direction's open request; None when there is none (or Airflow is not reachable)."""
     api = AirflowApi(args.airflow_url)
@@ -376,6 +397,7 @@ def _answer_through_airflow(args: argparse.Namespace, role: str) -> dict[str, An
     if detail.get("response_received"):
         print("the direction's request in Airflow is not open; recording the answer in the conflict log")
         return None
+    _wait_until_settled(api, dag_id, run_id, INCREMENTAL_TASKS[role])
     out = api.call(
         "PATCH", path, {"chosen_options": [C.ANSWER_LABELS[args.choice]], "params_input": {"note": args.note or ""}}
     )
@@ -426,45 +448,55 @@ def cmd_answer(args: argparse.Namespace) -> int:
     return 0
 
 
+AIRFLOW_URL_HELP = "Airflow's base URL (default $AIRFLOW_API_URL or http://localhost:8080)"
+
+
+def _pair_arguments(p: argparse.ArgumentParser) -> None:
+    """The two servers of a sync (task one's source and destination) and its control schema."""
+    p.add_argument("--source-conn-id", default="dts_source", help="task one's source (default dts_source)")
+    p.add_argument(
+        "--destination-conn-id", default="dts_destination", help="task one's destination (default dts_destination)"
+    )
+    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+
+
+def _servers_arguments(p: argparse.ArgumentParser) -> None:
+    """The connections whose control schema to read, and its name."""
+    p.add_argument(
+        "--conn-id",
+        action="append",
+        help="a connection whose control schema to read (repeatable; default dts_source and dts_destination)",
+    )
+    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_dts.cli", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("reinitialize", help="reset one direction or both so the initial sync runs again")
     p.add_argument("--task-name", required=True)
     p.add_argument("--direction", choices=sorted(DIRECTIONS), default="both")
-    p.add_argument("--source-conn-id", default="dts_source", help="task one's source (default dts_source)")
-    p.add_argument(
-        "--destination-conn-id", default="dts_destination", help="task one's destination (default dts_destination)"
-    )
-    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+    _pair_arguments(p)
     p.add_argument("--yes", action="store_true", help="do it (without: only print what it would overwrite)")
     p.set_defaults(func=cmd_reinitialize)
     p = sub.add_parser("switch-direction", help="make the other side the one whose DDL is applied (running pair)")
     p.add_argument("--task-name", required=True)
     p.add_argument("--to", choices=("forward", "reverse"), help="the new DDL owner (default: the other side)")
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the old owner (default 60)")
-    p.add_argument("--source-conn-id", default="dts_source", help="task one's source (default dts_source)")
-    p.add_argument(
-        "--destination-conn-id", default="dts_destination", help="task one's destination (default dts_destination)"
-    )
-    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+    _pair_arguments(p)
     p.set_defaults(func=cmd_switch_direction)
 
-    conns = "a connection whose control schema to read (repeatable; default dts_source and dts_destination)"
     p = sub.add_parser("status", help="every direction of every sync in the given connections' control schemas")
-    p.add_argument("--conn-id", action="append", help=conns)
-    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+    _servers_arguments(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("verify", help="compare both sides of a sync row by row; exit 3 when they differ")
     p.add_argument("--task-name", required=True)
-    p.add_argument("--conn-id", action="append", help=conns)
-    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+    _servers_arguments(p)
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("conflicts", help="open and recent conflicts: table, key, both rows, status, answer, who")
     p.add_argument("--task-name")
-    p.add_argument("--conn-id", action="append", help=conns)
-    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+    _servers_arguments(p)
     p.add_argument("--limit", type=int, default=resolve.RECENT_LIMIT, help="rows per server (open ones first)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_conflicts)
@@ -475,12 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", help="recorded with the answer")
     p.add_argument("--conflict-id", type=int, help="which open conflict (when the direction has several)")
     p.add_argument("--no-airflow", action="store_true", help="record in the conflict log, not through Airflow")
-    p.add_argument("--airflow-url", help="Airflow's base URL (default $AIRFLOW_API_URL or http://localhost:8080)")
-    p.add_argument("--source-conn-id", default="dts_source", help="task one's source (default dts_source)")
-    p.add_argument(
-        "--destination-conn-id", default="dts_destination", help="task one's destination (default dts_destination)"
-    )
-    p.add_argument("--control-schema", default=DEFAULT_CONTROL_SCHEMA)
+    p.add_argument("--airflow-url", help=AIRFLOW_URL_HELP)
+    _pair_arguments(p)
     p.set_defaults(func=cmd_answer)
     for name, func, what in (
         ("stop", cmd_stop, "stop a running sync (its incremental tasks) through Airflow"),
@@ -489,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=what)
         p.add_argument("--task-name", required=True)
         p.add_argument("--direction", choices=sorted(DIRECTIONS), default="both")
-        p.add_argument("--airflow-url", help="Airflow's base URL (default $AIRFLOW_API_URL or http://localhost:8080)")
+        p.add_argument("--airflow-url", help=AIRFLOW_URL_HELP)
         p.set_defaults(func=func)
     args = parser.parse_args(argv)
     try:

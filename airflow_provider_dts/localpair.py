@@ -24,14 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
 
 from airflow_provider_dts.engine.servers import ConnectionSettings
 
 ADMIN_USER = "dts_admin"
+SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 DEFAULT_CONN_IDS = ("dts_source", "dts_destination")
 
 
@@ -343,6 +346,281 @@ class LocalPair:
                 {"conn_type": "mysql", "host": "127.0.0.1", "port": s.port, "login": ADMIN_USER, "password": s.password}
             )
         return out
+
+
+# --------------------------------------------------------------------------- external servers (tests)
+
+EXTERNAL_ENV = ("DTS_TEST_EXTERNAL_A", "DTS_TEST_EXTERNAL_B")
+EXTERNAL_CONFIRM_ENV = "DTS_TEST_EXTERNAL_DROP_DATABASES"
+
+
+class ExternalServerError(RuntimeError):
+    """An external server is misconfigured, or a test asked it to do what only a throwaway server can."""
+
+
+@dataclass
+class ExternalServer:
+    """An existing server the test suite uses instead of starting one (``DTS_TEST_EXTERNAL_A`` / ``_B``).
+
+    It offers what tests use of ``LocalServer``: ``root_connect`` (the administrative account of the URL),
+    ``settings()`` / ``password`` / ``port`` (the ``dts_admin`` account ``prepare`` creates, with a new random
+    password every run, as a local server has), ``server_id``, ``flavour``. It cannot be started, stopped,
+    killed or reached by its socket: tests that need that are marked ``own_servers`` and skipped.
+    ``prepare`` refuses a server that already has a ``dts_admin`` account (it never takes one over); ``cleanup``
+    drops every account created since ``prepare`` (``dts_admin`` and the tests' own), leaving the others alone.
+    The administrative password never appears in ``repr``, messages or a command line."""
+
+    name: str  # the environment variable it came from, for messages
+    host: str
+    port: int
+    admin_user: str
+    admin_password: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)  # dts_admin's, set by prepare()
+    server_id: int = 0
+    flavour: str = ""
+    version: str = ""
+    # (user, host) of the accounts present when prepare() ran: cleanup() drops only the others
+    accounts_before: frozenset[tuple[str, str]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_url(cls, name: str, url: str) -> ExternalServer:
+        """``mysql://USER[:PASSWORD]@HOST[:PORT][?password_file=PATH]`` (user and password percent-encoded).
+        ``password_file`` keeps the password out of the environment: its first line is the password."""
+        parsed = urlsplit(url.strip())
+        where = f"{name} (mysql://USER[:PASSWORD]@HOST[:PORT][?password_file=PATH])"
+        if parsed.scheme not in ("mysql", "mariadb") or not parsed.hostname or not parsed.username:
+            raise ExternalServerError(
+                f"{where} is not a server URL with a user and a host. Fix: set it like "
+                f"mysql://root@127.0.0.1:3307?password_file=/run/secrets/mysql_a"
+            )
+        try:
+            port = parsed.port or 3306
+        except ValueError:
+            raise ExternalServerError(f"{where} has a port that is not a number. Fix: mysql://USER@HOST:3306") from None
+        query = parse_qs(parsed.query)
+        unknown = set(query) - {"password_file"}
+        if unknown:
+            raise ExternalServerError(f"{where} has unknown parameters {sorted(unknown)}; only password_file is read")
+        password = unquote(parsed.password or "")
+        if "password_file" in query:
+            path = Path(query["password_file"][-1])
+            try:
+                password = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
+            except OSError as e:
+                raise ExternalServerError(f"{name}: the password_file {path} cannot be read ({e.strerror})") from None
+        return cls(name, parsed.hostname, port, unquote(parsed.username), password)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.admin_user}@{self.host}:{self.port})"
+
+    def __str__(self) -> str:  # never a password
+        return self.describe()
+
+    def root_connect(self, **kw) -> pymysql.connections.Connection:
+        kw.setdefault("connect_timeout", 10)
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.admin_user,
+            password=self.admin_password.encode("utf-8"),
+            autocommit=True,
+            **kw,
+        )
+
+    def settings(self, *, user: str = ADMIN_USER, password: str | None = None, name: str = "") -> ConnectionSettings:
+        return ConnectionSettings(
+            host=self.host,
+            port=self.port,
+            user=user,
+            password=self.password if password is None else password,
+            name=name,
+        )
+
+    def prepare(self) -> ExternalServer:
+        """Check the server can be a sync's source and destination and holds no ``dts_admin`` account yet, read
+        its identity and its accounts, and create ``dts_admin`` (``'%'`` and ``localhost``) with a new random
+        password and every privilege, as a local server has it. ``cleanup`` drops it again."""
+        try:
+            conn = self.root_connect()
+        except pymysql.err.MySQLError as e:
+            raise ExternalServerError(
+                f"{self.describe()}: cannot connect: {e}. Fix: check the URL and that the server is running"
+            ) from None
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT @@server_id, VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata, "
+                "@@character_set_server, @@local_infile"
+            )
+            server_id, version, log_bin, fmt, image, metadata, charset, local_infile = cur.fetchone()
+            self.server_id, self.version = int(server_id), str(version)
+            self.flavour = "mariadb" if "mariadb" in self.version.lower() else "mysql"
+            wrong = [
+                f"{k}={v}"
+                for k, v, want in (
+                    ("log_bin", log_bin, 1),
+                    ("binlog_format", fmt, "ROW"),
+                    ("binlog_row_image", image, "FULL"),
+                    ("binlog_row_metadata", metadata, "FULL"),
+                    ("character_set_server", charset, "UTF8MB4"),
+                    ("local_infile", local_infile, 1),
+                )
+                if str(v).upper() != str(want)
+            ]
+            if wrong:
+                raise ExternalServerError(
+                    f"{self.describe()} has {', '.join(wrong)}; the suite needs log_bin=ON, binlog_format=ROW, "
+                    "binlog_row_image=FULL, binlog_row_metadata=FULL, character_set_server=utf8mb4, local_infile=ON. "
+                    "Fix: start it with --log-bin --binlog-format=ROW --binlog-row-image=FULL "
+                    "--binlog-row-metadata=FULL --character-set-server=utf8mb4 --local-infile=1"
+                )
+            accounts = self._accounts(cur)
+            taken = sorted(host for user, host in accounts if user == ADMIN_USER)
+            if taken:
+                names = ", ".join(f"'{ADMIN_USER}'@'{h}'" for h in taken)
+                raise ExternalServerError(
+                    f"{self.describe()} already has the account {names}: the suite creates its own {ADMIN_USER} "
+                    f"(every privilege, a new password) and drops it at the end, so it never takes over an existing "
+                    f"one. Fix: if it is left from an interrupted test run, DROP USER {names}; otherwise use a "
+                    "throwaway server without that account"
+                )
+            self.accounts_before = frozenset(accounts)
+            self.password = secrets.token_urlsafe(12)
+            for host in ("%", "localhost"):
+                cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (ADMIN_USER, host, self.password))
+                cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{host}' WITH GRANT OPTION")
+        return self
+
+    def _accounts(self, cur) -> set[tuple[str, str]]:
+        cur.execute("SELECT User, Host FROM mysql.user")
+        return {(str(user), str(host)) for user, host in cur.fetchall()}
+
+    def drop_databases(self) -> None:
+        """Drop every database but the system ones (what the suite does before each test)."""
+        with self.root_connect() as conn, conn.cursor() as cur:
+            cur.execute("SHOW DATABASES")
+            for (name,) in cur.fetchall():
+                if name not in SYSTEM_DATABASES:
+                    cur.execute("DROP DATABASE `" + name.replace("`", "``") + "`")
+
+    def cleanup(self) -> list[str]:
+        """Drop every account (and MariaDB role) that did not exist when ``prepare`` ran: ``dts_admin`` and the
+        accounts tests created. Returns the ``'user'@'host'`` names dropped. Nothing before ``prepare``."""
+        if self.accounts_before is None:
+            return []
+        dropped = []
+        with self.root_connect() as conn, conn.cursor() as cur:
+            roles: set[str] = set()
+            if self.flavour == "mariadb":
+                cur.execute("SELECT User FROM mysql.user WHERE is_role = 'Y'")
+                roles = {str(r) for (r,) in cur.fetchall()}
+            for user, host in sorted(self._accounts(cur) - self.accounts_before):
+                if user in roles and host == "":
+                    cur.execute("DROP ROLE IF EXISTS %s", (user,))
+                else:
+                    cur.execute("DROP USER IF EXISTS %s@%s", (user, host))
+                dropped.append(f"'{user}'@'{host}'")
+        self.accounts_before = None
+        return dropped
+
+    def _refuse(self, what: str) -> ExternalServerError:
+        return ExternalServerError(
+            f"{self.describe()} is an external server: the test suite cannot {what} it. Fix: mark the test "
+            "@pytest.mark.own_servers (it then runs only on the servers the suite starts itself)"
+        )
+
+    @property
+    def socket_path(self) -> Path:
+        raise self._refuse("reach the socket file of")
+
+    def start(self, timeout: float = 60.0) -> None:
+        raise self._refuse("start")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        raise self._refuse("stop")
+
+    def kill(self) -> None:
+        raise self._refuse("kill")
+
+    def restart(self) -> None:
+        raise self._refuse("restart")
+
+    def pid(self) -> int | None:
+        raise self._refuse("find the process of")
+
+
+@dataclass
+class ExternalPair:
+    """Servers A and B named by ``DTS_TEST_EXTERNAL_A`` and ``DTS_TEST_EXTERNAL_B``, used as ``LocalPair``."""
+
+    a: ExternalServer
+    b: ExternalServer
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ExternalPair | None:
+        """The pair the environment names, or None when neither variable is set."""
+        env = os.environ if environ is None else environ
+        urls = [env.get(n, "").strip() for n in EXTERNAL_ENV]
+        if not any(urls):
+            return None
+        if not all(urls):
+            missing = [n for n, u in zip(EXTERNAL_ENV, urls) if not u]
+            raise ExternalServerError(f"set both {' and '.join(EXTERNAL_ENV)} (missing: {', '.join(missing)})")
+        if env.get(EXTERNAL_CONFIRM_ENV, "") != "1":
+            raise ExternalServerError(
+                f"the test suite DROPS EVERY DATABASE (except mysql, sys, information_schema, performance_schema) on "
+                f"the servers {' and '.join(EXTERNAL_ENV)} name. It also rotates their binary logs (FLUSH BINARY "
+                f"LOGS; it never purges them), changes global settings while a test runs (each put back afterwards), "
+                f"and creates accounts ({ADMIN_USER} and test accounts, dropped at the end; it refuses a server that "
+                f"already has a {ADMIN_USER}). Fix: use throwaway servers only, and confirm with "
+                f"{EXTERNAL_CONFIRM_ENV}=1"
+            )
+        a, b = (ExternalServer.from_url(n, u) for n, u in zip(EXTERNAL_ENV, urls))
+        if (a.host, a.port) == (b.host, b.port):
+            raise ExternalServerError(f"{EXTERNAL_ENV[0]} and {EXTERNAL_ENV[1]} name the same server {a.host}:{a.port}")
+        return cls(a, b)
+
+    def start(self) -> ExternalPair:
+        try:
+            self.a.prepare()
+            self.b.prepare()
+            if self.a.server_id == self.b.server_id:
+                raise ExternalServerError(
+                    f"{self.a.describe()} and {self.b.describe()} have the same server_id {self.a.server_id}. Fix: "
+                    "give each its own --server-id"
+                )
+        except BaseException:
+            for s in (self.a, self.b):  # a dts_admin made on A before B was refused must not stay behind
+                s.cleanup()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """The servers belong to whoever started them: only the accounts made since ``start`` are dropped
+        (``dts_admin``, whose password was in this process's environment, and the tests' accounts), after the
+        last test's databases (MySQL 8.0.22+ refuses to drop the DEFINER of a view, routine, trigger or event).
+        Tries both servers, then raises naming any it could not clean up."""
+        failed = []
+        for s in (self.a, self.b):
+            if s.accounts_before is None:
+                continue  # never prepared: nothing of ours there
+            try:
+                s.drop_databases()
+                s.cleanup()
+            except pymysql.err.MySQLError as e:
+                failed.append(f"{s.describe()}: {e}")
+        if failed:
+            raise ExternalServerError(
+                f"could not drop the accounts the test run created ({'; '.join(failed)}). Fix: DROP USER "
+                f"'{ADMIN_USER}'@'%', '{ADMIN_USER}'@'localhost' (and the test accounts) on it by hand"
+            )
+
+    def env(self, conn_ids: tuple[str, str] = DEFAULT_CONN_IDS) -> dict[str, str]:
+        return {
+            f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(
+                {"conn_type": "mysql", "host": s.host, "port": s.port, "login": ADMIN_USER, "password": s.password}
+            )
+            for conn_id, s in zip(conn_ids, (self.a, self.b))
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,11 @@ task one already fills.
 
 Flow: `configure` validates the params and publishes both directions' settings (XCom keys `forward` and
 `reverse`); task one: precheck -> initial schema sync -> initial full data sync -> incremental sync
-(long-running, deferred to the triggerer); `wait_task_one_synchronizing` waits until task one is
-Synchronizing within `max_lag_seconds`; task two: precheck -> schema / full data sync (they skip the tables
-task one covers) -> incremental sync (long-running). Beside them, `health` watches both directions: metrics
-through Airflow's stats, alerts through ALERT_NOTIFIERS; it ends when every other task of the run has ended.
+(long-running: deferred to the triggerer, or a long-running worker task with `run_incremental_in` = worker);
+`wait_task_one_synchronizing` waits until task one is Synchronizing within `max_lag_seconds`; task two:
+precheck -> schema / full data sync (they skip the tables task one covers) -> incremental sync (long-running).
+Beside them, `health` watches both directions: metrics through Airflow's stats, alerts through ALERT_NOTIFIERS;
+it ends when every other task of the run has ended.
 
 Stop a direction: mark its `*_incremental` task skipped (the engine stops and keeps its checkpoint; the grid
 shows it skipped, not green). Restart it: clear that task (it resumes from the checkpoint, nothing is
@@ -45,6 +46,7 @@ from airflow_provider_dts.operators.health import SyncHealthOperator
 from airflow_provider_dts.operators.incremental import IncrementalSyncOperator, parse_max_runtime
 from airflow_provider_dts.operators.initial_sync import FullDataSyncOperator, InitialSchemaSyncOperator
 from airflow_provider_dts.operators.precheck import PrecheckOperator
+from airflow_provider_dts.operators.worker_run import RUN_IN_CHOICES, RUN_IN_TRIGGERER
 from airflow_provider_dts.sensors.sync_state import SyncStateSensor
 
 DAG_ID = "dts_two_way_sync"
@@ -177,6 +179,18 @@ PARAMS: dict[str, Param] = {
         section=GENERAL,
         description="Under TaskFailed a conflict asks a person (Required actions). Without an answer after "
         "this many minutes the direction stops (the default answer). Empty: wait forever.",
+    ),
+    "run_incremental_in": Param(
+        RUN_IN_TRIGGERER,
+        type="string",
+        enum=list(RUN_IN_CHOICES),
+        title="Run the incremental syncs in",
+        section=GENERAL,
+        description="triggerer: each direction runs in a thread of Airflow's triggerer (the task stays deferred, "
+        "no worker slot; fine for a few directions per triggerer). worker: each incremental task runs as a "
+        "long-running worker task (a Celery slot or a Kubernetes pod of its own, with its own CPU and memory; set "
+        "INCREMENTAL_TASK_KWARGS in this file for its queue, pod and retries). Same lease, checkpoint, stop and "
+        "resume either way (README: Where the incremental sync runs).",
     ),
     # ---- task one
     "source_conn_id": Param(
@@ -436,12 +450,31 @@ def build_task(params: dict[str, Any]) -> TwoWayTask:
 # SyncHealthOperator (README: Alerts and metrics).
 ALERT_NOTIFIERS: list[Any] = []
 
+# Extra arguments of both incremental tasks (BaseOperator's), mostly for `run_incremental_in` = worker: where the
+# long-running task runs and what happens when its worker goes away. Example (Kubernetes executor, a pod per
+# direction with its own CPU and memory; a worker shutdown or pod eviction restarts the direction from its
+# checkpoint through a retry):
+#   from datetime import timedelta
+#   from kubernetes.client import models as k8s
+#   INCREMENTAL_TASK_KWARGS = {
+#       "retries": 5,
+#       "retry_delay": timedelta(seconds=30),
+#       "queue": "dts",  # Celery: a queue served by workers kept for the syncs
+#       "executor_config": {"pod_override": k8s.V1Pod(spec=k8s.V1PodSpec(containers=[k8s.V1Container(
+#           name="base", resources=k8s.V1ResourceRequirements(requests={"cpu": "1", "memory": "512Mi"},
+#                                                               limits={"memory": "1Gi"}))]))},
+#   }
+# A stop (the task marked skipped, `cli.py stop`) is never retried: Airflow keeps the state it was given; an engine
+# failure (a conflict answered "stop", a purged binlog, bad settings) fails without retries either.
+INCREMENTAL_TASK_KWARGS: dict[str, Any] = {}
+
 FORWARD_XCOM = "{{ ti.xcom_pull(task_ids='configure', key='forward') }}"
 REVERSE_XCOM = "{{ ti.xcom_pull(task_ids='configure', key='reverse') }}"
 MAX_RUNTIME = "{{ params.max_runtime if params.max_runtime is not none else '' }}"
 ANSWER_TIMEOUT = (
     "{{ params.conflict_answer_timeout_minutes if params.conflict_answer_timeout_minutes is not none else '' }}"
 )
+RUN_IN = "{{ params.run_incremental_in }}"
 
 # Every run is one sync (its own task_name, servers, objects) and runs until stopped, so runs must not queue
 # behind each other: any number run at once. A second run of a task_name already running is refused by
@@ -535,6 +568,8 @@ def make_dag(
             direction=FORWARD_XCOM,
             max_runtime=MAX_RUNTIME,
             conflict_answer_timeout=ANSWER_TIMEOUT,
+            run_in=RUN_IN,
+            **INCREMENTAL_TASK_KWARGS,
         )
         wait_forward = SyncStateSensor(
             task_id="wait_task_one_synchronizing",
@@ -554,6 +589,8 @@ def make_dag(
             direction=REVERSE_XCOM,
             max_runtime=MAX_RUNTIME,
             conflict_answer_timeout=ANSWER_TIMEOUT,
+            run_in=RUN_IN,
+            **INCREMENTAL_TASK_KWARGS,
         )
 
         settings >> fwd_precheck >> fwd_schema >> fwd_full >> fwd_incremental

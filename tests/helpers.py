@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pymysql
@@ -36,6 +38,37 @@ def wait_until(pred: Callable[[], Any], timeout: float = 30.0, what: str = "cond
                 return last
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value {last!r})")
+
+
+_VARIABLE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@contextmanager
+def global_variables(server, **values: int | str) -> Iterator[dict[str, Any]]:
+    """``SET GLOBAL name=value`` for each keyword on ``server`` (anything with ``root_connect()``) for the block, then
+    put back the values the variables had before (read first, yielded), even when the block fails. Every test that
+    changes a global setting uses this: in the external-server test mode the servers are someone else's, so a
+    hard-coded "restore" value would leave them changed. A restore that does not take raises."""
+    for name in values:
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise ValueError(f"global_variables: {name!r} is not a server variable name (lowercase, digits, _)")
+    select = "SELECT " + ", ".join(f"@@GLOBAL.{name}" for name in values)
+    with server.root_connect() as conn, conn.cursor() as cur:
+        cur.execute(select)
+        before = dict(zip(values, cur.fetchone()))
+    try:
+        with server.root_connect() as conn, conn.cursor() as cur:
+            for name, value in values.items():
+                cur.execute(f"SET GLOBAL {name} = %s", (value,))
+        yield dict(before)
+    finally:
+        with server.root_connect() as conn, conn.cursor() as cur:
+            for name, value in before.items():
+                cur.execute(f"SET GLOBAL {name} = %s", (value,))
+            cur.execute(select)
+            after = dict(zip(values, cur.fetchone()))
+        if after != before:
+            raise AssertionError(f"global_variables: restoring {before} left {after}")
 
 
 # The start of the small DAG files the dag.test() tests write (test_*_dag.py): imports, and run() for root SQL on

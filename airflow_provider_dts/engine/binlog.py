@@ -105,7 +105,44 @@ def statement_kind(query: str) -> str | None:
         return "dml"
     if word in _STATEMENT_CALLS:
         return "call"
+    if word == "CREATE" and is_create_table(query) and any(t.kw("SELECT") for t in _code_tokens(query)):
+        return "dml"  # CREATE TABLE ... SELECT logged as a statement: its rows are not in the binlog
     return None
+
+
+def _code_tokens(query: str) -> list[Token]:
+    return [t for t in tokenize(query) if t.kind not in ("space", "comment")]
+
+
+def is_create_table(query: str) -> bool:
+    """A CREATE [OR REPLACE] TABLE statement (not TEMPORARY: a temporary table is never row-logged)."""
+    toks = _code_tokens(query)
+    words = [t.text.upper() for t in toks[:4]]
+    return words[:2] == ["CREATE", "TABLE"] or words[:4] == ["CREATE", "OR", "REPLACE", "TABLE"]
+
+
+def create_if_not_exists(statement: str) -> str:
+    """``CREATE TABLE x ...`` as ``CREATE TABLE IF NOT EXISTS x ...`` (unchanged when it already says so, or is a
+    CREATE OR REPLACE, which a replay repeats harmlessly)."""
+    toks = _code_tokens(statement)
+    if len(toks) < 3 or not (toks[0].kw("CREATE") and toks[1].kw("TABLE")) or toks[2].kw("IF"):
+        return statement
+    return statement[: toks[1].end] + " IF NOT EXISTS" + statement[toks[1].end :]
+
+
+def atomic_ctas_statement(query: str) -> str | None:
+    """The CREATE TABLE of a MySQL 8.0.21+ row-logged CREATE TABLE ... SELECT (which MySQL writes with a trailing
+    ``START TRANSACTION`` clause, then the rows, then Xid: WL#13355), without that clause; else None."""
+    toks = _code_tokens(query)
+    if (
+        len(toks) < 5
+        or not toks[0].kw("CREATE")
+        or not toks[-2].kw("START")
+        or not toks[-1].kw("TRANSACTION")
+        or not any(t.kw("TABLE") for t in toks[1:4])
+    ):
+        return None
+    return query[: toks[-2].start].rstrip()
 
 
 class StreamResync(Exception):
@@ -116,6 +153,8 @@ class StreamResync(Exception):
 
 
 def _fix_json(v: Any) -> Any:
+    """The library's own decoding of a MySQL JSON document (bytes keys and strings) as plain JSON data. Only
+    reached without the engine's JSON decoder (``binlog_patches`` installs it: JSON then arrives as text)."""
     if isinstance(v, dict):
         return {(_fix_json(k) if isinstance(k, bytes) else k): _fix_json(x) for k, x in v.items()}
     if isinstance(v, list):
@@ -146,8 +185,16 @@ def normalize_value(value: Any, column: Any, none_source: str | None) -> Any:
         return ",".join(members)
     if ctype == FIELD_TYPE.BIT and isinstance(value, str):
         return int(value, 2) if value else 0
-    if ctype == FIELD_TYPE.JSON and not isinstance(value, (str, bytes)):
-        return json.dumps(_fix_json(value), ensure_ascii=False)
+    if ctype == FIELD_TYPE.JSON and not isinstance(value, str):
+        # MySQL's JSON arrives as the JSON text MySQL prints (``rowdecode.mysql_json_text``, installed by
+        # ``binlog_patches``); the library's structures only without it, and only containers are unambiguous
+        if isinstance(value, (dict, list)):
+            return json.dumps(_fix_json(value), ensure_ascii=False)
+        raise SyncFailed(
+            f"the JSON column {getattr(column, 'name', '?')!r} was decoded to a {type(value).__name__}, which "
+            "cannot be written back exactly (a JSON null, string or DECIMAL/DATE/TIME scalar). Fix: run the "
+            "reader with the engine's binlog patches installed (binlog_patches.install(), as BinlogReader does)"
+        )
     if ctype in _TIMESTAMP_TYPES and value == _EPOCH:
         return "0000-00-00 00:00:00"
     if ctype == FIELD_TYPE.YEAR and value == 1900:
@@ -216,6 +263,8 @@ class _OpenTransaction:
     timestamp: float
     events: list[tuple[str, RowsEvent, str, str]] = field(default_factory=list)  # (kind, event, dest db, table)
     marked: bool = False  # holds a row event on <control>.checkpoint: the opposite applier wrote it
+    # CREATE TABLE ... SELECT (one transaction on MariaDB and MySQL 8.0.21+): (default schema, its CREATE TABLE)
+    ctas: tuple[str, str] | None = None
     heartbeats: list[RowsEvent] = field(default_factory=list)  # row events on <control>.heartbeat
     xa: bool = False
 
@@ -402,10 +451,18 @@ class BinlogReader:
                     if qu in ("COMMIT", "ROLLBACK") or qu.startswith("XA COMMIT") or qu.startswith("XA ROLLBACK"):
                         if open_txn is None:
                             continue
+                        ctas_ddl = self._ctas_ddl(open_txn, drop=qu == "ROLLBACK")
                         txn = self._finish(open_txn, at, drop=qu == "ROLLBACK")
                         open_txn, standalone, gtid = None, False, None
+                        if ctas_ddl is not None:
+                            yield ctas_ddl
                         self.start = txn.end_position
                         yield txn
+                        continue
+                    if open_txn is not None and open_txn.ctas is None and not open_txn.events and is_create_table(q):
+                        # MariaDB logs CREATE TABLE ... SELECT as one transaction: this CREATE TABLE (the new
+                        # table's definition), then its rows, then COMMIT
+                        open_txn.ctas = (_schema_name(ev.schema), q)
                         continue
                     if open_txn is not None:
                         # SAVEPOINT and the like inside a transaction: the rows carry the data. A statement
@@ -414,6 +471,14 @@ class BinlogReader:
                             self._check_statement(q, ev.schema, at)
                         if qu.startswith("XA "):
                             open_txn.xa = True
+                        continue
+                    ctas = atomic_ctas_statement(q)
+                    if ctas is not None:
+                        # MySQL 8.0.21+ logs CREATE TABLE ... SELECT as ONE transaction: this CREATE TABLE (with
+                        # MySQL's internal START TRANSACTION clause), the new table's rows, then Xid, no BEGIN
+                        open_txn = _OpenTransaction(self.start, gtid, float(ev.timestamp))
+                        open_txn.ctas = (_schema_name(ev.schema), ctas)
+                        standalone = False
                         continue
                     # a standalone statement: DDL (applied or skipped by ddl.py), or a statement-logged change
                     # of a non-transactional table
@@ -432,8 +497,11 @@ class BinlogReader:
                 if isinstance(ev, (XidEvent, XAPrepareEvent)):
                     if open_txn is None:
                         continue
+                    ctas_ddl = self._ctas_ddl(open_txn)
                     txn = self._finish(open_txn, at)
                     open_txn, standalone, gtid = None, False, None
+                    if ctas_ddl is not None:
+                        yield ctas_ddl
                     self.start = txn.end_position
                     yield txn
                     continue
@@ -481,6 +549,21 @@ class BinlogReader:
         """A statement logged outside BEGIN ... COMMIT (DDL, a LOAD DATA or other statement-logged change of a
         non-transactional table) as a transaction of its own: ``ddl`` = (default schema, statement)."""
         return Transaction(self.start, end, gtid, float(ev.timestamp), ddl=(_schema_name(ev.schema), statement))
+
+    def _ctas_ddl(self, t: _OpenTransaction, drop: bool = False) -> Transaction | None:
+        """The CREATE TABLE of a CREATE TABLE ... SELECT transaction (``t.ctas``), to apply before its rows.
+
+        Both flavours log the statement as ONE transaction (MariaDB 10.11 and MySQL 8.0.21+): the CREATE TABLE, the
+        new table's rows, the commit. The DDL must run alone (it commits implicitly) and before the rows, but no
+        binlog position lies between them. So it is a standalone statement that does not move the position: it
+        starts and ends where the whole transaction starts, carries no GTID, and is made ``CREATE TABLE IF NOT
+        EXISTS``; the rows follow as the transaction itself (start to commit, with its GTID). After a crash
+        between the two the whole transaction is read again: the CREATE finds the table it made (a note, not an
+        error) and the rows are applied once, with the checkpoint, in one destination transaction."""
+        if t.ctas is None or t.marked or drop:
+            return None
+        schema, statement = t.ctas
+        return Transaction(t.start, t.start, None, t.timestamp, ddl=(schema, create_if_not_exists(statement)))
 
     def _check_statement(self, query: str, schema: Any, at: Position, reason: str | None = None) -> None:
         """Fail the direction on a statement-logged change that may touch a selected object (never skip it)."""

@@ -7,7 +7,9 @@ values; the engine replaces a few of its internals (private methods of ``RowsEve
 ``reader_process`` child), after checking that the installed library is one the patches were written for:
 
 - exact values: zero-in-date DATE / DATETIME2 (the library gives None), TIME2 with negative fractions,
-  text by the column's character set as the server converts it, ENUM/SET member names by their charset;
+  text by the column's character set as the server converts it, ENUM/SET member names by their charset,
+  MySQL binary JSON as the JSON text MySQL prints (``rowdecode.mysql_json_text``; the library loses a JSON
+  null, top-level strings and opaque DECIMAL/DATE/TIME values);
 - speed: identical table maps reuse the ``Table`` parsed the first time; common column types are decoded
   by the engine's own per-table plan (``rowdecode.py``, whose ``install`` is called from here);
 - LOAD DATA: an Execute_load_query event also keeps its statement and default database
@@ -192,6 +194,19 @@ def load_query_text(ev: ExecuteLoadQueryEvent) -> str | None:
     return getattr(ev, "_dts_query", None)
 
 
+_orig_read_binary_json = BinLogPacketWrapper.read_binary_json
+
+
+def _read_binary_json_text(self, size, is_partial):
+    """A whole JSON value as the JSON text MySQL prints for it (``rowdecode.mysql_json_text``), never None:
+    the library's own decoding loses a JSON null (None, as SQL NULL), top-level strings (bytes) and opaque
+    DECIMAL/DATE/TIME values. Partial JSON updates stay the library's (the reader refuses those events)."""
+    if is_partial:
+        return _orig_read_binary_json(self, size, is_partial)
+    length = self.read_uint_by_size(size)
+    return rowdecode.mysql_json_text(bytes(self.read(length)) if length else b"")
+
+
 # (class, attribute, replacement): every assignment into the library, in the order install() makes them
 _PATCHES: tuple[tuple[type, str, Callable[..., Any]], ...] = (
     (RowsEvent, "_RowsEvent__read_date", _read_date_exact),
@@ -201,6 +216,7 @@ _PATCHES: tuple[tuple[type, str, Callable[..., Any]], ...] = (
     (TableMapEvent, "_read_type_values", _read_type_values_raw),
     (TableMapEvent, "__init__", _cached_table_map_init),
     (ExecuteLoadQueryEvent, "__init__", _execute_load_init),
+    (BinLogPacketWrapper, "read_binary_json", _read_binary_json_text),
 )
 
 
@@ -252,6 +268,8 @@ _SIGNATURES: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (BinLogPacketWrapper, "read_length_coded_binary", ("self",)),
     (BinLogPacketWrapper, "read_length_coded_pascal_string", ("self", "size")),
     (BinLogPacketWrapper, "read_variable_length_string", ("self",)),
+    (BinLogPacketWrapper, "read_binary_json", ("self", "size", "is_partial")),
+    (BinLogPacketWrapper, "read_uint_by_size", ("self", "size")),
 )
 # Instance attributes the patches read, by the library function that sets them (checked in its source).
 _ATTRIBUTES: tuple[tuple[Callable[..., Any], tuple[str, ...]], ...] = (
@@ -265,6 +283,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {  # the library's own,
     (TableMapEvent, "__init__"): _orig_table_map_init,
     (ExecuteLoadQueryEvent, "__init__"): _orig_execute_load_init,
     (RowsEvent, "_read_column_data"): rowdecode._original_read_column_data,
+    (BinLogPacketWrapper, "read_binary_json"): _orig_read_binary_json,
 }
 
 

@@ -52,20 +52,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
-import hashlib
 import logging
 import socket
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import pymysql
 
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema
-from airflow_provider_dts.engine.errors import DtsError, ServerError
+from airflow_provider_dts.engine.errors import DtsError
 from airflow_provider_dts.engine.model import Position, format_position, position_key, position_le
-from airflow_provider_dts.engine.servers import ConnectionSettings, binlog_position, server_info
+from airflow_provider_dts.engine.servers import ConnectionSettings, NamedLock, binlog_position, server_info
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ ROLES = ("forward", "reverse")
 DEFAULT_OWNER = "forward"
 ROLE_LABEL = {"forward": "task one (forward)", "reverse": "task two (reverse)"}
 SOURCE_SIDE = {"forward": "a", "reverse": "b"}  # the server each direction reads: A for task one, B for task two
+HOME_SIDE = {"forward": "b", "reverse": "a"}  # the server each direction writes (its home): B for task one, A for two
 SWITCHING = "switching"
 DONE = "done"
 LOCK_WAIT_SECONDS = 30  # a switch holds the lock for a few statements; a direction waits this long at most
@@ -143,11 +144,17 @@ class Decision:
         return self.applies
 
 
+OWNER_LOCK = NamedLock(
+    "dts_ddl_owner",
+    "DDL owner lock",
+    "a switch of the DDL owner holds it for a moment only",
+    "look for a hung switch-direction command",
+    LOCK_WAIT_SECONDS,
+)
+
+
 def owner_lock_name(control_schema: str, task_name: str) -> str:
-    raw = f"dts_ddl_owner:{control_schema}:{task_name}"
-    if len(raw) <= 64:
-        return raw
-    return "dts_ddl_owner:" + hashlib.sha1(raw.encode()).hexdigest()
+    return OWNER_LOCK.name(control_schema, task_name)
 
 
 def read_switches(conn: pymysql.connections.Connection, control: ControlSchema, task_name: str) -> list[Switch]:
@@ -179,24 +186,6 @@ def read_switches(conn: pymysql.connections.Connection, control: ControlSchema, 
     ]
 
 
-def _lock(conn: pymysql.connections.Connection, name: str, what: str) -> None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT GET_LOCK(%s, %s)", (name, LOCK_WAIT_SECONDS))
-        got = cur.fetchone()[0]
-    if got != 1:
-        raise ServerError(
-            f"could not take the DDL owner lock {name!r} on {what} within {LOCK_WAIT_SECONDS} s (a switch of the "
-            "DDL owner holds it for a moment only). Fix: look for a hung switch-direction command"
-        )
-
-
-def _unlock(conn: pymysql.connections.Connection, name: str) -> None:
-    if conn.open:
-        with conn.cursor() as cur:
-            cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
-            cur.fetchall()
-
-
 def applies_ddl(conn: pymysql.connections.Connection, direction: SyncDirection, end: Position) -> Decision:
     """Whether ``direction`` applies the DDL transaction ending at ``end`` on its source (THE RULE).
 
@@ -207,14 +196,12 @@ def applies_ddl(conn: pymysql.connections.Connection, direction: SyncDirection, 
     if d.role == "forward" and d.exclude_ddl:
         return Decision(False, "DDL is excluded for this direction (exclude_ddl)")
     control = ControlSchema(d.control_schema)
-    name = owner_lock_name(d.control_schema, d.task_name)
-    _lock(conn, name, f"the destination of {d.key}")
-    try:
+    home = (conn, f"the destination of {d.key}")
+    # the home of task one is B, that of task two is A
+    with OWNER_LOCK.held(owner_lock_name(d.control_schema, d.task_name), **{HOME_SIDE[d.role]: home}):
         conn.commit()  # a fresh snapshot: see what a switch committed a moment ago
         switches = read_switches(conn, control, d.task_name)
         conn.commit()
-    finally:
-        _unlock(conn, name)
     owner, by = owner_at(switches, SOURCE_SIDE[d.role], end)
     if owner == d.role:
         return Decision(True)
@@ -334,12 +321,14 @@ class _Pair:
             except Exception:
                 pass
 
-    def locked(self) -> _Locked:
-        return _Locked(self)
+    def locked(self) -> AbstractContextManager[None]:
+        """The owner lock held on both servers (A, then B)."""
+        a, b = ((self.conns[side], self.settings[side].describe()) for side in ("a", "b"))
+        return OWNER_LOCK.held(self.lock, a=a, b=b)
 
     def home(self, role: str) -> pymysql.connections.Connection:
         """A direction's home (its destination): B for task one, A for task two."""
-        return self.conns["b" if role == "forward" else "a"]
+        return self.conns[HOME_SIDE[role]]
 
     def position(self, side: str) -> Position:
         conn = self.conns[side]
@@ -359,25 +348,6 @@ class _Pair:
         """Write ``sw`` on both servers, on ``first`` (the side whose direction reads the new threshold) first."""
         for side in (first, "b" if first == "a" else "a"):
             _write(self.conns[side], self.control, self.task, sw)
-
-
-class _Locked:
-    def __init__(self, pair: _Pair):
-        self.pair = pair
-        self.held: list[pymysql.connections.Connection] = []
-
-    def __enter__(self) -> _Pair:
-        for side in ("a", "b"):  # always A then B: two switches never wait for each other in a circle
-            _lock(self.pair.conns[side], self.pair.lock, self.pair.settings[side].describe())
-            self.held.append(self.pair.conns[side])
-        return self.pair
-
-    def __exit__(self, *exc: object) -> None:
-        for c in self.held:
-            try:
-                _unlock(c, self.pair.lock)
-            except Exception:
-                pass
 
 
 def _pending(pair: _Pair, role: str) -> str | None:
@@ -419,7 +389,7 @@ def switch_direction(
             if cp is None or cp.binlog_file is None:
                 raise SwitchRefused(
                     f"{task_name}/{role} ({ROLE_LABEL[role]}) has no checkpoint in {control_schema} on "
-                    f"{pair.settings['b' if role == 'forward' else 'a'].describe()}: it never ran. Fix: check "
+                    f"{pair.settings[HOME_SIDE[role]].describe()}: it never ran. Fix: check "
                     "--task-name and the connections; switch once both directions have started"
                 )
         forward = stored_direction(pair.home("forward"), task_name, control_schema, "forward")
@@ -469,7 +439,7 @@ def switch_direction(
                 )
                 # the old owner's home first (it reads this threshold); the write on its source (the other server)
                 # moves that binlog past P_old, so an idle old owner's checkpoint gets there
-                pair.record(sw, "b" if previous == "forward" else "a")
+                pair.record(sw, HOME_SIDE[previous])
             lg.info("%s: DDL owner switch %d to %s started: %s", task_name, sw.seq, target, sw.describe())
         # step 2: wait for the old owner to pass P_old, then record the new owner's position
         old, new = previous, sw.owner
@@ -504,6 +474,6 @@ def switch_direction(
                 sw.switched_by,
                 _utcnow(),
             )
-            pair.record(done, "a" if new == "reverse" else "b")  # the new owner's home first
+            pair.record(done, HOME_SIDE[new])  # the new owner's home first
         lg.info("%s: DDL owner switch %d to %s done: %s", task_name, done.seq, new, done.describe())
         return SwitchResult(task_name, old, new, DONE, done)

@@ -218,17 +218,16 @@ def _baseline_from_progress(conn, control: ControlSchema, direction: SyncDirecti
 
 
 def _diff_objects(old: SyncDirection, new: SyncDirection) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    added = tuple(
+    """(objects ``new`` selects that ``old`` does not, objects ``old`` selects that ``new`` does not)."""
+    return _selected_only_by(new, old), _selected_only_by(old, new)
+
+
+def _selected_only_by(one: SyncDirection, other: SyncDirection) -> tuple[str, ...]:
+    return tuple(
         format_object_name(db, t)
-        for db, t in new.selected
-        if (not old.whole_database(db) if t is None else not old.selects_table(db, t))
+        for db, t in one.selected
+        if (not other.whole_database(db) if t is None else not other.selects_table(db, t))
     )
-    removed = tuple(
-        format_object_name(db, t)
-        for db, t in old.selected
-        if (not new.whole_database(db) if t is None else not new.selects_table(db, t))
-    )
-    return added, removed
 
 
 def _mapping_changes(old: SyncDirection, new: SyncDirection) -> list[str]:

@@ -24,10 +24,7 @@ Plain Python (PyMySQL); nothing here imports Airflow.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +34,9 @@ from airflow_provider_dts.engine import conflicts as C
 from airflow_provider_dts.engine.catalog import read_table
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema
-from airflow_provider_dts.engine.errors import ConfigError, DtsError, ServerError
+from airflow_provider_dts.engine.errors import ConfigError, DtsError
 from airflow_provider_dts.engine.model import format_position, position_le
-from airflow_provider_dts.engine.servers import ConnectionSettings, binlog_position, server_info
+from airflow_provider_dts.engine.servers import ConnectionSettings, NamedLock, binlog_position, server_info
 from airflow_provider_dts.engine.sqltext import quote_ident
 
 OTHER_ROLE = {"forward": "reverse", "reverse": "forward"}
@@ -229,39 +226,18 @@ def _same_key(conn, table: tuple[Any, Any], a: Any, b: Any) -> bool:
         return C.same_key(cur, (str(table[0]), str(table[1])), _loads(a), _loads(b))
 
 
+ANSWER_LOCK = NamedLock(
+    "dts_answer",
+    "answer lock",
+    "another answer to a conflict of this sync holds it for a moment only",
+    "answer again",
+    LOCK_WAIT_SECONDS,
+)
+
+
 def answer_lock_name(control_schema: str, task_name: str) -> str:
     """The named lock ``record_answer`` holds on both servers of a sync (``GET_LOCK``, at most 64 characters)."""
-    raw = f"dts_answer:{control_schema}:{task_name}"
-    if len(raw) <= 64:
-        return raw
-    return "dts_answer:" + hashlib.sha1(raw.encode()).hexdigest()
-
-
-@contextmanager
-def _locked(name: str, sides: list[tuple[Any, str]]) -> Iterator[None]:
-    """Hold the named lock on each ``(connection, description)``, taken in the given order (always A, then B:
-    two answers never wait for each other in a circle); released on exit."""
-    held = []
-    try:
-        for conn, what in sides:
-            with conn.cursor() as cur:
-                cur.execute("SELECT GET_LOCK(%s, %s)", (name, LOCK_WAIT_SECONDS))
-                got = cur.fetchone()[0]
-            if got != 1:
-                raise ServerError(
-                    f"could not take the answer lock {name!r} on {what} within {LOCK_WAIT_SECONDS} s (another "
-                    "answer to a conflict of this sync holds it for a moment only). Fix: answer again"
-                )
-            held.append(conn)
-        yield
-    finally:
-        for conn in reversed(held):
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
-                    cur.fetchall()
-            except Exception:
-                pass
+    return ANSWER_LOCK.name(control_schema, task_name)
 
 
 @dataclass(frozen=True)
@@ -415,10 +391,9 @@ def record_answer(
         raise ConfigError([f"answer: {answer!r} is not one of {', '.join(C.ANSWERS)}"])
     control = ControlSchema(direction.control_schema)
     with destination.connect() as conn, source.connect() as src_conn:
-        sides = [(src_conn, source.describe()), (conn, destination.describe())]
-        if direction.role != "forward":  # task two's source is B: A (its destination) first
-            sides.reverse()
-        with _locked(answer_lock_name(direction.control_schema, direction.task_name), sides):
+        src, dst = (src_conn, source.describe()), (conn, destination.describe())
+        a, b = (src, dst) if direction.role == "forward" else (dst, src)  # task one reads A, task two reads B
+        with ANSWER_LOCK.held(answer_lock_name(direction.control_schema, direction.task_name), a=a, b=b):
             row = conflict(conn, control, conflict_id)
             if row is None or row["task_name"] != direction.task_name or row["direction"] != direction.role:
                 raise ConflictNotFound(

@@ -6,10 +6,11 @@ of the sync's CPU. This module replaces ``RowsEvent._read_column_data`` with a v
 
 - builds, once per table map (the ``Table`` object, which ``binlog_patches`` already reuses across identical
   maps), a plan: one small decoder function per column for the common types (integers, FLOAT, DOUBLE,
-  DECIMAL, CHAR/VARCHAR/BINARY/VARBINARY, TEXT/BLOB, DATE, DATETIME(n), TIMESTAMP(n), TIME(n), YEAR);
+  DECIMAL, CHAR/VARCHAR/BINARY/VARBINARY, TEXT/BLOB, DATE, DATETIME(n), TIMESTAMP(n), TIME(n), YEAR, and
+  MySQL's binary JSON, rendered as the JSON text MySQL prints: ``mysql_json_text``);
 - decodes those columns straight from the event's bytes with ``struct.unpack_from``; text by the column's
   character set exactly as the server does (``values.text_decoder``: MySQL's latin1 is not Python's);
-- hands every other column (BIT, ENUM, SET, JSON, GEOMETRY, old-format temporal types, invalid dates) to the
+- hands every other column (BIT, ENUM, SET, GEOMETRY, old-format temporal types, invalid dates) to the
   library's own reader at the same byte position, so their values are exactly the library's (with the
   engine's fixes in ``binlog_patches.py``).
 
@@ -20,8 +21,10 @@ byte: ``tests/integration/engine/test_rowdecode.py`` decodes every MySQL type bo
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import decimal
+import json.encoder as _json_encoder
 import struct
 from collections.abc import Callable
 from typing import Any, Literal
@@ -252,6 +255,197 @@ def column_text_decoder(column) -> Callable[[bytes], Any]:
     return dec
 
 
+# --------------------------------------------------------------------------- MySQL binary JSON
+# A MySQL JSON column holds MySQL's binary JSON (json_binary.h); MariaDB's JSON is a LONGTEXT and never gets
+# here. The engine turns it into the JSON *text* MySQL itself prints for it (Json_wrapper::to_string in
+# sql-common/json_dom.cc), the same text the initial copy reads from the server, so a value is written back
+# as a str both ways (what MariaDB's JSON already is). The library's own parse_json is not used: it gives
+# None for a JSON null (indistinguishable from SQL NULL), bytes for strings, and Python Decimal / datetime /
+# time for MySQL's "opaque" scalars (TIME beyond 23:59:59 and negative TIME fail, DATE becomes a datetime,
+# TIMESTAMP and binary values are garbled).
+
+_JSON_OPAQUE_DECIMAL = FIELD_TYPE.NEWDECIMAL  # 246
+_JSON_OPAQUE_TEMPORAL = {FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIME}
+# a quoted JSON string escaped as MySQL's double_quote does it: the quote, the backslash, \b \f \n \r \t,
+# other bytes below 0x20 as \u00xx (lower-case hex); everything else as is
+_quote = _json_encoder.encode_basestring
+_U16, _I16, _U32, _I32 = struct.Struct("<H"), struct.Struct("<h"), struct.Struct("<I"), struct.Struct("<i")
+_I64, _U64, _F64 = struct.Struct("<q"), struct.Struct("<Q"), struct.Struct("<d")
+
+
+class JsonDecodeError(ValueError):
+    """Bytes that are not MySQL binary JSON."""
+
+
+def mysql_json_text(data: bytes) -> str:
+    """The JSON text MySQL prints for the binary JSON value ``data`` (a JSON column's bytes in a row event).
+
+    An empty value is the JSON null literal (MySQL's Field_json::val_json: a NOT NULL JSON column forced to
+    NULL/DEFAULT by lax SQL holds ""), never SQL NULL. Opaque scalars print as MySQL prints them: DECIMAL as a
+    plain number with its scale, DATETIME/TIMESTAMP as "YYYY-MM-DD HH:MM:SS.ffffff", DATE as "YYYY-MM-DD",
+    TIME as "[-]HH:MM:SS.ffffff", any other type (VAR_STRING too) as "base64:type<N>:<base64>"
+    (MySQL's base64 breaks a line every 76 characters)."""
+    if not data:
+        return "null"
+    out: list[str] = []
+    try:
+        _json_value(data, data[0], 1, len(data), out)
+    except (IndexError, struct.error, UnicodeDecodeError, RecursionError) as e:
+        raise JsonDecodeError(f"MySQL binary JSON value of {len(data)} bytes is truncated or corrupt ({e})") from None
+    return "".join(out)
+
+
+def _varlen(data: bytes, pos: int) -> tuple[int, int]:
+    """MySQL's variable-length size (7 bits a byte, at most 5 bytes): (value, position after it)."""
+    n = shift = 0
+    for i in range(5):
+        b = data[pos + i]
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, pos + i + 1
+        shift += 7
+    raise JsonDecodeError("MySQL binary JSON: a variable-length size longer than 5 bytes")
+
+
+def _json_value(data: bytes, jtype: int, pos: int, end: int, out: list[str]) -> None:
+    """Append the text of the value of type ``jtype`` stored at ``data[pos:end]``."""
+    if jtype <= 0x03:  # small object, large object, small array, large array
+        _json_container(data, pos, end, jtype in (0x00, 0x02), jtype in (0x00, 0x01), out)
+    elif jtype == 0x04:
+        literal = data[pos]
+        if literal > 2:
+            raise JsonDecodeError(f"MySQL binary JSON: unknown literal {literal}")
+        out.append(("null", "true", "false")[literal])
+    elif jtype == 0x05:
+        out.append(str(_I16.unpack_from(data, pos)[0]))
+    elif jtype == 0x06:
+        out.append(str(_U16.unpack_from(data, pos)[0]))
+    elif jtype == 0x07:
+        out.append(str(_I32.unpack_from(data, pos)[0]))
+    elif jtype == 0x08:
+        out.append(str(_U32.unpack_from(data, pos)[0]))
+    elif jtype == 0x09:
+        out.append(str(_I64.unpack_from(data, pos)[0]))
+    elif jtype == 0x0A:
+        out.append(str(_U64.unpack_from(data, pos)[0]))
+    elif jtype == 0x0B:
+        out.append(_json_double(_F64.unpack_from(data, pos)[0]))
+    elif jtype == 0x0C:
+        n, start = _varlen(data, pos)
+        if start + n > end:
+            raise JsonDecodeError("MySQL binary JSON: a string runs past its value")
+        out.append(_quote(data[start : start + n].decode("utf-8")))
+    elif jtype == 0x0F:
+        field_type = data[pos]
+        n, start = _varlen(data, pos + 1)
+        if start + n > end:
+            raise JsonDecodeError("MySQL binary JSON: an opaque value runs past its value")
+        out.append(_json_opaque(field_type, data[start : start + n]))
+    else:
+        raise JsonDecodeError(f"MySQL binary JSON: unknown value type 0x{jtype:02x}")
+
+
+def _json_container(data: bytes, base: int, end: int, small: bool, is_object: bool, out: list[str]) -> None:
+    off = _U16 if small else _U32
+    osize = off.size
+    count, size = off.unpack_from(data, base)[0], off.unpack_from(data, base + osize)[0]
+    key_entry, value_entry = osize + 2, osize + 1
+    values_at = base + 2 * osize + (count * key_entry if is_object else 0)
+    if base + size > end or values_at + count * value_entry > base + size:
+        raise JsonDecodeError("MySQL binary JSON: an object or array larger than its value")
+    stop = base + size
+    out.append("{" if is_object else "[")
+    for i in range(count):
+        if i:
+            out.append(", ")
+        if is_object:
+            at = base + 2 * osize + i * key_entry
+            key_at, key_len = base + off.unpack_from(data, at)[0], _U16.unpack_from(data, at + osize)[0]
+            if key_at + key_len > stop:
+                raise JsonDecodeError("MySQL binary JSON: a key runs past its object")
+            out.append(_quote(data[key_at : key_at + key_len].decode("utf-8")))
+            out.append(": ")
+        at = values_at + i * value_entry
+        vtype = data[at]
+        if vtype in (0x04, 0x05, 0x06) or (not small and vtype in (0x07, 0x08)):  # inlined in the entry
+            _json_value(data, vtype, at + 1, at + value_entry, out)
+        else:
+            value_at = base + off.unpack_from(data, at + 1)[0]
+            if value_at < values_at + count * value_entry or value_at >= stop:  # before the entries: corrupt
+                raise JsonDecodeError("MySQL binary JSON: a value offset past its container")
+            _json_value(data, vtype, value_at, stop, out)
+    out.append("}" if is_object else "]")
+
+
+def _json_double(d: float) -> str:
+    """A JSON double as MySQL prints it (my_gcvt(d, MY_GCVT_ARG_DOUBLE, MY_GCVT_MAX_FIELD_WIDTH), then ".0" when
+    neither "." nor "e" was written): the shortest round-trip digits; the 'f' format when the decimal point is at
+    -14..15 (MAX_DECPT_FOR_F_FORMAT = DBL_DIG) or inside the digits, else 'e' with no "+" and no exponent zeros."""
+    if d != d or d in (float("inf"), float("-inf")):
+        raise JsonDecodeError("MySQL binary JSON: NaN or infinity in a document")
+    if d == 0:
+        return "-0.0" if str(d).startswith("-") else "0.0"
+    _sign, digit_tuple, exponent = decimal.Decimal(repr(abs(d))).as_tuple()
+    decpt = len(digit_tuple) + int(exponent)  # dtoa's decpt: the point sits after this many digits
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    n = len(digits)
+    if decpt >= -14 and (decpt <= 15 or n > decpt):
+        if decpt <= 0:
+            text = "0." + "0" * -decpt + digits
+        elif decpt < n:
+            text = digits[:decpt] + "." + digits[decpt:]
+        else:
+            text = digits + "0" * (decpt - n) + ".0"
+    else:
+        e = decpt - 1
+        text = digits[0] + ("." + digits[1:] if n > 1 else "") + "e" + ("-" if e < 0 else "") + str(abs(e))
+    return ("-" if d < 0 else "") + text
+
+
+def _json_opaque(field_type: int, payload: bytes) -> str:
+    if field_type == _JSON_OPAQUE_DECIMAL:
+        if len(payload) < 2:
+            raise JsonDecodeError("MySQL binary JSON: a DECIMAL without precision and scale")
+        value, _ = _newdecimal(payload[0], payload[1])(payload, 2)
+        return format(value, "f")  # decimal2string: plain digits with the column's scale
+    if field_type in _JSON_OPAQUE_TEMPORAL:
+        if len(payload) != 8:
+            raise JsonDecodeError(f"MySQL binary JSON: a temporal value of {len(payload)} bytes (not 8)")
+        return '"' + _packed_temporal_text(field_type, _I64.unpack_from(payload, 0)[0]) + '"'
+    encoded = base64.b64encode(payload).decode("ascii")
+    lines = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+    return _quote(f"base64:type{field_type}:{lines}")
+
+
+def _packed_temporal_text(field_type: int, packed: int) -> str:
+    """my_TIME_to_str(.., 6) of MySQL's packed longlong temporal (TIME_from_longlong_*_packed)."""
+    neg = packed < 0
+    packed = -packed if neg else packed
+    frac, int_part = packed % (1 << 24), packed >> 24
+    if field_type == FIELD_TYPE.TIME:
+        hms = int_part
+        hour, minute, second = (hms >> 12) % (1 << 10), (hms >> 6) % (1 << 6), hms % (1 << 6)
+        return f"{'-' if neg else ''}{hour:02d}:{minute:02d}:{second:02d}.{frac:06d}"
+    ymd, hms = int_part >> 17, int_part % (1 << 17)
+    ym = ymd >> 5
+    year, month, day = ym // 13, ym % 13, ymd % (1 << 5)
+    if field_type == FIELD_TYPE.DATE:
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    hour, minute, second = hms >> 12, (hms >> 6) % (1 << 6), hms % (1 << 6)
+    return f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{second:02d}.{frac:06d}"
+
+
+def _json(length_size: int) -> Decoder:
+    """A JSON column: its length (``length_size`` bytes), then MySQL binary JSON -> MySQL's JSON text."""
+
+    def dec(data, pos):
+        n = int.from_bytes(data[pos : pos + length_size], "little")
+        start = pos + length_size
+        return mysql_json_text(bytes(data[start : start + n])), start + n
+
+    return dec
+
+
 def _plan_column(event: RowsEvent, column) -> Decoder | None:
     t, unsigned = column.type, column.unsigned
     if t == FIELD_TYPE.TINY:
@@ -284,6 +478,8 @@ def _plan_column(event: RowsEvent, column) -> Decoder | None:
         return _time2(column.fsp)
     if t == FIELD_TYPE.YEAR:
         return _year
+    if t == FIELD_TYPE.JSON:
+        return _json(column.length_size)
     return None  # the library's reader
 
 

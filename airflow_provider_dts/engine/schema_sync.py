@@ -57,9 +57,11 @@ from airflow_provider_dts.engine.modify import begin as begin_modification
 from airflow_provider_dts.engine.modify import plan_modification
 from airflow_provider_dts.engine.servers import ConnectionSettings
 from airflow_provider_dts.engine.sqltext import (
+    SPACE,
     NameMapper,
     Token,
     as_text,
+    backslash_escapes,
     dotted_name,
     qualified,
     quote_ident,
@@ -197,15 +199,70 @@ def mapper_for(databases: set[str], map_table: Callable[[str, str], tuple[str, s
     return map_name
 
 
-_DEFINER_RE = re.compile(
-    r"\s+DEFINER\s*=\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s@]+)(?:\s*@\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s(]+))?",
-    re.IGNORECASE,
-)
+# the words that end the header of a CREATE statement (a DEFINER clause comes before them)
+_HEADER_END = ("VIEW", "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "PACKAGE", "TABLE")
 
 
-def drop_definer(create_sql: str) -> str:
-    """Remove the ``DEFINER=user@host`` clause of a CREATE statement's header (the first one only)."""
-    return _DEFINER_RE.sub("", create_sql, count=1)
+def drop_definer(create_sql: str, *, backslash_escapes: bool = True) -> str:
+    """Remove the ``DEFINER = account`` clause from the header of a CREATE VIEW / TRIGGER / PROCEDURE / FUNCTION /
+    EVENT statement, with the white space after it.
+
+    ``account``: ``user@host`` (each part quoted with backticks or quotes, or not quoted), a user (a role) alone,
+    ``CURRENT_USER`` or ``CURRENT_USER()``. Only the header is read, token by token (``sqltext.tokenize``): the word
+    DEFINER in a comment, a string, ``SQL SECURITY DEFINER`` or the body is never touched; the code inside an
+    executable comment (``/*!50013 DEFINER=... */``) is header. ``backslash_escapes``: how the statement's strings
+    read (``sqltext.backslash_escapes`` of the ``sql_mode`` it was created under). Without a clause (or with one
+    that names no account) the text is returned as it is."""
+    tokens = tokenize(create_sql, backslash_escapes=backslash_escapes)
+    for i, tok in enumerate(tokens):
+        if tok.kw(*_HEADER_END):
+            break
+        if not (tok.kw("DEFINER") and i + 1 < len(tokens) and tokens[i + 1].text == "="):
+            continue
+        end = _account_end(tokens, i + 2)
+        if end is None:
+            break
+        # the white space after the clause goes with it (the white space before may end a -- comment)
+        start, end = tok.start, _skip_space(create_sql, end)
+        if end == len(create_sql):  # nothing after it: the white space before goes
+            start = len(create_sql[:start].rstrip(SPACE))
+        return create_sql[:start] + create_sql[end:]
+    return create_sql
+
+
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i] in SPACE:
+        i += 1
+    return i
+
+
+def _account_end(tokens: list[Token], i: int) -> int | None:
+    """Where the account named at ``tokens[i]`` (after ``DEFINER =``) ends in the text; None: no account there."""
+    if i >= len(tokens):
+        return None
+    if tokens[i].kw("CURRENT_USER"):
+        if i + 2 < len(tokens) and tokens[i + 1].text == "(" and tokens[i + 2].text == ")":
+            return tokens[i + 2].end
+        return tokens[i].end
+    i, end = _account_part(tokens, i, "@")
+    if end is None:
+        return None
+    if i + 1 < len(tokens) and tokens[i].text == "@":
+        _, host_end = _account_part(tokens, i + 1, "(")
+        if host_end is not None:
+            return host_end
+    return end
+
+
+def _account_part(tokens: list[Token], i: int, stop: str) -> tuple[int, int | None]:
+    """A user or host name at ``tokens[i]``: one quoted token, or unquoted text up to white space, a comment or
+    ``stop``. Returns the index after it and where it ends in the text (None: no name there)."""
+    if tokens[i].kind in ("backtick", "string"):
+        return i + 1, tokens[i].end
+    j = i
+    while j < len(tokens) and tokens[j].text != stop and (j == i or tokens[j].start == tokens[j - 1].end):
+        j += 1
+    return j, (tokens[j - 1].end if j > i else None)
 
 
 def _name_after(tokens: list[Token], keyword: str, start: int = 0) -> tuple[list[Token], int]:
@@ -245,34 +302,58 @@ def rewrite_create_table(create_sql: str, ref: TableRef, map_table: Callable[[st
     return rewrite_names(create_sql, edits=edits)
 
 
+def _without_definer(create_sql: str, sql_mode: str | None) -> tuple[str, list[Token]]:
+    """A definition without its DEFINER clause and its tokens, its strings read as ``sql_mode`` reads them (None:
+    the default, backslash escapes on: SHOW CREATE VIEW in the reader's session)."""
+    escapes = backslash_escapes(sql_mode)
+    sql = drop_definer(create_sql, backslash_escapes=escapes)
+    return sql, tokenize(sql, backslash_escapes=escapes)
+
+
+def _renamed(parts: list[Token], dst_db: str) -> tuple[int, int, str]:
+    """The edit that puts the object named by ``parts`` (``[db.]name``) into ``dst_db``."""
+    return (*_span(parts), qualified(dst_db, _names(parts)[-1]))
+
+
 def rewrite_create_view(
     create_sql: str, ref: TableRef, databases: set[str], map_table: Callable[[str, str], tuple[str, str]]
 ) -> str:
     """SHOW CREATE VIEW text -> CREATE VIEW at the mapped name, without DEFINER, body names mapped."""
-    sql = drop_definer(create_sql)
-    tokens = tokenize(sql)
+    sql, tokens = _without_definer(create_sql, None)
     parts, _ = _name_after(tokens, "VIEW")
     name = (*_span(parts), qualified(ref.dst_db, ref.dst_table))
     return rewrite_names(sql, mapper_for(databases, map_table), edits=[name], tokens=tokens)
 
 
 def rewrite_create_routine(
-    create_sql: str, rtype: str, dst_db: str, databases: set[str], map_table: Callable[[str, str], tuple[str, str]]
+    create_sql: str,
+    rtype: str,
+    dst_db: str,
+    databases: set[str],
+    map_table: Callable[[str, str], tuple[str, str]],
+    sql_mode: str | None = None,
 ) -> str:
-    sql = drop_definer(create_sql)
-    tokens = tokenize(sql)
+    """SHOW CREATE FUNCTION/PROCEDURE text -> CREATE at the mapped database, without DEFINER, body names mapped.
+    ``sql_mode``: the routine's own (its strings are read as the server reads them)."""
+    sql, tokens = _without_definer(create_sql, sql_mode)
     parts, _ = _name_after(tokens, rtype.upper())
-    name = (*_span(parts), qualified(dst_db, _names(parts)[-1]))
+    name = _renamed(parts, dst_db)
     return rewrite_names(sql, mapper_for(databases, map_table), edits=[name], tokens=tokens)
 
 
 def rewrite_create_trigger(
-    create_sql: str, src_db: str, dst_db: str, databases: set[str], map_table: Callable[[str, str], tuple[str, str]]
+    create_sql: str,
+    src_db: str,
+    dst_db: str,
+    databases: set[str],
+    map_table: Callable[[str, str], tuple[str, str]],
+    sql_mode: str | None = None,
 ) -> str:
-    sql = drop_definer(create_sql)
-    tokens = tokenize(sql)
+    """SHOW CREATE TRIGGER text -> CREATE at the mapped database and table, without DEFINER, body names mapped.
+    ``sql_mode``: the trigger's own (its strings are read as the server reads them)."""
+    sql, tokens = _without_definer(create_sql, sql_mode)
     parts, j = _name_after(tokens, "TRIGGER")
-    name = (*_span(parts), qualified(dst_db, _names(parts)[-1]))
+    name = _renamed(parts, dst_db)
     parts, _ = _name_after(tokens, "ON", j)
     names = _names(parts)
     db, table = (src_db, names[0]) if len(names) == 1 else (names[0], names[1])
@@ -376,6 +457,17 @@ def _exec_ddl(cur, sql: str, what: str) -> None:
         }
         fix = fixes.get(code, "check the definition against the destination server's version and settings")
         raise SchemaSyncError(f"cannot create {what} at the destination: [{code}] {text}. Fix: {fix}") from None
+
+
+def _exec_in_own_mode(cur, sql: str, what: str, show_create: list[Any]) -> None:
+    """Create a routine or trigger under its own sql_mode and character set (columns 1, 3 and 4 of its SHOW
+    CREATE row), then put the session back to ``DDL_SQL_MODE`` and utf8mb4."""
+    try:
+        cur.execute("SET SESSION sql_mode=%s", (show_create[1],))
+        cur.execute(_charset_sql(show_create[3], show_create[4]))
+        _exec_ddl(cur, sql, what)
+    finally:
+        cur.execute(f"SET NAMES utf8mb4, SESSION sql_mode='{DDL_SQL_MODE}'")
 
 
 def sync_schema(
@@ -560,13 +652,8 @@ def sync_schema(
                         "source. Fix: grant the source account SELECT on mysql.proc (MariaDB) or SHOW_ROUTINE / "
                         "the routine's privileges (MySQL)"
                     )
-                sql = rewrite_create_routine(row[2], rtype, dst_db, databases, mapper)
-                try:
-                    dcur.execute("SET SESSION sql_mode=%s", (row[1],))
-                    dcur.execute(_charset_sql(row[3], row[4]))
-                    _exec_ddl(dcur, sql, label)
-                finally:
-                    dcur.execute(f"SET NAMES utf8mb4, SESSION sql_mode='{DDL_SQL_MODE}'")
+                sql = rewrite_create_routine(row[2], rtype, dst_db, databases, mapper, row[1])
+                _exec_in_own_mode(dcur, sql, label, row)
                 result.routines_created.append(label)
                 logger.info("schema sync: %s created", label)
 
@@ -616,15 +703,10 @@ def create_triggers(
                 continue
             scur.execute(f"SHOW CREATE TRIGGER {qualified(src_db, trig)}")
             row = [as_text(x) for x in scur.fetchone()]
-            sql = rewrite_create_trigger(row[2], src_db, dst_db, databases, mapper)
+            sql = rewrite_create_trigger(row[2], src_db, dst_db, databases, mapper, row[1])
             if direction.guard_triggers:  # created guarded: it never fires in the sync's own sessions
-                sql = guard_create_sql(sql)
-            try:
-                dcur.execute("SET SESSION sql_mode=%s", (row[1],))
-                dcur.execute(_charset_sql(row[3], row[4]))
-                _exec_ddl(dcur, sql, label)
-            finally:
-                dcur.execute(f"SET NAMES utf8mb4, SESSION sql_mode='{DDL_SQL_MODE}'")
+                sql = guard_create_sql(sql, row[1])
+            _exec_in_own_mode(dcur, sql, label, row)
             created.append(label)
             logger.info("schema sync: %s created", label)
     return created

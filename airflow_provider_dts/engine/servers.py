@@ -1,4 +1,4 @@
-"""Connections to MySQL-compatible servers, what kind of server they are, and identifier quoting.
+"""Connections to MySQL-compatible servers, what kind of server they are, and named locks held on them.
 
 ``ConnectionSettings`` is what the Airflow layer hands the engine. It never shows its password:
 not in ``repr``, not in ``str``, not in ``describe()``.
@@ -6,8 +6,12 @@ not in ``repr``, not in ``str``, not in ``describe()``.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import ssl as _ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +20,8 @@ import pymysql.cursors
 
 from airflow_provider_dts.engine.errors import ServerError
 from airflow_provider_dts.engine.sqltext import as_text
+
+log = logging.getLogger(__name__)
 
 SESSION_INIT = "SET time_zone='+00:00'"
 
@@ -245,3 +251,78 @@ def binlog_files(conn: pymysql.connections.Connection) -> list[tuple[str, int]]:
     with conn.cursor() as cur:
         cur.execute("SHOW BINARY LOGS")
         return [(str(r[0]), int(r[1])) for r in cur.fetchall()]
+
+
+# --------------------------------------------------------------------------- named locks on the servers of a sync
+
+LOCK_NAME_LIMIT = 64  # MySQL 5.7+ refuses longer GET_LOCK names
+
+
+def lock_name(prefix: str, *parts: str) -> str:
+    """A ``GET_LOCK`` name ``prefix:part:...``; when that is over 64 characters, ``prefix:`` and its SHA-1."""
+    raw = ":".join((prefix, *parts))
+    if len(raw) <= LOCK_NAME_LIMIT:
+        return raw
+    return f"{prefix}:" + hashlib.sha1(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NamedLock:
+    """One kind of named lock (``GET_LOCK``) that an operation of a sync holds on one or both of its servers.
+
+    ``label`` names it in messages ("DDL owner lock"), ``busy`` says who holds it and for how long, ``fix`` what to
+    do when it cannot be taken within ``wait_seconds``."""
+
+    prefix: str
+    label: str
+    busy: str
+    fix: str
+    wait_seconds: int = 30
+
+    def name(self, control_schema: str, task_name: str) -> str:
+        return lock_name(self.prefix, control_schema, task_name)
+
+    @contextmanager
+    def held(
+        self,
+        name: str,
+        *,
+        a: tuple[pymysql.connections.Connection, str] | None = None,
+        b: tuple[pymysql.connections.Connection, str] | None = None,
+    ) -> Iterator[None]:
+        """Hold the lock ``name`` on server A's and/or server B's ``(connection, description)``.
+
+        Always A first, then B, whoever calls: two holders never wait for each other in a circle. Raises
+        ``ServerError`` (naming the lock, the server, the wait and the fix) when one cannot be taken in time; every
+        lock taken is released on every way out (a release that fails is logged: the server drops a named lock
+        with its session)."""
+        held: list[pymysql.connections.Connection] = []
+        try:
+            for side in (a, b):
+                if side is None:
+                    continue
+                conn, what = side
+                with conn.cursor() as cur:
+                    cur.execute("SELECT GET_LOCK(%s, %s)", (name, self.wait_seconds))
+                    got = cur.fetchone()[0]
+                if got != 1:
+                    raise ServerError(
+                        f"could not take the {self.label} {name!r} on {what} within {self.wait_seconds} s "
+                        f"({self.busy}). Fix: {self.fix}"
+                    )
+                held.append(conn)
+            yield
+        finally:
+            for conn in reversed(held):
+                _release(conn, name)
+
+
+def _release(conn: pymysql.connections.Connection, name: str) -> None:
+    if not conn.open:
+        return  # the server released it with the session
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+            cur.fetchall()
+    except Exception as e:  # the session is broken: the server releases the lock when it ends
+        log.warning("could not release the named lock %r: %s", name, e)

@@ -29,12 +29,12 @@ def as_text(value: Any) -> Any:
 # ----------------------------------------------------------------------------------------- the tokenizer
 
 _IDENT_CHAR = "0-9A-Za-z$_\u0080-\uffff"  # unquoted identifier characters (MySQL and MariaDB: BMP only)
-_SPACE = " \t\n\r\f\v"  # the servers' whitespace is ASCII only (U+00A0 is an identifier character)
+SPACE = " \t\n\r\f\v"  # the servers' whitespace is ASCII only (U+00A0 is an identifier character)
 
 # Lexeme alternatives, tried in order at each position. "xopen"/"xclose" delimit an executable comment
 # (``/*! ... */``, ``/*!50100 ... */``, MariaDB ``/*M! ... */``): its content is code the server runs.
 _LEXEME = (
-    rf"(?P<space>[{_SPACE}]+)"
+    rf"(?P<space>[{SPACE}]+)"
     r"|(?P<xopen>/\*M?!(?:\d{5,6})?)"
     r"|(?P<xclose>\*/)"
     r"|(?P<comment>/\*.*?\*/|/\*.*\Z|\#[^\n]*|--(?=[\x00-\x20]|\Z)[^\n]*)"
@@ -128,6 +128,12 @@ def tokenize(sql: str, *, trivia: bool = False, backslash_escapes: bool = True) 
             out.append(Token(kind, sql[pos:end], pos, end))
         pos = end
     return out
+
+
+def backslash_escapes(sql_mode: str | None) -> bool:
+    """Whether text written under ``sql_mode`` reads a backslash in a string as an escape (``tokenize``'s
+    ``backslash_escapes``): yes unless the mode has ``NO_BACKSLASH_ESCAPES``. ``None``: the server default (yes)."""
+    return "NO_BACKSLASH_ESCAPES" not in {m.strip().upper() for m in (sql_mode or "").split(",")}
 
 
 def dotted_name(tokens: Sequence[Token], i: int, max_parts: int = 3) -> tuple[list[Token], int]:

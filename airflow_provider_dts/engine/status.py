@@ -176,14 +176,11 @@ def read_directions(conn: pymysql.connections.Connection, control_schema: str) -
     A server without the control schema (or without its ``sync_state`` table yet) has none.
     """
     control = ControlSchema(control_schema)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT task_name, direction FROM {control.table('sync_state')} ORDER BY task_name, direction")
-            keys = list(cur.fetchall())
-    except pymysql.err.ProgrammingError as e:
-        if e.args and e.args[0] in _NO_CONTROL_SCHEMA:
-            return []
-        raise
+    keys = _control_rows(
+        conn, f"SELECT task_name, direction FROM {control.table('sync_state')} ORDER BY task_name, direction"
+    )
+    if not keys:
+        return []
     now = _server_now(conn)
     out = []
     for task_name, role in keys:
@@ -193,6 +190,31 @@ def read_directions(conn: pymysql.connections.Connection, control_schema: str) -
     return out
 
 
+def _control_rows(conn: pymysql.connections.Connection, sql: str, args: tuple | None = None) -> list[tuple]:
+    """The rows of a query on the control schema; none when the schema or the table does not exist (yet)."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+    except pymysql.err.ProgrammingError as e:
+        if e.args and e.args[0] in _NO_CONTROL_SCHEMA:
+            return []
+        raise
+
+
+def _percent_eta(done: int, est: int, finished: bool, rate: float | None) -> tuple[float | None, float | None]:
+    """A copy's percent (100 once finished, below 100 while copying even when the estimate was too low, None
+    without an estimate) and seconds left at ``rate`` (None when finished or unknown)."""
+    if finished:
+        percent: float | None = 100.0
+    elif est > 0:
+        percent = min(99.9, 100.0 * done / est)
+    else:
+        percent = None
+    eta = (est - done) / rate if not finished and rate and est > done else None
+    return percent, eta
+
+
 def read_metrics(
     conn: pymysql.connections.Connection, control_schema: str, task_name: str, role: str, minutes: int = 60
 ) -> list[dict[str, Any]]:
@@ -200,19 +222,13 @@ def read_metrics(
     ``minute`` (naive UTC), ``lag_max``, ``lag_avg``, ``rows_per_second`` (the minute's average) and
     ``conflicts``. Empty for a control schema older than the history (migration 6)."""
     control = ControlSchema(control_schema)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                f"SELECT minute, lag_max, lag_avg, rows_applied, conflicts FROM {control.table('metrics')} "
-                "WHERE task_name=%s AND direction=%s AND minute >= UTC_TIMESTAMP() - INTERVAL %s MINUTE "
-                "ORDER BY minute",
-                (task_name, role, int(minutes)),
-            )
-            rows = cur.fetchall()
-    except pymysql.err.ProgrammingError as e:
-        if e.args and e.args[0] in _NO_CONTROL_SCHEMA:
-            return []
-        raise
+    rows = _control_rows(
+        conn,
+        f"SELECT minute, lag_max, lag_avg, rows_applied, conflicts FROM {control.table('metrics')} "
+        "WHERE task_name=%s AND direction=%s AND minute >= UTC_TIMESTAMP() - INTERVAL %s MINUTE "
+        "ORDER BY minute",
+        (task_name, role, int(minutes)),
+    )
     return [
         {
             "minute": minute,
@@ -236,34 +252,20 @@ def read_copy_progress(
     (rows done over the table's copy time so far) and ``eta_seconds`` (rows left at that rate; None when done or
     unknown). Empty without the table (no copy yet)."""
     control = ControlSchema(control_schema)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                f"SELECT source_db, source_table, dest_db, dest_table, status, rows_done, rows_estimated, "
-                f"started_at, finished_at, updated_at FROM {control.table('table_progress')} "
-                "WHERE task_name=%s AND direction=%s ORDER BY source_db, source_table",
-                (task_name, role),
-            )
-            rows = cur.fetchall()
-    except pymysql.err.ProgrammingError as e:
-        if e.args and e.args[0] in _NO_CONTROL_SCHEMA:
-            return []
-        raise
+    rows = _control_rows(
+        conn,
+        f"SELECT source_db, source_table, dest_db, dest_table, status, rows_done, rows_estimated, "
+        f"started_at, finished_at, updated_at FROM {control.table('table_progress')} "
+        "WHERE task_name=%s AND direction=%s ORDER BY source_db, source_table",
+        (task_name, role),
+    )
     out = []
     for src_db, src_table, dst_db, dst_table, status, done, est, started, finished, updated in rows:
         done, est = int(done or 0), int(est or 0)
         end = finished or updated
         seconds = None if started is None or end is None else (end - started).total_seconds()
         rate = done / seconds if seconds and seconds > 0 and done else None
-        if status == "done":
-            percent: float | None = 100.0
-        elif est > 0:
-            percent = min(99.9, 100.0 * done / est)
-        else:
-            percent = None
-        eta = None
-        if status != "done" and rate and est > done:
-            eta = (est - done) / rate
+        percent, eta = _percent_eta(done, est, status == "done", rate)
         out.append(
             {
                 "source_db": src_db,
@@ -298,13 +300,7 @@ def copy_totals(tables: list[dict[str, Any]]) -> dict[str, Any] | None:
     ends = [t["finished_at"] or t["updated_at"] for t in tables if t["started_at"] is not None]
     seconds = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
     rate = done / seconds if seconds > 0 and done else None
-    if finished:
-        percent: float | None = 100.0
-    elif est > 0:
-        percent = min(99.9, 100.0 * done / est)
-    else:
-        percent = None
-    eta = (est - done) / rate if not finished and rate and est > done else None
+    percent, eta = _percent_eta(done, est, finished, rate)
     return {
         "tables": len(tables),
         "tables_done": sum(1 for t in tables if t["status"] == "done"),

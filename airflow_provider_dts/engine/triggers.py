@@ -46,7 +46,7 @@ import pymysql
 from airflow_provider_dts.engine.config import SyncDirection, format_object_name
 from airflow_provider_dts.engine.errors import DtsError
 from airflow_provider_dts.engine.servers import ConnectionSettings
-from airflow_provider_dts.engine.sqltext import as_text, qualified, quote_ident, tokenize
+from airflow_provider_dts.engine.sqltext import as_text, backslash_escapes, qualified, quote_ident, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,10 @@ def unguard_body(body: str) -> str:
     return body[len(GUARD_HEAD) : -len(GUARD_TAIL)]
 
 
-def guard_create_sql(create_sql: str) -> str:
-    """A ``CREATE ... TRIGGER ... FOR EACH ROW [FOLLOWS|PRECEDES x] <body>`` statement with its body guarded."""
-    tokens = tokenize(create_sql)
+def guard_create_sql(create_sql: str, sql_mode: str | None = None) -> str:
+    """A ``CREATE ... TRIGGER ... FOR EACH ROW [FOLLOWS|PRECEDES x] <body>`` statement with its body guarded.
+    ``sql_mode``: the trigger's stored mode (its strings are read as written under it)."""
+    tokens = tokenize(create_sql, backslash_escapes=backslash_escapes(sql_mode))
     for n in range(len(tokens) - 2):
         if tokens[n].kw("FOR") and tokens[n + 1].kw("EACH") and tokens[n + 2].kw("ROW"):
             k = n + 3

@@ -4,6 +4,13 @@ The task defers at once to ``IncrementalSyncTrigger``, which runs the engine in 
 triggerer for as long as the direction runs. The task therefore stays ``deferred`` while the direction is
 synchronizing, and costs no worker slot.
 
+With ``run_in="worker"`` (issue 14) the task runs the engine itself instead, as a long-running worker task (a
+Celery worker slot, or a Kubernetes pod per direction with its own CPU and memory): ``operators/worker_run.py``.
+Same lease, checkpoint and state; stop = SIGTERM from Airflow (the task marked skipped, ``cli.py stop``) ->
+``on_kill`` -> the engine records ``Stopped`` and the task fails *retryably* (a state set from outside stays; a
+worker shutdown is retried when the task has retries); resume = clear the task (or its retry). A conflict takes
+the same path as below: the task defers to ask, and the answer resumes it on a worker, which runs the engine again.
+
 Stop and restart:
 - mark the task *skipped* in the UI (or ``cli.py stop``): the trigger is cancelled, the engine stops cleanly
   and records ``Stopped`` with its checkpoint; the grid shows the direction as skipped, not as a green success
@@ -43,7 +50,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperatorLink
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from airflow_provider_dts.engine import conflicts as C
 from airflow_provider_dts.engine import resolve
@@ -54,6 +61,7 @@ from airflow_provider_dts.engine.servers import ConnectionSettings
 from airflow_provider_dts.engine.status import read_status, stats_line
 from airflow_provider_dts.operators.base import DtsDirectionOperator, parse_direction
 from airflow_provider_dts.operators.hitl_support import HumanAnswer, HumanInTheLoopMixin, HumanQuestion
+from airflow_provider_dts.operators.worker_run import RUN_IN_WORKER, WorkerSync, parse_run_in
 from airflow_provider_dts.triggers.conflict_answer import ConflictAnswerTrigger
 from airflow_provider_dts.triggers.incremental import DEFAULT_PROGRESS_INTERVAL, IncrementalSyncTrigger
 
@@ -177,9 +185,12 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
     :param progress_interval: seconds between status lines in the task log.
     :param conflict_answer_timeout: minutes to wait for an answer to a conflict before "Stop the direction";
         empty/None waits forever.
+    :param run_in: where the engine runs: ``"triggerer"`` (default: a thread of the triggerer, the task stays
+        deferred and holds no worker slot) or ``"worker"`` (the task process itself, a long-running worker task:
+        a Celery worker slot or a Kubernetes pod of its own; ``operators/worker_run.py``). Templated.
     """
 
-    template_fields: Sequence[str] = ("direction", "max_runtime", "conflict_answer_timeout")
+    template_fields: Sequence[str] = ("direction", "max_runtime", "conflict_answer_timeout", "run_in")
     ui_color = "#dbeafe"
     operator_extra_links = (DtsStatusLink(),)
 
@@ -190,22 +201,82 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
         max_runtime: float | str | None = None,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
         conflict_answer_timeout: float | str | None = None,
+        run_in: str | None = "triggerer",
         **kwargs: Any,
     ) -> None:
         super().__init__(direction=direction, **kwargs)
         self.max_runtime = max_runtime
         self.progress_interval = progress_interval
         self.conflict_answer_timeout = conflict_answer_timeout
+        self.run_in = run_in
+        self._worker_sync: WorkerSync | None = None
+        self._kill_reason: str | None = None  # a SIGTERM before the engine ran: honoured when it starts
 
-    def execute(self, context: Any) -> None:
+    def execute(self, context: Any) -> Any:
         # parsed and looked up now, so bad input or a missing connection fails here, not later in the triggerer
         direction, _, _ = self.resolve()
         try:
             max_runtime = parse_max_runtime(self.max_runtime)
             parse_answer_timeout(self.conflict_answer_timeout)
+            parse_run_in(self.run_in)
         except ConfigError as e:
             raise AirflowFailException(str(e)) from None
+        return self._start_sync(context, direction, max_runtime)
+
+    def _start_sync(self, context: Any, direction: SyncDirection, max_runtime: float | None) -> Any:
+        """Run the direction where ``run_in`` says: defer to the triggerer, or run it in this worker task."""
+        try:
+            run_in = parse_run_in(self.run_in)
+        except ConfigError as e:
+            raise AirflowFailException(str(e)) from None
+        if run_in == RUN_IN_WORKER:
+            return self._run_in_worker(context, direction, max_runtime)
         self._defer_sync(direction, max_runtime)
+        return None
+
+    def _run_in_worker(self, context: Any, direction: SyncDirection, max_runtime: float | None) -> Any:
+        """The engine in this process until it returns; then the same handling as after the trigger's event.
+        A run stopped by a signal (``on_kill``: the task marked skipped/failed/success, ``cli.py stop``, a worker
+        or pod shutdown) fails the task *retryably*: when the state was changed from outside, Airflow keeps that
+        state; after a worker shutdown the task's retries restart the direction on another worker."""
+        _, source, destination = self.resolve()
+        run = WorkerSync(
+            direction,
+            source,
+            destination,
+            max_runtime=max_runtime,
+            progress_interval=float(self.progress_interval),
+            logger=self.log,  # type: ignore[arg-type]  # Airflow's task logger has the logging.Logger methods
+        )
+        self._worker_sync = run
+        if self._kill_reason is not None:  # SIGTERM came while connections were looked up / an answer recorded
+            run.stop(self._kill_reason)
+        try:
+            event = run.run()
+        finally:
+            self._worker_sync = None
+        if run.stop_reason is not None and event.get("status") == "stopped":
+            line = (
+                f"{event.get('direction')}: {event.get('status')} -> state {event.get('state')}: {event.get('message')}"
+            )
+            self.log.info("%s", line)
+            self.log.info("%s", stats_line(event.get("stats")))
+            raise AirflowException(
+                f"incremental sync stopped by {run.stop_reason} (the task was marked skipped/failed/success, "
+                f"`{CLI} stop`, or the worker shut down): {line}. The checkpoint is kept: the task's retries, or "
+                "clearing this task, resume it from there"
+            )
+        return self.execute_complete(context, event)
+
+    def on_kill(self) -> None:
+        """SIGTERM in the task process (worker mode): stop the engine cleanly; ``_run_in_worker`` then returns.
+        Before the engine runs (connections being looked up, an answer being recorded) it is remembered, and the
+        engine starts stopped."""
+        if self._kill_reason is None:
+            self._kill_reason = "SIGTERM"
+        run = self._worker_sync
+        if run is not None:
+            run.stop("SIGTERM")
 
     def _defer_sync(self, direction: SyncDirection, max_runtime: float | None) -> None:
         self.log.info(
@@ -237,7 +308,9 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
         self.log.info("%s", line)
         self.log.info("%s", stats_line(event.get("stats")))
         if event.get("conflict_id") is not None:
-            self._ask_about_conflict(context, int(event["conflict_id"]))
+            resumed = self._ask_about_conflict(context, int(event["conflict_id"]))
+            if resumed is not None:  # worker mode, answered meanwhile: the restarted run's summary
+                return resumed
         if event.get("status") in ("failed", "stopped"):
             ti = context.get("ti") if hasattr(context, "get") else None
             if ti is not None:
@@ -282,13 +355,14 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
             direction.role,
         )
 
-    def _ask_about_conflict(self, context: Any, conflict_id: int) -> None:
-        """Ask about the open conflict (defers, or fails on a recorded stop). Returns only when this is not a
+    def _ask_about_conflict(self, context: Any, conflict_id: int) -> dict[str, Any] | None:
+        """Ask about the open conflict (defers, or fails on a recorded stop). Returns None when this is not a
         task instance that can hold a request (no ``task_instance`` in the context): the task then fails with
-        the engine's message, and the conflict can be answered with the CLI before the task is cleared."""
+        the engine's message, and the conflict can be answered with the CLI before the task is cleared. In the
+        worker mode, a conflict answered meanwhile restarts the engine here: the restarted run's summary."""
         if not (hasattr(context, "get") and context.get("task_instance") is not None):
             self.log.warning("no task instance to hold a request for conflict %s: failing instead", conflict_id)
-            return
+            return None
         direction, source, destination = self.resolve()
         try:
             timeout = parse_answer_timeout(self.conflict_answer_timeout)
@@ -299,8 +373,7 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
         row = self._conflict_row(direction, destination, conflict_id)
         self._log_conflict(direction, source, row)
         if resolve.is_answered(row):  # answered meanwhile (the other direction, the CLI): no need to ask
-            self._conflict_answered_elsewhere(direction, row)
-            return
+            return self._conflict_answered_elsewhere(context, direction, row)
         self.ask_human(
             context,
             conflict_question(direction, timeout),
@@ -310,7 +383,7 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
             trigger_kwargs={"direction": direction.to_json(), "conflict_id": conflict_id},
         )
 
-    def _conflict_answered_elsewhere(self, direction: SyncDirection, row: dict[str, Any]) -> None:
+    def _conflict_answered_elsewhere(self, context: Any, direction: SyncDirection, row: dict[str, Any]) -> Any:
         self.log.info(
             "%s: conflict %s was answered %r by %s at %s",
             direction.key,
@@ -319,9 +392,9 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
             row.get("answered_by"),
             row.get("answered_at"),
         )
-        self._after_answer(direction, row)
+        return self._after_answer(context, direction, row)
 
-    def _after_answer(self, direction: SyncDirection, row: dict[str, Any]) -> None:
+    def _after_answer(self, context: Any, direction: SyncDirection, row: dict[str, Any]) -> Any:
         if row.get("answer") == C.ANSWER_STOP:
             raise AirflowFailException(
                 f"{direction.key}: stopped on a conflict, as answered by {row.get('answered_by')}. "
@@ -334,17 +407,16 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
         except ConfigError as e:
             raise AirflowFailException(str(e)) from None
         self.log.info("%s: restarting the direction; the engine applies the answer once and goes on", direction.key)
-        self._defer_sync(direction, max_runtime)
+        return self._start_sync(context, direction, max_runtime)
 
-    def conflict_answered(self, context: Any, answer: HumanAnswer, conflict_id: int) -> None:
+    def conflict_answered(self, context: Any, answer: HumanAnswer, conflict_id: int) -> Any:
         """The request was answered (a person, the timeout's default, or the trigger for an answer given
         elsewhere): record it unless the conflict already has one, then restart (or fail on stop)."""
         direction, source, destination = self.resolve()
         row = self._conflict_row(direction, destination, conflict_id)
         if resolve.is_answered(row):
             self.log.info("%s: the request resumed with %r (%s)", direction.key, answer.option, answer.params_input)
-            self._conflict_answered_elsewhere(direction, row)
-            return
+            return self._conflict_answered_elsewhere(context, direction, row)
         if answer.responded_by is not None:
             who = str(answer.responded_by.get("name") or answer.responded_by.get("id"))
             if answer.responded_by.get("id") not in (None, who):
@@ -364,4 +436,4 @@ class IncrementalSyncOperator(HumanInTheLoopMixin, DtsDirectionOperator):
         )
         recorded = resolve.record_answer(direction, source, destination, conflict_id, choice, who, note)
         self.log.info("%s", recorded.describe())
-        self._after_answer(direction, recorded.conflict)
+        return self._after_answer(context, direction, recorded.conflict)

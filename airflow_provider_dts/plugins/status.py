@@ -584,41 +584,28 @@ def _charts_html(d: dict[str, Any], now: _dt.datetime) -> str:
     ):
         rows = history.get(name) or []
         start = now_minute - _dt.timedelta(minutes=minutes)
-        lag = []
-        rps = []
-        for r in rows:
-            t = _parse_time(r.get("minute"))
-            if t is None:
-                continue
-            if r.get("lag_max") is not None:
-                lag.append((t, float(r["lag_max"])))
-            if r.get("rows_per_second") is not None:
-                rps.append((t, float(r["rows_per_second"])))
         empty = f"No data in the last {name}: a running direction records a point every minute"
-        out.append(
-            _chart(
-                lag,
-                start=start,
-                end=now_minute,
-                step_seconds=step,
-                title=f"Lag (max, s), {label}",
-                unit="s",
-                css=f"lag {name}",
-                empty=empty,
+        for column, title, unit, css in (
+            ("lag_max", "Lag (max, s)", "s", "lag"),
+            ("rows_per_second", "Rows applied / s", "rows/s", "rps"),
+        ):
+            points = []
+            for r in rows:
+                t = _parse_time(r.get("minute"))
+                if t is not None and r.get(column) is not None:
+                    points.append((t, float(r[column])))
+            out.append(
+                _chart(
+                    points,
+                    start=start,
+                    end=now_minute,
+                    step_seconds=step,
+                    title=f"{title}, {label}",
+                    unit=unit,
+                    css=f"{css} {name}",
+                    empty=empty,
+                )
             )
-        )
-        out.append(
-            _chart(
-                rps,
-                start=start,
-                end=now_minute,
-                step_seconds=step,
-                title=f"Rows applied / s, {label}",
-                unit="rows/s",
-                css=f"rps {name}",
-                empty=empty,
-            )
-        )
     return '<div class="charts">' + "".join(out) + "</div>"
 
 

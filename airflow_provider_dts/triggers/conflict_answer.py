@@ -12,8 +12,9 @@ so the task resumes when the conflict is settled outside Airflow's request:
 
 In both cases the trigger writes the HITL response itself (``update_hitl_detail_response``, as HITLTrigger
 does for a timeout: no user), so Required actions is cleared; the real author stays in the conflict log.
-It yields no event, not even a person's answer, earlier than ``settle_seconds`` after it started
-(``triggers/settle.py``: Airflow 3.3.2 fails a task resumed within about 5 s of being parked).
+It yields no event earlier than ``settle_seconds`` after it started (``triggers/settle.py``: Airflow 3.3.2 fails
+a task resumed within about 5 s of being parked). An answer given in Airflow does not pass through here: the
+Core API resumes the task itself (``cli.py answer`` waits; see settle.py).
 """
 
 from __future__ import annotations

@@ -8,9 +8,14 @@ with state success, but the task instance's state attribute is queued"). Airflow
 that is still ``scheduled`` only (apache/airflow PR 71579, open in 2026, extends it to ``running``).
 
 A DTS trigger can fire at once: a sync that fails at start, a conflict met right after an answer, a sensor whose
-direction is already in sync, a health change, an answer given within seconds. So every DTS trigger holds its
-event until ``settle_seconds`` after it started; the cost is a few seconds on an event, never a lost one.
-Under ``airflow dags test`` (the trigger runs inline, no worker to race) nothing is held.
+direction is already in sync, a health change, a conflict settled in the control schema. So every DTS trigger
+holds its event until ``settle_seconds`` after it started; the cost is a few seconds on an event, never a lost
+one. Under ``airflow dags test`` (the trigger runs inline, no worker to race) nothing is held.
+
+Not covered here: an answer given in Airflow (Required actions, the REST API) resumes the deferred task itself
+(``core_api/routes/public/hitl.py``), not through the trigger. ``cli.py answer`` waits until the task has been
+parked for ``SETTLE_SECONDS`` (``_wait_until_settled``); a person in the UI should answer a request that has
+been open for about 10 s.
 """
 
 from __future__ import annotations

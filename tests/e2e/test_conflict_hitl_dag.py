@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from typing import Any
 
@@ -104,8 +105,9 @@ def test_conflict_answered_in_airflow_settles_both_directions(clean_pair, airflo
     assert fwd["status"] == rev["status"] == "open" and json.loads(fwd["key_json"]) == {"id": 90001}
     assert "90001" in af.task_logs() and "fromB" in af.task_logs()  # the whole conflict in the task log
 
-    # answered as soon as the task waits: the trigger holds the answer until the worker that parked the task has
-    # exited (triggers/settle.py; Airflow 3.3.2 would otherwise fail the resumed task)
+    # an answer given through Airflow's REST API (or Required actions) resumes the task itself, not through its
+    # trigger: answered like a person, once the request has been open a while (triggers/settle.py). The CLI's
+    # answer below waits by itself and is given at once.
     wait_until(
         lambda: af.task_states().get("task_one_incremental") == "deferred",
         60,
@@ -115,6 +117,7 @@ def test_conflict_answered_in_airflow_settles_both_directions(clean_pair, airflo
         task_name,
         fail_on_task_failure=False,
     )
+    time.sleep(12)
     answered = af.api(
         "PATCH",
         f"/api/v2/dags/{DAG_ID}/dagRuns/{_q(run_id)}/taskInstances/task_one_incremental/-1/hitlDetails",

@@ -30,6 +30,7 @@ def alive(pid: int) -> bool:
     return bool(_live_group_members(pid))
 
 
+@pytest.mark.own_servers
 def test_demo_keeps_itself_and_stops_fast(tmp_path):
     state = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}

@@ -61,6 +61,7 @@ def trigger(af: AirflowStandalone, conf: dict) -> str:
     return new[0]
 
 
+@pytest.mark.own_servers
 def test_two_syncs_at_once_bad_and_duplicate_triggers_and_the_cli(clean_pair, second_pair, tmp_path):
     pair, pair2 = clean_pair, second_pair
     for s in (pair2.a, pair2.b):

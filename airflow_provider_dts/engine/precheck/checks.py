@@ -25,6 +25,7 @@ from airflow_provider_dts.engine.precheck.grants import (
     CONTROL_PRIVILEGES,
     SOURCE_DB,
     SOURCE_TABLE,
+    Grants,
     _obj,
     _req,
     _source_global_requirements,
@@ -330,51 +331,71 @@ def _checkpoint_purged(ctx: _Context) -> str | None:
 # privileges
 
 
+def _grants(side: _Side, info: ServerInfo) -> Grants:
+    """The account's grants on ``side``; raises ``_NotChecked`` (the item FAILs) when they cannot be read."""
+    if side.grants is None:
+        raise _NotChecked(
+            f"cannot read the grants of {info.current_user} on the {side.label}: {side.grants_error}.",
+            "allow the account to run SHOW GRANTS",
+        )
+    return side.grants
+
+
+def _grant_target(db: str, table: str | None) -> str:
+    """``db``.* for a whole database, ``db``.``table`` for one table."""
+    return f"{_obj(db)}.*" if table is None else _obj(db, table)
+
+
+class _Lacking:
+    """What an account lacks (one reason part each) and the GRANT statements that fix it."""
+
+    def __init__(self, side: _Side, info: ServerInfo):
+        self.side, self.info = side, info
+        self.account = account_sql(info.current_user)
+        self.problems: list[str] = []
+        self.fixes: list[str] = []
+
+    def add(self, miss: list[str], target: str, why: str = "") -> None:
+        self.problems.append(f"{', '.join(miss)} on {target}{why}")
+        self.fixes.append(f"GRANT {', '.join(miss)} ON {target} TO {self.account};")
+
+    def reason(self) -> str:
+        return f"the account {self.info.current_user} on the {self.side.label} lacks: {'; '.join(self.problems)}."
+
+    def fix(self) -> str:
+        return f"run as an administrator on the {self.side.role}: " + " ".join(self.fixes)
+
+
 def check_source_privileges(ctx: _Context) -> CheckResult:
     name = "source_privileges"
     src_info = _need(ctx.src)
     side = ctx.src
-    if side.grants is None:
-        return CheckResult(
-            name,
-            FAIL,
-            f"cannot read the grants of {src_info.current_user} on the {side.label}: {side.grants_error}.",
-            "allow the account to run SHOW GRANTS",
-        )
-    problems, fixes = [], []
-    account = account_sql(src_info.current_user)
-    miss = side.grants.missing(_source_global_requirements(src_info, ctx.direction))
+    grants = _grants(side, src_info)
+    lacking = _Lacking(side, src_info)
+    miss = grants.missing(_source_global_requirements(src_info, ctx.direction))
     if miss:
         why = "needed to read the binary log" + (
             " and, RELOAD, to take the initial snapshot (FLUSH TABLES WITH READ LOCK)" if "RELOAD" in miss else ""
         )
-        problems.append(f"{', '.join(miss)} on *.* ({why})")
-        fixes.append(f"GRANT {', '.join(miss)} ON *.* TO {account};")
-    miss = side.grants.missing(_req(CONTROL_PRIVILEGES), ctx.direction.control_schema)
+        lacking.add(miss, "*.*", f" ({why})")
+    miss = grants.missing(_req(CONTROL_PRIVILEGES), ctx.direction.control_schema)
     if miss:
-        problems.append(
-            f"{', '.join(miss)} on {_obj(ctx.direction.control_schema)}.* (the control schema, where "
-            "incremental sync writes its heartbeat on the source)"
+        lacking.add(
+            miss,
+            _grant_target(ctx.direction.control_schema, None),
+            " (the control schema, where incremental sync writes its heartbeat on the source)",
         )
-        fixes.append(f"GRANT {', '.join(miss)} ON {_obj(ctx.direction.control_schema)}.* TO {account};")
-    routine_gap = routine_visibility_gap(ctx.direction, src_info, side.grants)
+    routine_gap = routine_visibility_gap(ctx.direction, src_info, grants)
     if routine_gap:
-        problems.append(routine_gap[0])
-        fixes.append(routine_gap[1].format(account=account))
+        lacking.problems.append(routine_gap[0])
+        lacking.fixes.append(routine_gap[1].format(account=lacking.account))
     for db, table in ctx.direction.selected:
         reqs = SOURCE_DB if table is None else SOURCE_TABLE
-        miss = side.grants.missing(reqs, db, table)
+        miss = grants.missing(reqs, db, table)
         if miss:
-            problems.append(f"{', '.join(miss)} on {_obj(db, table)}{'.*' if table is None else ''}")
-            target = f"{_obj(db)}.*" if table is None else _obj(db, table)
-            fixes.append(f"GRANT {', '.join(miss)} ON {target} TO {account};")
-    if problems:
-        return CheckResult(
-            name,
-            FAIL,
-            f"the account {src_info.current_user} on the {side.label} lacks: {'; '.join(problems)}.",
-            "run as an administrator on the source: " + " ".join(fixes),
-        )
+            lacking.add(miss, _grant_target(db, table))
+    if lacking.problems:
+        return CheckResult(name, FAIL, lacking.reason(), lacking.fix())
     reader = [label for label, _ in _source_global_requirements(src_info, ctx.direction)]
     return CheckResult(
         name,
@@ -389,14 +410,7 @@ def check_destination_privileges(ctx: _Context) -> CheckResult:
     name = "destination_privileges"
     dst_info = _need(ctx.dst)
     side = ctx.dst
-    if side.grants is None:
-        return CheckResult(
-            name,
-            FAIL,
-            f"cannot read the grants of {dst_info.current_user} on the {side.label}: {side.grants_error}.",
-            "allow the account to run SHOW GRANTS",
-        )
-    gaps = destination_privilege_gaps(ctx.direction, side.grants)
+    gaps = destination_privilege_gaps(ctx.direction, _grants(side, dst_info))
     functions = _function_blockers(ctx)
     if functions and not gaps:
         return CheckResult(name, FAIL, functions[0], functions[1])
@@ -408,15 +422,11 @@ def check_destination_privileges(ctx: _Context) -> CheckResult:
             "target objects, write rows and own the control schema "
             f"{quote_ident(ctx.direction.control_schema)}.",
         )
-    account = account_sql(dst_info.current_user)
-    problems, fixes = [], []
+    lacking = _Lacking(side, dst_info)
     for db, table, miss in gaps:
-        target = f"{_obj(db)}.*" if table is None else _obj(db, table)
         what = " (control schema)" if table is None and db == ctx.direction.control_schema else ""
-        problems.append(f"{', '.join(miss)} on {target}{what}")
-        fixes.append(f"GRANT {', '.join(miss)} ON {target} TO {account};")
-    reason = f"the account {dst_info.current_user} on the {side.label} lacks: {'; '.join(problems)}."
-    fix = "run as an administrator on the destination: " + " ".join(fixes)
+        lacking.add(miss, _grant_target(db, table), what)
+    reason, fix = lacking.reason(), lacking.fix()
     if functions:
         reason, fix = f"{reason} Also: {functions[0]}", f"{fix}; and {functions[1]}"
     return CheckResult(name, FAIL, reason, fix)
@@ -700,30 +710,15 @@ def check_triggers(ctx: _Context) -> CheckResult:
     found: list[str] = []
     drops: list[str] = []
     dbs = sorted({db for db, _ in d.selected})
-    ph, args = _in(dbs)
-    for db, trg, table in _query(
-        ctx.src.conn,
-        "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM "
-        f"information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA IN ({ph})",
-        args,
-    ):
+    for db, trg, table in _triggers_in(ctx.src, dbs):
         if d.selects_table(db, table):
             found.append(f"{_obj(db, trg)} on {_obj(db, table)} (source)")
     if ctx.dst.ok:
         targets = {d.map_table(db, t): (db, t) for db, t in _selected_tables(ctx)}
-        tdbs = sorted({t[0] for t in targets})
-        if tdbs:
-            ph, args = _in(tdbs)
-            for db, trg, table in _query(
-                ctx.dst.conn,
-                "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM "
-                "information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA IN "
-                f"({ph})",
-                args,
-            ):
-                if (db, table) in targets:
-                    found.append(f"{_obj(db, trg)} on {_obj(db, table)} (destination)")
-                    drops.append(f"DROP TRIGGER {_obj(db, trg)};")
+        for db, trg, table in _triggers_in(ctx.dst, sorted({t[0] for t in targets})):
+            if (db, table) in targets:
+                found.append(f"{_obj(db, trg)} on {_obj(db, table)} (destination)")
+                drops.append(f"DROP TRIGGER {_obj(db, trg)};")
     if found and d.guard_triggers:
         return _guarded_triggers_result(ctx, found, dbs)
     if found:
@@ -765,6 +760,19 @@ def check_triggers(ctx: _Context) -> CheckResult:
     return CheckResult(name, PASS, f"no trigger on the selected tables on the {ctx.src.label} or the {ctx.dst.label}.")
 
 
+def _triggers_in(side: _Side, dbs: list[str]) -> list[tuple]:
+    """(schema, trigger, table) of every trigger on a table of ``dbs`` on ``side`` (none for no database)."""
+    if not dbs:
+        return []
+    ph, args = _in(dbs)
+    return _query(
+        side.conn,
+        "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM "
+        f"information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA IN ({ph})",
+        args,
+    )
+
+
 def _guarded_triggers_result(ctx: _Context, found: list[str], dbs: list[str]) -> CheckResult:
     """guard_triggers on: the triggers are fine on both servers once guarded; say what will be done."""
     name = "triggers"
@@ -780,7 +788,10 @@ def _guarded_triggers_result(ctx: _Context, found: list[str], dbs: list[str]) ->
         if missing and side.info is not None:
             lacking.append(
                 f"on the {side.label}: "
-                + " ".join(f"GRANT TRIGGER ON {_obj(db)}.* TO {account_sql(side.info.current_user)};" for db in missing)
+                + " ".join(
+                    f"GRANT TRIGGER ON {_grant_target(db, None)} TO {account_sql(side.info.current_user)};"
+                    for db in missing
+                )
             )
     what = (
         f"trigger(s) on selected tables: {_names(found)}. guard_triggers is on: before the first copy or "

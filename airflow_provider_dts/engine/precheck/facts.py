@@ -108,27 +108,35 @@ def _close(side: _Side) -> None:
     side.conn = None
 
 
+def _schemata(conn, dbs: list[str]) -> dict[str, tuple[str, str]]:
+    """Default character set and collation of each database of ``dbs`` that exists."""
+    ph, args = _in(dbs)
+    rows = _query(
+        conn,
+        "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+        f"WHERE SCHEMA_NAME IN ({ph})",
+        args,
+    )
+    return {db: (cs, coll) for db, cs, coll in rows}
+
+
+def _tables(conn, dbs: list[str], columns: str) -> list[tuple]:
+    """(database, table, *columns) of every table and view in ``dbs`` (``columns`` of information_schema.TABLES)."""
+    ph, args = _in(dbs)
+    return _query(
+        conn,
+        f"SELECT TABLE_SCHEMA, TABLE_NAME, {columns} FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({ph})",
+        args,
+    )
+
+
 def _gather(ctx: _Context) -> None:
     d = ctx.direction
     if ctx.src.ok:
         try:
             dbs = sorted(set(d.selected_databases))
-            ph, args = _in(dbs)
-            for db, cs, coll in _query(
-                ctx.src.conn,
-                "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, "
-                "DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-                f"WHERE SCHEMA_NAME IN ({ph})",
-                args,
-            ):
-                ctx.source_schemata[db] = (cs, coll)
-            for db, table, ttype, engine in _query(
-                ctx.src.conn,
-                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE "
-                "FROM information_schema.TABLES WHERE TABLE_SCHEMA "
-                f"IN ({ph})",
-                args,
-            ):
+            ctx.source_schemata.update(_schemata(ctx.src.conn, dbs))
+            for db, table, ttype, engine in _tables(ctx.src.conn, dbs, "TABLE_TYPE, ENGINE"):
                 ctx.source_tables[(db, table)] = {"type": "VIEW" if ttype == "VIEW" else "BASE TABLE", "engine": engine}
             for db, table in d.selected:
                 if db not in ctx.source_schemata:
@@ -149,22 +157,9 @@ def _gather(ctx: _Context) -> None:
             if d.selects_table(db, table):
                 targets.add(d.map_table(db, table)[0])
         if targets:
-            ph, args = _in(sorted(targets))
             try:
-                for db, cs, coll in _query(
-                    ctx.dst.conn,
-                    "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, "
-                    "DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-                    f"WHERE SCHEMA_NAME IN ({ph})",
-                    args,
-                ):
-                    ctx.dest_schemata[db] = (cs, coll)
-                for db, table, ttype in _query(
-                    ctx.dst.conn,
-                    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM "
-                    f"information_schema.TABLES WHERE TABLE_SCHEMA IN ({ph})",
-                    args,
-                ):
+                ctx.dest_schemata.update(_schemata(ctx.dst.conn, sorted(targets)))
+                for db, table, ttype in _tables(ctx.dst.conn, sorted(targets), "TABLE_TYPE"):
                     ctx.dest_tables[(db, table)] = {"type": ttype}
             except pymysql.err.MySQLError:
                 pass

@@ -21,18 +21,23 @@ Positions (the shared contract with incremental sync)
     (its changes in transactions ending at or before S apply idempotently when incremental sync resumes).
 
 Copy
-    Tables are copied ``parallel`` at a time (default 2, a two-core budget): each pipeline is a reader
-    thread on its own source connection and a writer thread on its own destination connection, joined by a
-    bounded queue (memory stays flat: a few chunks of at most ``chunk_bytes``). All readers hold the SAME
-    snapshot (MariaDB: snapshots retried until their binlog positions agree; MySQL: all started under the
-    one brief read lock). A reader reads its table in key order with keyset pagination (primary key, or a
-    NOT NULL unique key; never OFFSET); the source server renders each row as exact text
-    (``values.load_data_plan`` / ``values.row_literal_sql``), so Python never converts a value. The writer
+    ``parallel`` pipelines copy at once (default 2, a two-core budget): each is a reader thread on its own
+    source connection and a writer thread on its own destination connection, joined by a bounded queue
+    (memory stays flat: a few chunks of at most ``chunk_bytes``). All readers hold the SAME snapshot (MariaDB:
+    snapshots retried until their binlog positions agree; MySQL: all started under the one brief read lock).
+    The work items are tables, and the key ranges of large tables: a table of at least ``split_rows``
+    (estimated) rows with a key is split into up to ``RANGES_PER_PIPELINE`` ranges per pipeline
+    (``plan.split_table``), so several pipelines copy one large table at the same time. A reader reads a
+    table or range in key order with keyset pagination (primary key, or a NOT NULL unique key): each chunk is
+    the key range up to the ``n``-th next key, and the source server renders its rows as exact text
+    (``values.load_data_plan`` / ``values.row_literal_sql``) concatenated into one value (``GROUP_CONCAT``), so
+    Python neither converts a value nor handles a row. The writer
     applies a chunk with ``LOAD DATA LOCAL INFILE`` (about twice as fast as INSERT here; warnings are
     checked, so nothing is silently changed) or one multi-row INSERT, together with the table's
-    ``table_progress`` row (last key, rows done) and the direction's ``checkpoint`` row (the loop mark: the
-    opposite direction's reader drops every transaction that touches it) in ONE transaction. A killed copy
-    therefore resumes after the last committed chunk: no row twice, none skipped. A table without a usable
+    ``table_progress`` row (last key, or each key range's last key; rows done) and the direction's
+    ``checkpoint`` row (the loop mark: the opposite direction's reader drops every transaction that touches
+    it) in ONE transaction; the destination's own row count of each chunk is checked. A killed copy therefore
+    resumes after the last committed chunk of every range: no row twice, none skipped. A table without a usable
     key is streamed and committed in a single destination transaction (restarted whole).
 
     ``PrecheckAndIntercept``: a row whose key already exists at the destination is an error (the chunk is

@@ -28,9 +28,10 @@ from airflow_provider_dts.engine.snapshot.plan import (
     TablePlan,
     plan_tables,
     record_plans,
+    split_table,
 )
 from airflow_provider_dts.engine.snapshot.position import take_snapshots
-from airflow_provider_dts.engine.snapshot.reader import _reader, _reader_session
+from airflow_provider_dts.engine.snapshot.reader import _Part, _reader, _reader_session, work_items
 from airflow_provider_dts.engine.snapshot.writer import _Progress, _Writer, _writer_loop
 from airflow_provider_dts.engine.startfloor import record_reverse_floor
 from airflow_provider_dts.engine.values import WRITER_SQL_MODE
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_BYTES = 2 * 1024 * 1024
 QUEUE_CHUNKS = 4
+DEFAULT_SPLIT_ROWS = 100_000  # a table with at least this many rows (estimated) is split into key ranges
+RANGES_PER_PIPELINE = 4  # ranges a split table gets per pipeline (the pipelines finish close together)
 METHODS = ("auto", "load_data", "insert")
 
 
@@ -56,6 +59,7 @@ class CopySettings:
     stop: threading.Event
     method: str
     parallel: int
+    split_rows: int = DEFAULT_SPLIT_ROWS
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ def full_data_sync(
     stop: threading.Event | None = None,
     method: str = "auto",
     parallel: int = 2,
+    split_rows: int = DEFAULT_SPLIT_ROWS,
 ) -> FullSyncResult:
     """Copy every selected table's rows to the destination from one consistent snapshot (package doc).
 
@@ -97,8 +102,9 @@ def full_data_sync(
     ``max_rows_per_second`` limits the load on both servers. ``stop`` ends the copy after the current
     chunk (progress kept; the next run resumes). ``method``: ``load_data`` (LOAD DATA LOCAL INFILE, about
     twice as fast), ``insert`` (multi-row INSERT), or ``auto`` (LOAD DATA when the destination allows
-    ``local_infile``, else INSERT). ``parallel``: tables copied at once (one reader and one writer each,
-    all readers on the same snapshot); 2 fits a two-core machine.
+    ``local_infile``, else INSERT). ``parallel``: pipelines copying at once (one reader and one writer each,
+    all readers on the same snapshot); 2 fits a two-core machine. A table of at least ``split_rows``
+    (estimated) rows with a key is split into key ranges that the pipelines copy at the same time.
     """
     if method not in METHODS:
         raise ValueError(f"method {method!r}: use one of {', '.join(METHODS)}")
@@ -115,6 +121,7 @@ def full_data_sync(
         stop,
         method,
         max(1, int(parallel)),
+        max(1, int(split_rows)),
     )
     started = time.monotonic()
     result = FullSyncResult()
@@ -217,9 +224,24 @@ def _run(job: CopyJob, dst, settings: CopySettings) -> None:
         result.resumed = result.resumed or resumed
         record_plans(dst, control, direction, plans)
 
+        # Large tables are split into key ranges (before the snapshot: any boundaries cover every key).
+        todo = [p for p in plans if p.status != "done"]
+        for p in todo:
+            if p.status == "pending" and settings.parallel > 1 and p.estimated_rows >= settings.split_rows:
+                parts = min(settings.parallel * RANGES_PER_PIPELINE, max(2, p.estimated_rows // settings.split_rows))
+                p.ranges = split_table(src, p, parts)
+                if p.ranges:
+                    logger.info(
+                        "full data sync: %s (~%d rows) split into %d key ranges",
+                        p.label,
+                        p.estimated_rows,
+                        len(p.ranges),
+                    )
+        # Work items largest first (a split table's ranges in key order).
+        items = sorted((w for p in todo for w in work_items(p)), key=lambda w: -w.estimated_rows)
+
         # The snapshot(s) and the position, recorded before any row is copied.
-        todo = sorted((p for p in plans if p.status != "done"), key=lambda p: -p.estimated_rows)
-        n_pipes = max(1, min(settings.parallel, len(todo)))
+        n_pipes = max(1, min(settings.parallel, len(items)))
         src_conns = [src] + [_reader_session(job.source.connect()) for _ in range(n_pipes - 1)]
         try:
             (file, pos), readers = take_snapshots(src_conns, info)
@@ -248,7 +270,7 @@ def _run(job: CopyJob, dst, settings: CopySettings) -> None:
             for p in plans:
                 if p.status == "done":
                     logger.info("full data sync: %s already copied (%d rows)", p.label, p.rows_done)
-            _copy(job, copy, todo, src_conns, max_packet)
+            _copy(job, copy, items, src_conns, max_packet)
             for c in src_conns:
                 with c.cursor() as scur:
                     scur.execute("COMMIT")  # end the snapshot transactions
@@ -381,13 +403,14 @@ def _mark_catchup(
         dcur.execute("COMMIT")
 
 
-def _copy(job: CopyJob, settings: CopySettings, todo: list[TablePlan], src_conns: list, max_packet: int) -> None:
-    """Run one reader + writer pipeline per source connection; tables are shared out largest first."""
+def _copy(job: CopyJob, settings: CopySettings, items: list[_Part], src_conns: list, max_packet: int) -> None:
+    """Run one reader + writer pipeline per source connection; work items (tables, key ranges of split
+    tables) are shared out in the order given (largest first)."""
     stop = settings.stop
     progress = _Progress(settings.logger, settings.progress_interval, settings.progress_callback)
     tables: queue.Queue = queue.Queue()
-    for plan in todo:
-        tables.put(plan)
+    for item in items:
+        tables.put(item)
     abort = threading.Event()
     errors: list[BaseException] = []
     threads: list[threading.Thread] = []

@@ -5,7 +5,7 @@ on a parent with a second unique key, and a batch of multi-byte text near max_al
 from __future__ import annotations
 
 import pytest
-from helpers import q
+from helpers import global_variables, q
 
 from airflow_provider_dts.engine.apply import Applier
 from airflow_provider_dts.engine.config import SyncDirection
@@ -141,17 +141,12 @@ def test_overwrite_of_a_unique_clash_keeps_the_updated_parents_children(applier,
 
 
 def test_multibyte_text_batches_fit_a_small_packet(applier, clean_pair):
-    with clean_pair.b.root_connect() as conn:
-        q(conn, "SET GLOBAL max_allowed_packet=65536")
-    try:
+    with global_variables(clean_pair.b, max_allowed_packet=65536):
         ap = applier("CREATE TABLE fk.t (id INT PRIMARY KEY, s TEXT) CHARSET utf8mb4")
         big = "😀" * 500  # 2,000 bytes, 500 characters
         ap.apply_group([txn(10, *(ch("insert", "t", after={"id": i, "s": big}) for i in range(100)))], Checkpoint())
         with clean_pair.b.root_connect() as conn:
             assert q(conn, "SELECT COUNT(*), SUM(LENGTH(s)) FROM fk.t") == ((100, 200_000),)
-    finally:
-        with clean_pair.b.root_connect() as conn:
-            q(conn, "SET GLOBAL max_allowed_packet=67108864")
 
 
 def test_an_interrupted_control_schema_upgrade_is_run_again(clean_pair):

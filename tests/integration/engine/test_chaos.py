@@ -22,6 +22,7 @@ def chaos(tmp_path_factory):
     c.stop()
 
 
+@pytest.mark.own_servers
 def test_every_fault_round_loses_doubles_and_echoes_nothing(chaos: Chaos):
     faults = [r.fault for r in chaos.results]
     assert faults == [
@@ -40,6 +41,7 @@ def test_every_fault_round_loses_doubles_and_echoes_nothing(chaos: Chaos):
         assert (r.lost, r.doubled, r.echoes) == (0, 0, 0), r
 
 
+@pytest.mark.own_servers
 def test_the_detectors_see_a_lost_row_a_doubled_row_and_an_echo(chaos: Chaos):
     """Damage written on B inside transactions that carry the sync's mark (so task two drops them, like it
     drops everything the sync writes): the counters must see each piece."""

@@ -4,8 +4,10 @@ in the conflict log are applied exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from syncing import Sync, create_both, make_direction, sql, state_row, table_row
 
 from airflow_provider_dts.engine import resolve
 from airflow_provider_dts.engine.control import ControlSchema, State
+from airflow_provider_dts.engine.incremental import RunResult
+from airflow_provider_dts.engine.servers import NamedLock
 
 COLUMNS = {
     "integer": ("INT NULL", "10", "20"),
@@ -68,8 +72,56 @@ def run_both_until(pair, task: str, done, what: str, **kw: Any) -> tuple[Sync, S
     return syncs
 
 
+def converge(pair, task: str, expected: list[tuple], what: str, also=None) -> None:
+    """Run both directions until both servers hold ``expected`` (and ``also()`` is true, when given)."""
+
+    def converged():
+        rows = table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
+        return rows and (also is None or also())
+
+    for s in run_both_until(pair, task, converged, what):
+        assert s.result is not None and s.result.outcome == "stopped", s.result
+    assert checksum(pair.a) == checksum(pair.b)
+
+
+def statuses(server, task: str, role: str) -> list[str]:
+    return [c["status"] for c in conflicts(server, task, role)]
+
+
 def logged(server, task: str, role: str, ctype: str) -> list[dict[str, Any]]:
     return [c for c in conflicts(server, task, role) if c["conflict_type"] == ctype]
+
+
+def logged_on_both(pair, task: str, forward_type: str, reverse_type: str | None = None) -> Callable[[], bool]:
+    """A condition to wait for: task one logged a conflict of ``forward_type`` on B and task two one of
+    ``reverse_type`` (default: the same type) on A."""
+
+    def both() -> bool:
+        return bool(logged(pair.b, task, "forward", forward_type)) and bool(
+            logged(pair.a, task, "reverse", reverse_type or forward_type)
+        )
+
+    return both
+
+
+def sql_both(pair, *statements: str) -> None:
+    """The same statements on A, then on B (each server's own starting rows, before the directions run)."""
+    for server in (pair.a, pair.b):
+        sql(server, *statements)
+
+
+def stopped_on_conflict(pair, direction) -> RunResult:
+    """Run ``direction`` (task one: A -> B, task two: B -> A) until it stops on a conflict under TaskFailed: it
+    fails and names the open conflict."""
+    src, dst = (pair.a, pair.b) if direction.role == "forward" else (pair.b, pair.a)
+    result = Sync(direction, src, dst).start(wait=False).wait_result(30)
+    assert result.outcome == "failed" and result.conflict_id is not None, result
+    return result
+
+
+def answer_forward(pair, fwd, conflict_id: int, choice: str, who: str) -> resolve.Recorded:
+    """``resolve.record_answer`` for a conflict of task one (its source is A, its home B)."""
+    return resolve.record_answer(fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), conflict_id, choice, who)
 
 
 # --------------------------------------------------------------------------- UPDATE/UPDATE under every policy
@@ -90,10 +142,7 @@ def test_update_update_is_logged_under_ignore_and_overwrite(clean_pair, task_nam
     first_start(pair, task_name, conflict_policy=policy)
     write_both(pair, "UPDATE shop.t SET v='fromA', n=1 WHERE id=1", "UPDATE shop.t SET v='fromB', n=2 WHERE id=1")
 
-    def both_logged():
-        return logged(pair.b, task_name, "forward", "update_conflict") and logged(
-            pair.a, task_name, "reverse", "update_conflict"
-        )
+    both_logged = logged_on_both(pair, task_name, "update_conflict")
 
     syncs = run_both_until(pair, task_name, both_logged, "update/update logged on both homes", conflict_policy=policy)
     values = {1: (1, "fromA", 1), 2: (1, "fromB", 2)}
@@ -146,8 +195,7 @@ def test_use_max_and_use_min_converge_on_both_servers(clean_pair, task_name, kin
     pair = clean_pair
     coltype, small, large = COLUMNS[kind]
     create_both(pair, f"CREATE TABLE shop.t (id INT PRIMARY KEY, note VARCHAR(10), c {coltype})")
-    for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.t VALUES (1, 'base', NULL)")
+    sql_both(pair, "INSERT INTO shop.t VALUES (1, 'base', NULL)")
     policies = {"shop.t": {"policy": policy, "column": "c"}}
     first_start(pair, task_name, table_conflict_policies=policies)
     # A writes the smaller value, B the larger: UseMax keeps B's row on both sides, UseMin A's row
@@ -157,10 +205,7 @@ def test_use_max_and_use_min_converge_on_both_servers(clean_pair, task_name, kin
         f"UPDATE shop.t SET note='fromB', c={large} WHERE id=1",
     )
 
-    def both_decided():
-        return logged(pair.b, task_name, "forward", "update_conflict") and logged(
-            pair.a, task_name, "reverse", "update_conflict"
-        )
+    both_decided = logged_on_both(pair, task_name, "update_conflict")
 
     run_both_until(pair, task_name, both_decided, "both directions decided", table_conflict_policies=policies)
     winner = "fromB" if policy == "UseMax" else "fromA"
@@ -181,18 +226,14 @@ def test_use_max_and_use_min_fall_back_when_the_column_is_null(clean_pair, task_
     """NULL on one side: UseMax falls back to Overwrite (swapped), UseMin to Ignore (each keeps its own)."""
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, note VARCHAR(10), c INT NULL)")
-    for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.t VALUES (1, 'base', 5)")
+    sql_both(pair, "INSERT INTO shop.t VALUES (1, 'base', 5)")
     policies = {"shop.t": {"policy": policy, "column": "c"}}
     first_start(pair, task_name, table_conflict_policies=policies)
     write_both(
         pair, "UPDATE shop.t SET note='fromA', c=NULL WHERE id=1", "UPDATE shop.t SET note='fromB', c=7 WHERE id=1"
     )
 
-    def both_decided():
-        return logged(pair.b, task_name, "forward", "update_conflict") and logged(
-            pair.a, task_name, "reverse", "update_conflict"
-        )
+    both_decided = logged_on_both(pair, task_name, "update_conflict")
 
     run_both_until(pair, task_name, both_decided, "both directions decided", table_conflict_policies=policies)
     assert table_rows(pair.a, "t")[0][1] == winner_a
@@ -210,8 +251,7 @@ def test_use_max_ties_go_to_task_ones_source_and_other_tables_keep_the_global_po
         "CREATE TABLE shop.t (id INT PRIMARY KEY, note VARCHAR(10), c INT NULL)",
         "CREATE TABLE shop.u (id INT PRIMARY KEY, note VARCHAR(10))",
     )
-    for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.t VALUES (1, 'base', 5)", "INSERT INTO shop.u VALUES (1, 'base')")
+    sql_both(pair, "INSERT INTO shop.t VALUES (1, 'base', 5)", "INSERT INTO shop.u VALUES (1, 'base')")
     kw: dict[str, Any] = dict(
         conflict_policy="Ignore", table_conflict_policies={"shop.t": {"policy": "UseMax", "column": "c"}}
     )
@@ -246,10 +286,7 @@ def test_use_max_on_an_insert_duplicate(clean_pair, task_name):
     first_start(pair, task_name, table_conflict_policies=policies)
     write_both(pair, "INSERT INTO shop.t VALUES (1, 'fromA', 3.50)", "INSERT INTO shop.t VALUES (1, 'fromB', 3.25)")
 
-    def both_decided():
-        return logged(pair.b, task_name, "forward", "insert_duplicate") and logged(
-            pair.a, task_name, "reverse", "insert_duplicate"
-        )
+    both_decided = logged_on_both(pair, task_name, "insert_duplicate")
 
     run_both_until(pair, task_name, both_decided, "both decided", table_conflict_policies=policies)
     assert [r[:2] for r in table_rows(pair.a, "t")] == [r[:2] for r in table_rows(pair.b, "t")] == [(1, "fromA")]
@@ -263,16 +300,14 @@ def test_use_max_on_an_insert_duplicate(clean_pair, task_name):
 def test_the_same_change_on_both_sides_is_not_a_conflict(clean_pair, task_name, policy):
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10), f FLOAT, d DATETIME(3))")
-    for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.t VALUES (1, 'base', 0.1, '2024-01-01 00:00:00.5'), (3, 'three', 3.3, NULL)")
+    sql_both(pair, "INSERT INTO shop.t VALUES (1, 'base', 0.1, '2024-01-01 00:00:00.5'), (3, 'three', 3.3, NULL)")
     first_start(pair, task_name, conflict_policy=policy)
     same = [
         "UPDATE shop.t SET v='same', f=1.1 WHERE id=1",  # UPDATE to the same after-image on both sides
         "INSERT INTO shop.t VALUES (2, 'two', 2.2, '2024-01-02 00:00:00.25')",  # the same INSERT
         "DELETE FROM shop.t WHERE id=3",  # the same DELETE
     ]
-    sql(pair.a, *same)
-    sql(pair.b, *same)
+    sql_both(pair, *same)
 
     def all_seen():
         return all(len(conflicts(s, task_name, r)) == 3 for s, r in ((pair.b, "forward"), (pair.a, "reverse")))
@@ -301,8 +336,7 @@ def test_a_row_made_equal_by_hand_resumes_and_supersedes_the_open_conflict(clean
     Sync(fwd, pair.a, pair.b).start().stop()
     sql(pair.b, "INSERT INTO shop.t VALUES (1, 'fromB')")
     sql(pair.a, "INSERT INTO shop.t VALUES (1, 'fromA')", "INSERT INTO shop.t VALUES (2, 'after')")
-    failed = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-    assert failed.outcome == "failed" and failed.conflict_id is not None
+    failed = stopped_on_conflict(pair, fwd)
     sql(pair.b, "UPDATE shop.t SET v='fromA' WHERE id=1")  # made identical by hand
     with Sync(fwd, pair.a, pair.b) as sync:
         wait_until(lambda: table_rows(pair.b, "t") == [(1, "fromA"), (2, "after")], 20, "resumed")
@@ -339,22 +373,11 @@ def test_insert_insert_answered_on_both_directions_ends_with_one_winner(clean_pa
     )
     sql(pair.a, "INSERT INTO shop.t VALUES (2, 'two')")  # after the conflict: must arrive once answered
     fwd, rev = directions(task_name)
-    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-    r = Sync(rev, pair.b, pair.a).start(wait=False).wait_result(30)
-    assert f.outcome == r.outcome == "failed"
-    assert f.conflict_id is not None and r.conflict_id is not None
+    f, r = stopped_on_conflict(pair, fwd), stopped_on_conflict(pair, rev)
     # take the source row on task one; the mirrored answer (keep the destination row) on task two
     answer(pair.b, f.conflict_id, "take_source")
     answer(pair.a, r.conflict_id, "keep_destination")
-    expected = [(1, "fromA"), (2, "two")]
-
-    def converged():
-        return table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
-
-    syncs = run_both_until(pair, task_name, converged, "one winner on both sides")
-    for s in syncs:
-        assert s.result is not None and s.result.outcome == "stopped", s.result
-    assert checksum(pair.a) == checksum(pair.b)
+    converge(pair, task_name, [(1, "fromA"), (2, "two")], "one winner on both sides")
     fc = {c["id"]: c for c in conflicts(pair.b, task_name, "forward")}[f.conflict_id]
     rc = {c["id"]: c for c in conflicts(pair.a, task_name, "reverse")}[r.conflict_id]
     assert (fc["status"], fc["decision"], fc["answered_by"]) == ("resolved", "TakeSource", "tester")
@@ -364,10 +387,10 @@ def test_insert_insert_answered_on_both_directions_ends_with_one_winner(clean_pa
     # exactly once: another restart applies nothing again (the checkpoints are past the answered changes)
     sql(pair.b, "UPDATE shop.t SET v='changedB' WHERE id=1")
     expected = [(1, "changedB"), (2, "two")]
-    syncs = run_both_until(pair, task_name, converged, "the later change arrives, the answer is not re-applied")
+    converge(pair, task_name, expected, "the later change arrives, the answer is not re-applied")
     assert table_rows(pair.b, "t") == expected
-    assert [c["status"] for c in conflicts(pair.b, task_name, "forward")] == ["resolved"]
-    assert [c["status"] for c in conflicts(pair.a, task_name, "reverse")] == ["resolved"]
+    assert statuses(pair.b, task_name, "forward") == ["resolved"]
+    assert statuses(pair.a, task_name, "reverse") == ["resolved"]
 
 
 def test_update_update_answered_skip_and_mirrored_answer_in_advance(clean_pair, task_name):
@@ -377,13 +400,11 @@ def test_update_update_answered_skip_and_mirrored_answer_in_advance(clean_pair, 
     with A's row."""
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
-    for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.t VALUES (1, 'base')")
+    sql_both(pair, "INSERT INTO shop.t VALUES (1, 'base')")
     first_start(pair, task_name)
     write_both(pair, "UPDATE shop.t SET v='fromA' WHERE id=1", "UPDATE shop.t SET v='fromB' WHERE id=1")
     fwd = make_direction(task_name)
-    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-    assert f.outcome == "failed" and f.conflict_id is not None
+    f = stopped_on_conflict(pair, fwd)
     answer(pair.b, f.conflict_id, "take_source")
     # the mirrored answer for task two: its changes of key 1 up to B's current position keep A's row
     b_pos = sql(pair.b, "SHOW MASTER STATUS")[0]
@@ -396,15 +417,7 @@ def test_update_update_answered_skip_and_mirrored_answer_in_advance(clean_pair, 
         f"'shop', 't', '{{\"id\": 1}}', 'answered', 'keep_destination', 'tester', UTC_TIMESTAMP(6), "
         f"'{b_pos[0]}:{b_pos[1]}', {f.conflict_id})",
     )
-    expected = [(1, "fromA")]
-
-    def converged():
-        return table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
-
-    syncs = run_both_until(pair, task_name, converged, "A's row on both sides")
-    for s in syncs:
-        assert s.result is not None and s.result.outcome == "stopped", s.result
-    assert checksum(pair.a) == checksum(pair.b)
+    converge(pair, task_name, [(1, "fromA")], "A's row on both sides")
     (fc,) = conflicts(pair.b, task_name, "forward")
     (rc,) = conflicts(pair.a, task_name, "reverse")
     assert (fc["status"], fc["decision"]) == ("resolved", "TakeSource")
@@ -417,12 +430,10 @@ def test_update_update_in_a_batch_of_updates(clean_pair, task_name, policy):
     by that check and decided alone; the others are applied."""
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v INT, f FLOAT, d DATETIME(6))")
-    for s in (pair.a, pair.b):
-        sql(
-            s,
-            "INSERT INTO shop.t VALUES "
-            + ", ".join(f"({i}, {i}, {i}.1, '2024-01-01 00:00:0{i}.5')" for i in range(1, 6)),
-        )
+    sql_both(
+        pair,
+        "INSERT INTO shop.t VALUES " + ", ".join(f"({i}, {i}, {i}.1, '2024-01-01 00:00:0{i}.5')" for i in range(1, 6)),
+    )
     fwd = make_direction(task_name, conflict_policy=policy)
     Sync(fwd, pair.a, pair.b).start().stop()
     sql(pair.b, "UPDATE shop.t SET v=-3 WHERE id=3")
@@ -444,23 +455,8 @@ def both_failed_on_one_key(pair, task: str):
     first_start(pair, task)
     write_both(pair, "INSERT INTO shop.t VALUES (1, 'fromA')", "INSERT INTO shop.t VALUES (1, 'fromB')")
     fwd, rev = directions(task)
-    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-    r = Sync(rev, pair.b, pair.a).start(wait=False).wait_result(30)
-    assert f.outcome == r.outcome == "failed"
-    assert f.conflict_id is not None and r.conflict_id is not None
+    f, r = stopped_on_conflict(pair, fwd), stopped_on_conflict(pair, rev)
     return fwd, rev, f.conflict_id, r.conflict_id
-
-
-def converge(pair, task: str, expected: list[tuple], what: str, also=None) -> None:
-    """Run both directions until both servers hold ``expected`` (and ``also()`` is true, when given)."""
-
-    def converged():
-        rows = table_rows(pair.a, "t") == expected and table_rows(pair.b, "t") == expected
-        return rows and (also is None or also())
-
-    for s in run_both_until(pair, task, converged, what):
-        assert s.result is not None and s.result.outcome == "stopped", s.result
-    assert checksum(pair.a) == checksum(pair.b)
 
 
 def test_skip_on_a_two_sided_conflict_keeps_the_destination_row_on_both_sides(clean_pair, task_name):
@@ -468,7 +464,7 @@ def test_skip_on_a_two_sided_conflict_keeps_the_destination_row_on_both_sides(cl
     source row of task two), so both servers end with B's row, not each with its own."""
     pair = clean_pair
     fwd, _rev, f_id, r_id = both_failed_on_one_key(pair, task_name)
-    rec = resolve.record_answer(fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f_id, "skip", "tester")
+    rec = answer_forward(pair, fwd, f_id, "skip", "tester")
     assert rec.recorded and rec.mirror == "answered" and rec.mirrored_id == r_id
     converge(pair, task_name, [(1, "fromB")], "B's row on both sides")
     (fc,) = conflicts(pair.b, task_name, "forward")
@@ -499,18 +495,15 @@ def test_a_running_direction_uses_a_mirrored_answer_recorded_while_it_runs(clean
             cur.execute("BEGIN")
             cur.execute("SELECT * FROM shop.u WHERE id=1 FOR UPDATE")  # task two waits on this row
         with Sync(rev, pair.b, pair.a) as rs:
-            f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-            assert f.outcome == "failed" and f.conflict_id is not None
-            rec = resolve.record_answer(
-                fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "tester"
-            )
+            f = stopped_on_conflict(pair, fwd)
+            rec = answer_forward(pair, fwd, f.conflict_id, "take_source", "tester")
             assert rec.recorded and rec.mirror == "inserted"
             blocker.commit()
             wait_until(lambda: sql(pair.a, "SELECT n FROM shop.u")[0][0] == 1, 20, "task two went on")
             with Sync(fwd, pair.a, pair.b):
                 wait_until(lambda: table_rows(pair.b, "t") == [(1, "fromA")], 20, "task one applied its answer")
                 wait_until(
-                    lambda: [c["status"] for c in conflicts(pair.a, task_name, "reverse")] == ["resolved"],
+                    lambda: statuses(pair.a, task_name, "reverse") == ["resolved"],
                     30,
                     "the mirrored answer resolved once task two's checkpoint passed its range",
                 )
@@ -538,26 +531,22 @@ def test_a_mirrored_answer_decides_every_stale_change_of_its_key(clean_pair, tas
     changes, stays answered while task two is inside its range, and is resolved once its checkpoint passes it."""
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
-    for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.t VALUES (1, 'base')")
+    sql_both(pair, "INSERT INTO shop.t VALUES (1, 'base')")
     first_start(pair, task_name)
     sql(pair.a, "UPDATE shop.t SET v='fromA' WHERE id=1")
     sql(pair.b, "UPDATE shop.t SET v='fromB1' WHERE id=1", "UPDATE shop.t SET v='fromB2' WHERE id=1")
     fwd, _rev = directions(task_name)
-    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-    assert f.outcome == "failed" and f.conflict_id is not None
-    rec = resolve.record_answer(
-        fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "tester"
-    )
+    f = stopped_on_conflict(pair, fwd)
+    rec = answer_forward(pair, fwd, f.conflict_id, "take_source", "tester")
     assert rec.recorded and rec.mirror == "inserted"
 
-    def done():
-        rows = table_rows(pair.a, "t") == table_rows(pair.b, "t") == [(1, "fromA")]
-        return rows and [c["status"] for c in conflicts(pair.a, task_name, "reverse")] == ["resolved"]
-
-    for s in run_both_until(pair, task_name, done, "A's row on both sides, the mirrored answer resolved"):
-        assert s.result is not None and s.result.outcome == "stopped", s.result
-    assert checksum(pair.a) == checksum(pair.b)
+    converge(
+        pair,
+        task_name,
+        [(1, "fromA")],
+        "A's row on both sides, the mirrored answer resolved",
+        also=lambda: statuses(pair.a, task_name, "reverse") == ["resolved"],
+    )
     (fc,) = conflicts(pair.b, task_name, "forward")
     (rc,) = conflicts(pair.a, task_name, "reverse")  # both stale changes decided by the one answer
     assert (fc["status"], fc["decision"]) == ("resolved", "TakeSource")
@@ -574,13 +563,13 @@ def test_two_answers_at_the_same_moment_the_first_wins_on_both_sides(clean_pair,
     pair = clean_pair
     fwd, rev, f_id, r_id = both_failed_on_one_key(pair, task_name)
     barrier = threading.Barrier(2, timeout=20)
-    real = resolve._locked
 
-    def together(*args: Any, **kw: Any):
-        barrier.wait()  # both answers reach the lock at once
-        return real(*args, **kw)
+    class Together(NamedLock):
+        def held(self, *args: Any, **kw: Any):
+            barrier.wait()  # both answers reach the lock at once
+            return super().held(*args, **kw)
 
-    monkeypatch.setattr(resolve, "_locked", together)
+    monkeypatch.setattr(resolve, "ANSWER_LOCK", Together(**dataclasses.asdict(resolve.ANSWER_LOCK)))
     a, b = pair.a.settings(name="a"), pair.b.settings(name="b")
     out: dict[str, resolve.Recorded] = {}
 
@@ -599,7 +588,14 @@ def test_two_answers_at_the_same_moment_the_first_wins_on_both_sides(clean_pair,
     first = "f" if out["f"].recorded else "r"
     assert out[first].mirror == "answered"
     expected = [(1, "fromA")] if first == "f" else [(1, "fromB")]
-    converge(pair, task_name, expected, "the first answer's row on both sides")
+
+    def both_resolved() -> bool:
+        return statuses(pair.b, task_name, "forward") == statuses(pair.a, task_name, "reverse") == ["resolved"]
+
+    # the mirrored answer changes no row on its side: wait until that direction has applied it too
+    converge(
+        pair, task_name, expected, "the first answer's row on both sides, both answers applied", also=both_resolved
+    )
     (fc,) = conflicts(pair.b, task_name, "forward")  # no second mirrored row on either side
     (rc,) = conflicts(pair.a, task_name, "reverse")
     assert {fc["status"], rc["status"]} == {"resolved"}
@@ -620,12 +616,8 @@ def test_an_answer_matches_a_key_the_destination_collation_calls_equal(clean_pai
     first_start(pair, task_name)
     write_both(pair, "INSERT INTO shop.t VALUES ('abc', 'fromA')", "INSERT INTO shop.t VALUES ('ABC', 'fromB')")
     fwd, rev = directions(task_name)
-    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-    r = Sync(rev, pair.b, pair.a).start(wait=False).wait_result(30)
-    assert f.outcome == r.outcome == "failed" and f.conflict_id is not None and r.conflict_id is not None
-    rec = resolve.record_answer(
-        fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "tester"
-    )
+    f, r = stopped_on_conflict(pair, fwd), stopped_on_conflict(pair, rev)
+    rec = answer_forward(pair, fwd, f.conflict_id, "take_source", "tester")
     assert rec.recorded and rec.mirror == "answered" and rec.mirrored_id == r.conflict_id
     converge(pair, task_name, [("abc", "fromA")], "A's row on both sides")
     (fc,) = conflicts(pair.b, task_name, "forward")
@@ -642,20 +634,17 @@ def test_a_mirrored_answer_in_advance_matches_a_key_the_destination_collation_ca
     first_start(pair, task_name)
     write_both(pair, "INSERT INTO shop.t VALUES ('abc', 'fromA')", "INSERT INTO shop.t VALUES ('ABC', 'fromB')")
     fwd = make_direction(task_name)
-    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-    assert f.outcome == "failed" and f.conflict_id is not None
-    rec = resolve.record_answer(
-        fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "tester"
-    )
+    f = stopped_on_conflict(pair, fwd)
+    rec = answer_forward(pair, fwd, f.conflict_id, "take_source", "tester")
     assert rec.recorded and rec.mirror == "inserted"
 
-    def done():
-        same = table_rows(pair.a, "t") == table_rows(pair.b, "t") == [("abc", "fromA")]
-        return same and [c["status"] for c in conflicts(pair.a, task_name, "reverse")] == ["resolved"]
-
-    for s in run_both_until(pair, task_name, done, "A's row on both sides, the mirrored answer resolved"):
-        assert s.result is not None and s.result.outcome == "stopped", s.result
-    assert checksum(pair.a) == checksum(pair.b)
+    converge(
+        pair,
+        task_name,
+        [("abc", "fromA")],
+        "A's row on both sides, the mirrored answer resolved",
+        also=lambda: statuses(pair.a, task_name, "reverse") == ["resolved"],
+    )
     (rc,) = conflicts(pair.a, task_name, "reverse")  # no open conflict of 'ABC'
     assert (rc["id"], rc["decision"], json.loads(rc["key_json"])) == (rec.mirrored_id, "KeepDestination", {"id": "abc"})
 
@@ -666,8 +655,7 @@ def test_a_mirrored_answer_in_advance_matches_a_key_the_destination_collation_ca
 def delete_on_a_update_on_b(pair, task: str, **kw: Any) -> None:
     """Row 1 deleted on A while B updates it; row 2 untouched."""
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10))")
-    for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.t VALUES (1, 'base'), (2, 'two')")
+    sql_both(pair, "INSERT INTO shop.t VALUES (1, 'base'), (2, 'two')")
     first_start(pair, task, **kw)
     write_both(pair, "DELETE FROM shop.t WHERE id=1", "UPDATE shop.t SET v='fromB' WHERE id=1")
 
@@ -684,8 +672,8 @@ def test_delete_vs_update_under_task_failed_is_answered_once_for_both_sides(clea
     pair = clean_pair
     delete_on_a_update_on_b(pair, task_name)
     fwd = make_direction(task_name)
-    f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-    assert f.outcome == "failed" and f.state == State.FAILED and f.conflict_id is not None
+    f = stopped_on_conflict(pair, fwd)
+    assert f.state == State.FAILED
     assert "delete conflict" in f.message and "base" in f.message and "fromB" in f.message
     assert table_rows(pair.b, "t") == [(1, "fromB"), (2, "two")]  # nothing applied
     (c,) = conflicts(pair.b, task_name, "forward")
@@ -693,7 +681,7 @@ def test_delete_vs_update_under_task_failed_is_answered_once_for_both_sides(clea
     assert json.loads(c["source_image"]) == {"id": 1, "v": "base"}
     assert json.loads(c["dest_image"]) == {"id": 1, "v": "fromB"}
     assert json.loads(c["key_json"]) == {"id": 1}
-    rec = resolve.record_answer(fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, choice, "t")
+    rec = answer_forward(pair, fwd, f.conflict_id, choice, "t")
     assert rec.recorded and rec.mirror == "inserted"
 
     def forward_settled():  # keep_destination: the rows are right before task one has met its change again
@@ -724,10 +712,7 @@ def test_delete_vs_update_under_ignore_and_overwrite(clean_pair, task_name, poli
     pair = clean_pair
     delete_on_a_update_on_b(pair, task_name, conflict_policy=policy)
 
-    def both_logged():
-        return logged(pair.b, task_name, "forward", "delete_conflict") and logged(
-            pair.a, task_name, "reverse", "update_missing"
-        )
+    both_logged = logged_on_both(pair, task_name, "delete_conflict", "update_missing")
 
     syncs = run_both_until(pair, task_name, both_logged, "both sides decided", conflict_policy=policy)
     for s in syncs:
@@ -746,16 +731,12 @@ def test_delete_vs_update_under_ignore_and_overwrite(clean_pair, task_name, poli
 def test_delete_vs_update_under_use_max_and_use_min_keeps_the_updated_row(clean_pair, task_name, policy):
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(10), c INT)")
-    for s in (pair.a, pair.b):
-        sql(s, "INSERT INTO shop.t VALUES (1, 'base', 5)")
+    sql_both(pair, "INSERT INTO shop.t VALUES (1, 'base', 5)")
     policies = {"shop.t": {"policy": policy, "column": "c"}}
     first_start(pair, task_name, table_conflict_policies=policies)
     write_both(pair, "DELETE FROM shop.t WHERE id=1", "UPDATE shop.t SET v='fromB', c=3 WHERE id=1")
 
-    def both_logged():
-        return logged(pair.b, task_name, "forward", "delete_conflict") and logged(
-            pair.a, task_name, "reverse", "update_missing"
-        )
+    both_logged = logged_on_both(pair, task_name, "delete_conflict", "update_missing")
 
     run_both_until(pair, task_name, both_logged, "both sides decided", table_conflict_policies=policies)
     assert table_rows(pair.a, "t") == table_rows(pair.b, "t") == [(1, "fromB", 3)]
@@ -772,19 +753,15 @@ def test_delete_conflict_in_a_batch_of_deletes(clean_pair, task_name, policy):
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY, v INT, f FLOAT, d DATETIME(6))")
     rows = ", ".join(f"({i}, {i}, {i}.1, '2024-01-01 00:00:0{i}.5')" for i in range(1, 7))
-    for s in (pair.a, pair.b):
-        sql(s, f"INSERT INTO shop.t VALUES {rows}")
+    sql_both(pair, f"INSERT INTO shop.t VALUES {rows}")
     fwd = make_direction(task_name, conflict_policy=policy)
     Sync(fwd, pair.a, pair.b).start().stop()
     sql(pair.b, "UPDATE shop.t SET v=-3 WHERE id=3", "DELETE FROM shop.t WHERE id=5")
     sql(pair.a, "DELETE FROM shop.t WHERE id <= 5")  # one transaction, five rows
     if policy == "TaskFailed":
-        f = Sync(fwd, pair.a, pair.b).start(wait=False).wait_result(30)
-        assert f.outcome == "failed" and f.conflict_id is not None
+        f = stopped_on_conflict(pair, fwd)
         assert len(table_rows(pair.b, "t")) == 5  # nothing of the transaction applied
-        rec = resolve.record_answer(
-            fwd, pair.a.settings(name="a"), pair.b.settings(name="b"), f.conflict_id, "take_source", "t"
-        )
+        rec = answer_forward(pair, fwd, f.conflict_id, "take_source", "t")
         assert rec.recorded
     with Sync(fwd, pair.a, pair.b):
         wait_until(lambda: [r[0] for r in table_rows(pair.b, "t")] in ([3, 6], [6]), 20, "the deletes applied")

@@ -89,6 +89,7 @@ def test_foreign_key_checks_off_on_the_source_is_honoured_both_ways(clean_pair, 
     assert conflicts(pair.a, task_name) + conflicts(pair.b, task_name) == []
 
 
+@pytest.mark.own_servers
 def test_a_mariadb_dump_restored_on_a_running_sync(clean_pair, task_name):
     """``mariadb-dump | mariadb`` into a synced database: the dump turns foreign key checks off and writes the
     tables in name order, here children before their parents, as mysqldump-style restores do."""

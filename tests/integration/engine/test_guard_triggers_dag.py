@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
 from syncing import sql
 from test_guard_triggers import TABLES, TRIGGERS, bodies, checksum, rows
@@ -56,6 +57,7 @@ with DAG(dag_id="dts_guard_triggers_test", schedule=None, start_date=datetime(20
 )
 
 
+@pytest.mark.own_servers
 def test_dag_with_guard_triggers_keeps_triggers_on_both_servers_equal(
     clean_pair, task_name, airflow_db, tmp_path, monkeypatch
 ):

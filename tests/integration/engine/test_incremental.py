@@ -188,6 +188,7 @@ def test_not_initialized_direction_fails_with_a_clear_message(clean_pair, task_n
     assert state_row(pair.b, task_name, "forward")["state"] == State.FAILED
 
 
+@pytest.mark.own_servers  # purges A's binary logs: never on someone else's server
 def test_purged_binlog_fails_and_says_reinitialize(clean_pair, task_name):
     pair = clean_pair
     create_both(pair, "CREATE TABLE shop.t (id INT PRIMARY KEY)")

@@ -288,6 +288,7 @@ def _user_row_events(server) -> int:
     return total
 
 
+@pytest.mark.own_servers
 def test_server_restarts_are_survived(clean_pair, task_name):
     pair = clean_pair
     create_both(pair, *TABLES)

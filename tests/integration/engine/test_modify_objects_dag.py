@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
 from syncing import sql, table_rows
 from test_modify_objects import progress, user_objects
@@ -91,6 +92,7 @@ def same(p, table: str, expected: list[tuple]) -> None:
     assert checksum(p.a, "shop", table) == checksum(p.b, "shop", table)
 
 
+@pytest.mark.own_servers
 def test_objects_added_removed_and_a_refused_change_through_the_dag(
     clean_pair, task_name, airflow_db, tmp_path, monkeypatch, capfd
 ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers import global_variables
 
 from airflow_provider_dts.engine.config import PRECHECK_ITEMS, SyncDirection
 from airflow_provider_dts.engine.control import ControlSchema, State
@@ -437,34 +438,34 @@ def test_stored_functions_the_destination_would_refuse(clean_pair, task_name):
         cur.execute("GRANT ALL PRIVILEGES ON `shop`.* TO 'pc_owner'@'%'")
         cur.execute("GRANT ALL PRIVILEGES ON `dts_meta`.* TO 'pc_owner'@'%'")
     owner = ConnectionSettings(host="127.0.0.1", port=pair.b.port, user="pc_owner", password="Owner-pw-1")
-    report = run_precheck(direction(task_name), pair.a.settings(), owner)
-    r = _only_fail(report, "destination_privileges")
-    assert "`shop`.`net`" in r.reason and "error 1419" in r.reason and "log_bin_trust_function_creators=0" in r.reason
-    assert "SET GLOBAL log_bin_trust_function_creators=1" in r.fix
-    assert [f.name for f in report.failed] == ["destination_privileges"]
-    # with the function sync excluded (no schema sync, no DDL) nothing needs creating
-    report = run_precheck(direction(task_name, initial_schema_sync=False, exclude_ddl=True), pair.a.settings(), owner)
-    assert report.result("destination_privileges").status == PASS
-    with pair.b.root_connect() as conn, conn.cursor() as cur:
-        cur.execute("SET GLOBAL log_bin_trust_function_creators=1")
-    try:
+    with global_variables(pair.b, log_bin_trust_function_creators=0):  # whatever the server's own setting
+        report = run_precheck(direction(task_name), pair.a.settings(), owner)
+        r = _only_fail(report, "destination_privileges")
+        assert "`shop`.`net`" in r.reason and "error 1419" in r.reason
+        assert "log_bin_trust_function_creators=0" in r.reason
+        assert "SET GLOBAL log_bin_trust_function_creators=1" in r.fix
+        assert [f.name for f in report.failed] == ["destination_privileges"]
+        # with the function sync excluded (no schema sync, no DDL) nothing needs creating
+        excluded = direction(task_name, initial_schema_sync=False, exclude_ddl=True)
+        report = run_precheck(excluded, pair.a.settings(), owner)
+        assert report.result("destination_privileges").status == PASS
+    with global_variables(pair.b, log_bin_trust_function_creators=1):
         report = run_precheck(direction(task_name), pair.a.settings(), owner)
         assert report.result("destination_privileges").status == PASS and report.passed
-    finally:
-        with pair.b.root_connect() as conn, conn.cursor() as cur:
-            cur.execute("SET GLOBAL log_bin_trust_function_creators=0")
 
 
 def test_function_without_determinism_declaration_fails_even_with_super(clean_pair, task_name):
     pair = clean_pair
     make_shop(pair.a)
-    with pair.a.root_connect() as conn, conn.cursor() as cur:
-        cur.execute("SET GLOBAL log_bin_trust_function_creators=1")  # the source allowed it once
-        try:
-            cur.execute("CREATE FUNCTION shop.stamp() RETURNS INT RETURN 1")
-        finally:
-            cur.execute("SET GLOBAL log_bin_trust_function_creators=0")
-    report = run_precheck(direction(task_name), pair.a.settings(), pair.b.settings())  # dts_admin has SUPER
+    # the source allowed it once
+    with (
+        global_variables(pair.a, log_bin_trust_function_creators=1),
+        pair.a.root_connect() as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute("CREATE FUNCTION shop.stamp() RETURNS INT RETURN 1")
+    with global_variables(pair.b, log_bin_trust_function_creators=0):  # whatever the server's own setting
+        report = run_precheck(direction(task_name), pair.a.settings(), pair.b.settings())  # dts_admin has SUPER
     r = _only_fail(report, "destination_privileges")
     assert "`shop`.`stamp` declare none of DETERMINISTIC, NO SQL, READS SQL DATA (error 1418)" in r.reason
     assert "1419" not in r.reason

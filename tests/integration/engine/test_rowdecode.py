@@ -8,6 +8,7 @@ the fast path must actually have decoded them (no silent fallback to the library
 from __future__ import annotations
 
 import pytest
+from helpers import global_variables
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
@@ -198,16 +199,13 @@ def test_table_maps_without_column_names_go_to_the_library(clean_pair):
     map, so every row of such a table is the library's (which looks the names up), event after event."""
     server = clean_pair.a
     _sql(server, "CREATE DATABASE shop", "CREATE TABLE shop.small (id INT PRIMARY KEY, v VARCHAR(20), n INT)")
-    _sql(server, "SET GLOBAL binlog_row_metadata='MINIMAL'")
-    try:
+    with global_variables(server, binlog_row_metadata="MINIMAL"):
         _sql(server, "FLUSH BINARY LOGS")  # new sessions and a new log: table maps without names
         start = _position(server)
         for i in range(3):
             _sql(server, f"INSERT INTO shop.small VALUES ({i}, 'v{i}', NULL)")
         _sql(server, "UPDATE shop.small SET n = 10")
         end = _position(server)
-    finally:
-        _sql(server, "SET GLOBAL binlog_row_metadata='FULL'")
     expected = _decode_by_the_library(server, start, end)
     got = _decode(server, start, end)
     assert len(got) == 6 and got == expected

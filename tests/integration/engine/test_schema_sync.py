@@ -235,3 +235,28 @@ def test_skip_initial_tables_and_missing_objects(shop, task_name):
     assert "shop.orders" not in result.tables_created
     with pytest.raises(SchemaSyncError, match=r"do not exist on the source: shop\.nope.*Fix"):
         sync_schema(direction(task_name, objects=["shop.nope"]), shop.a.settings(), shop.b.settings())
+
+
+def test_routines_and_triggers_written_without_backslash_escapes_keep_their_strings(shop, task_name):
+    """A procedure and a trigger created under sql_mode NO_BACKSLASH_ESCAPES, where 'C:\\' is a whole string: the
+    names after it are mapped and the strings stay as they are, so both run on B against the mapped tables."""
+    with shop.a.root_connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE shop.log (id BIGINT PRIMARY KEY, note VARCHAR(20))")
+        cur.execute("SET SESSION sql_mode='NO_BACKSLASH_ESCAPES'")
+        cur.execute(
+            "CREATE PROCEDURE shop.path_len() MODIFIES SQL DATA BEGIN DECLARE p VARCHAR(10) DEFAULT 'C:\\'; "
+            "INSERT INTO shop.orders VALUES (99, CHAR_LENGTH(p)); END"
+        )
+        cur.execute(
+            "CREATE TRIGGER shop.log_order AFTER INSERT ON shop.orders FOR EACH ROW BEGIN SET @p = 'C:\\'; "
+            "INSERT INTO shop.log VALUES (NEW.id, 'shop.log'); END"
+        )
+    d = direction(task_name, sync_triggers=True, initial_full_data_sync=False, mapping={"shop": "s2"})
+    result = sync_schema(d, shop.a.settings(), shop.b.settings())
+    assert "trigger s2.log_order" in result.triggers_created
+    assert "procedure s2.path_len" in result.routines_created
+    b = shop.b.root_connect()
+    q(b, "INSERT INTO s2.orders VALUES (50, 1)")
+    q(b, "CALL s2.path_len()")
+    assert q(b, "SELECT id, amount FROM s2.orders ORDER BY id") == ((50, 1), (99, 3))
+    assert q(b, "SELECT id, note FROM s2.log ORDER BY id") == ((50, "shop.log"), (99, "shop.log"))

@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from helpers import q
+from helpers import global_variables, q
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
@@ -477,7 +477,6 @@ def test_lock_wait_timeout_at_the_destination_is_retried(clean_pair, task_name):
     a, b = clean_pair.a.root_connect(), clean_pair.b.root_connect()
     d = direction(task_name, objects=["snap.big"])
     sync_schema(d, clean_pair.a.settings(), clean_pair.b.settings())
-    q(b, "SET GLOBAL innodb_lock_wait_timeout = 1")
     holder = clean_pair.b.root_connect()
     held = threading.Event()
 
@@ -494,12 +493,10 @@ def test_lock_wait_timeout_at_the_destination_is_retried(clean_pair, task_name):
             threading.Thread(target=hold_lock).start()
             held.wait(5)
 
-    try:
+    with global_variables(clean_pair.b, innodb_lock_wait_timeout=1):  # the sync's sessions (new) wait 1 s
         result = full_data_sync(
             d, clean_pair.a.settings(), clean_pair.b.settings(), chunk_bytes=4000, on_chunk=on_chunk
         )
-    finally:
-        q(b, "SET GLOBAL innodb_lock_wait_timeout = 50")
     assert result.rows == 1500
     assert table_rows(b, "snap", "big") == table_rows(a, "snap", "big")
 

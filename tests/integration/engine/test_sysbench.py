@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 
+import pytest
 from helpers import wait_until
 from syncing import Sync, make_direction, sql, state_row
 
@@ -47,6 +48,7 @@ def checksums(server) -> dict[str, int]:
     return {r[0]: r[1] for r in sql(server, f"CHECKSUM TABLE {names}")}
 
 
+@pytest.mark.own_servers
 def test_sysbench_write_load_on_both_servers_converges(clean_pair, task_name):
     pair = clean_pair
     sql(pair.a, "CREATE DATABASE sb_a", "CREATE DATABASE sb_b")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 from helpers import DAG_TEST_PREAMBLE, DAG_TEST_RUN
 from syncing import sql, table_rows
 from test_write_window import checkpoint, checksum, conflicts
@@ -54,6 +55,7 @@ with DAG(dag_id="dts_write_window_test", schedule=None, start_date=datetime(2026
 )
 
 
+@pytest.mark.own_servers
 def test_writes_on_b_between_task_one_and_task_two_reach_a_in_a_dag_run(
     clean_pair, task_name, airflow_db, tmp_path, monkeypatch
 ):

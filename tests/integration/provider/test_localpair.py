@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pymysql
+import pytest
 
 
 def run(args, cwd):
@@ -19,6 +20,7 @@ def run(args, cwd):
     )
 
 
+@pytest.mark.own_servers
 def test_start_env_stop_with_a_relative_directory(tmp_path):
     started = run(["start", "--dir", "state/pair", "--extra-b=--binlog-format=MIXED"], tmp_path)
     assert started.returncode == 0, started.stderr
