@@ -183,7 +183,12 @@ class LocalServer:
             "--collation-server=utf8mb4_general_ci",
         ]
         if self.flavour == "mariadb":
-            cmd += [f"--gtid-domain-id={self.server_id}", "--log-slave-updates", "--skip-name-resolve"]
+            cmd += [
+                f"--gtid-domain-id={self.server_id}",
+                "--log-slave-updates",
+                "--gtid-strict-mode=ON",  # a failover to a replica can resume by GTID (engine/gtid.py)
+                "--skip-name-resolve",
+            ]
         else:
             cmd += [
                 "--gtid-mode=ON",

@@ -40,6 +40,7 @@ import pymysql.cursors
 from pymysql.constants import CLIENT
 
 from airflow_provider_dts.engine import conflicts as C
+from airflow_provider_dts.engine import gtid as gtid_mod
 from airflow_provider_dts.engine.catalog import TableInfo, load_table
 from airflow_provider_dts.engine.config import SyncDirection, TableConflictPolicy, skips_initial
 from airflow_provider_dts.engine.control import ControlSchema, to_json
@@ -628,6 +629,7 @@ class Applier:
         new.conflicts = int(cp.conflicts or 0) + stats.conflicts
         if cp.ddl_pending is not None and txns and txns[-1].ddl is None:
             new.ddl_pending = cp.ddl_pending
+        gtid_mod.advance(cp, new, txns)  # the source's GTID state at the new position (GTID resume)
         return new
 
     def _apply_items(

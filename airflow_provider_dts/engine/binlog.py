@@ -305,6 +305,9 @@ class BinlogReader:
         self._table_cache: dict[tuple[str, str], tuple[bool, str, str]] = {}
         self._catalog: tuple[float, list, list] | None = None  # (read at, functions, triggers) of the source
         self.events_seen = 0
+        # server_id of the server answering the dump (its artificial Rotate event at every connection): the library
+        # reconnects by itself after a lost connection, possibly to another server behind a moved host name
+        self.serving_server_id: int | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -383,6 +386,14 @@ class BinlogReader:
                 self.events_seen += 1
                 end_pos = ev.packet.log_pos
                 if isinstance(ev, RotateEvent):
+                    if not ev.packet.log_pos:  # artificial: sent by the server answering, with its server_id
+                        sid = int(ev.packet.server_id)
+                        if self.serving_server_id is not None and sid != self.serving_server_id:
+                            raise StreamResync(
+                                f"the binlog stream reconnected to another server (server_id {self.serving_server_id} "
+                                f"-> {sid}); the next session checks the source (engine/gtid.py)"
+                            )
+                        self.serving_server_id = sid
                     if open_txn is not None or standalone:
                         raise StreamResync("the stream was reopened inside a transaction")
                     current_file = ev.next_binlog

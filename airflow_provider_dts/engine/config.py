@@ -68,6 +68,7 @@ PRECHECK_ITEMS = (
     "source_binlog_compression",
     "source_server_id",
     "source_binlog_retention",
+    "source_gtid_resume",
     "source_privileges",
     "destination_privileges",
     "objects_exist",

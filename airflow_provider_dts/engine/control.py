@@ -287,6 +287,21 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
         ],
     ),
+    (
+        8,
+        [
+            # GTID-aware checkpoints (engine/gtid.py, issue 15): the source's GTID state at the checkpoint (MariaDB
+            # domain-server-seq list, MySQL uuid:interval set; written with the rows), the position it describes,
+            # the server whose binlog the position belongs to, and after a resume by GTID on another server the end
+            # of the already applied transactions that are skipped there
+            """ALTER TABLE {s}.checkpoint
+                ADD COLUMN gtid_state MEDIUMTEXT NULL,
+                ADD COLUMN gtid_state_at VARCHAR(300) NULL,
+                ADD COLUMN source_server_id BIGINT UNSIGNED NULL,
+                ADD COLUMN source_server_uuid VARCHAR(64) NULL,
+                ADD COLUMN gtid_skip_until VARCHAR(300) NULL""",
+        ],
+    ),
 ]
 METRICS_KEEP_DAYS = 2
 SCHEMA_VERSION = MIGRATIONS[-1][0]

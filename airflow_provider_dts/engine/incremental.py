@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pymysql
 
 from airflow_provider_dts.engine import ddl as ddl_mod
+from airflow_provider_dts.engine import gtid as gtid_mod
 from airflow_provider_dts.engine import reinit
 from airflow_provider_dts.engine.apply import Applier
 from airflow_provider_dts.engine.binlog import BinlogReader, StreamResync
@@ -232,6 +233,7 @@ class _DirectionRun:
         retry_started: float | None = None
         backoff = 1.0
         resync_at, resyncs = None, 0
+        gtid_retry_at: Position | None = None
         try:
             while True:
                 try:
@@ -243,6 +245,12 @@ class _DirectionRun:
                     return self._fail(str(e), conflict_id=e.conflict_id)
                 except Exception as e:
                     if isinstance(e, pymysql.err.MySQLError) and e.args and e.args[0] == 1236:
+                        if gtid_mod.state_valid(self.cp) and gtid_retry_at != self.cp.position:
+                            # the library reconnected by itself to a server without this file (a host name that
+                            # moved in a failover): one more session, whose start resumes by GTID or says why not
+                            gtid_retry_at = self.cp.position
+                            self.log.warning("direction %s: %s; checking the source by GTID", self.d.key, e)
+                            continue
                         return self._fail(
                             f"the source cannot send its binlog from {format_position(self.cp.position)}: "
                             f"{e.args[1] if len(e.args) > 1 else e}. The binlog was probably purged. Fix: "
@@ -354,6 +362,7 @@ class _DirectionRun:
             cp = self.control.read_checkpoint(ctl, self.d.task_name, self.d.role)
             if cp is None or cp.binlog_file is None:
                 cp = self._first_start(cp, conn, src, ctl, info)
+            cp, resumed = self._reconcile_gtid(cp, conn, src, info)
             start = cp.position
             if start is None:
                 raise SyncFailed(
@@ -374,7 +383,7 @@ class _DirectionRun:
         self.cp = cp
         self._set_state(
             State.SYNCHRONIZING,
-            f"synchronizing from {format_position(start)}",
+            resumed or f"synchronizing from {format_position(start)}",
             owner=self.owner,
             retrying_since=None,
             started_at=_utcnow(),
@@ -382,6 +391,45 @@ class _DirectionRun:
         self._start_threads(start, skip_flagged=info.is_mariadb)
         self._healthy = True
         self._apply_loop()
+
+    def _reconcile_gtid(self, cp: Checkpoint, conn, src, info) -> tuple[Checkpoint, str | None]:
+        """The checkpoint fitted to the source it is read from (``gtid.reconcile``): the same server as before, or
+        the position on a new server (a failover) found by GTID, written on the apply connection first."""
+
+        progress = self.control.table("table_progress")
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT catchup_file, catchup_pos FROM {progress} WHERE task_name=%s AND direction=%s "
+                "AND catchup_file IS NOT NULL",
+                (self.d.task_name, self.d.role),
+            )
+            catchups = [(str(f), int(p)) for f, p in cur.fetchall() if p is not None]
+        conn.commit()
+
+        def write(new: Checkpoint, clear_catchups: bool) -> None:
+            with conn.cursor() as cur:
+                self.control.write_checkpoint(cur, self.d.task_name, self.d.role, new)
+                if clear_catchups:  # passed on the old source (gtid.reconcile checked it)
+                    cur.execute(
+                        f"UPDATE {progress} SET catchup_file=NULL, catchup_pos=NULL "
+                        "WHERE task_name=%s AND direction=%s",
+                        (self.d.task_name, self.d.role),
+                    )
+            conn.commit()
+            if clear_catchups:
+                self.applier._table_catchup = {}  # loaded at connect, before the source was checked
+
+        return gtid_mod.reconcile(
+            cp,
+            src,
+            info,
+            source_label=self.source.describe(),
+            direction_key=self.d.key,
+            reinit_how=reinit.how_to(self.d),
+            write=write,
+            table_catchups=catchups,
+            logger=self.log,
+        )
 
     def _first_start(self, cp: Checkpoint | None, conn, src, ctl, info) -> Checkpoint:
         """The checkpoint of a direction with no incremental start position yet, its start recorded (on the
@@ -527,7 +575,9 @@ class _DirectionRun:
         item = self._queue.get(timeout=timeout)
         if isinstance(item, BaseException):
             raise item
-        return item
+        cp = getattr(self, "cp", None)  # (the apply-loop tests build no checkpoint)
+        # after a GTID resume: what was applied before the failover only moves the checkpoint
+        return item if cp is None else gtid_mod.skip_applied(item, cp)
 
     def _apply_loop(self) -> None:
         last_cp_write = time.monotonic()

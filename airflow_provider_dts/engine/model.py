@@ -116,6 +116,14 @@ class Checkpoint:
     rows_updated: int = 0
     rows_deleted: int = 0
     conflicts: int = 0
+    # GTID-aware checkpoints (engine/gtid.py): the source's GTID state at gtid_state_at (valid when that is the
+    # checkpoint's position), the server the position belongs to, and after a GTID resume the end of the new
+    # source's transactions that were already applied (skipped up to there)
+    gtid_state: str | None = None
+    gtid_state_at: str | None = None
+    source_server_id: int | None = None
+    source_server_uuid: str | None = None
+    gtid_skip_until: str | None = None
 
     @property
     def position(self) -> Position | None:

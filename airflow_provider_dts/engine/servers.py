@@ -193,6 +193,7 @@ _FACT_VARIABLES = (
     "server_id",
     "gtid_mode",
     "gtid_domain_id",
+    "gtid_strict_mode",
     "binlog_expire_logs_seconds",
     "expire_logs_days",
     "character_set_server",

@@ -231,6 +231,42 @@ def check_source_server_id(ctx: _Context) -> CheckResult:
     return CheckResult(name, PASS, f"server_id={sid} on the {ctx.src.label}.")
 
 
+def check_source_gtid_resume(ctx: _Context) -> CheckResult:
+    """Whether the direction can resume by GTID after its source fails over to a replica (engine/gtid.py)."""
+    from airflow_provider_dts.engine.gtid import resume_available
+
+    name = "source_gtid_resume"
+    info = _need(ctx.src)
+    ok, off = resume_available(info)
+    if ok:
+        needs = (
+            "gtid_strict_mode=ON, log_slave_updates=ON" if info.is_mariadb else "gtid_mode=ON, log_replica_updates=ON"
+        )
+        return CheckResult(
+            name,
+            PASS,
+            f"GTID resume is available on the {ctx.src.label} ({needs} on): after a failover to a replica with the "
+            "same settings the direction continues there by GTID.",
+        )
+    if info.is_mariadb:
+        fix = (
+            "SET GLOBAL gtid_strict_mode=ON and start the source and every replica it may fail over to with "
+            "--log-slave-updates (and gtid_strict_mode=ON under [mysqld] in my.cnf)"
+        )
+    else:
+        fix = (
+            "enable GTIDs (gtid_mode=ON, enforce_gtid_consistency=ON) and log_replica_updates=ON on the source and "
+            "every replica it may fail over to"
+        )
+    return CheckResult(
+        name,
+        WARN,
+        f"GTID resume is not available on the {ctx.src.label} ({off} off): if the source fails over to another "
+        "server the direction stops and must be re-initialized.",
+        fix,
+    )
+
+
 def check_source_binlog_retention(ctx: _Context) -> CheckResult:
     name = "source_binlog_retention"
     info = _need(ctx.src)
@@ -936,6 +972,7 @@ CHECKS: dict[str, Callable[[_Context], CheckResult]] = {
     "source_binlog_compression": check_source_binlog_compression,
     "source_server_id": check_source_server_id,
     "source_binlog_retention": check_source_binlog_retention,
+    "source_gtid_resume": check_source_gtid_resume,
     "source_privileges": check_source_privileges,
     "destination_privileges": check_destination_privileges,
     "objects_exist": check_objects_exist,
@@ -970,6 +1007,8 @@ ITEM_DOCS: dict[str, str] = {
     "source_server_id": "FAIL if server_id is 0. --server-id=<unique non-zero>.",
     "source_binlog_retention": "WARN if binary logs are kept less than 24 h; FAIL if the direction's checkpoint "
     "is in a purged binlog (re-initialize). SET GLOBAL binlog_expire_logs_seconds=604800.",
+    "source_gtid_resume": "WARN unless the direction can resume by GTID after the source fails over to a "
+    "replica: MariaDB gtid_strict_mode=ON and log_slave_updates=ON; MySQL gtid_mode=ON and log_replica_updates=ON.",
     "source_privileges": "FAIL unless the source account has REPLICATION SLAVE, REPLICATION CLIENT (BINLOG "
     "MONITOR on MariaDB 10.5+), RELOAD on MySQL for the initial snapshot, SELECT and SHOW "
     "VIEW on the selected objects, can see their stored routines (SELECT on mysql.proc on "
