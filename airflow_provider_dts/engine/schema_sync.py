@@ -121,6 +121,7 @@ def list_source_objects(conn, direction: SyncDirection) -> SourceObjects:
     """
     out = SourceObjects()
     missing: list[str] = []
+    versioned: list[str] = []  # MariaDB WITH SYSTEM VERSIONING: refused (SYSTEM_VERSIONED_REFUSAL)
     for db in direction.selected_databases:
         rows = _fetch(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (db,))
         if not rows:
@@ -150,7 +151,9 @@ def list_source_objects(conn, direction: SyncDirection) -> SourceObjects:
             ref = TableRef(db, name, *direction.map_table(db, name))
             if ttype == "VIEW":
                 out.views.append(ref)
-            elif ttype in ("BASE TABLE", "SYSTEM VERSIONED"):
+            elif ttype == "SYSTEM VERSIONED":
+                versioned.append(format_object_name(db, name))
+            elif ttype == "BASE TABLE":
                 if skips_initial(direction, db, name):
                     out.skipped.append(format_object_name(db, name))
                     continue
@@ -184,7 +187,26 @@ def list_source_objects(conn, direction: SyncDirection) -> SourceObjects:
             f"selected objects do not exist on the source: {', '.join(missing)}. "
             "Fix: create them on the source or remove them from the task's objects"
         )
+    if versioned:
+        problem, fix = system_versioned_refusal(versioned)
+        raise SchemaSyncError(f"{problem}. Fix: {fix}")
     return out
+
+
+def system_versioned_refusal(tables: list[str]) -> tuple[str, str]:
+    """(problem, fix) for selected MariaDB system-versioned tables (``WITH SYSTEM VERSIONING``), which cannot
+    be synchronized: MariaDB logs the history rows it keeps as row changes of the table (an UPDATE's old
+    values arrive as an inserted row with ``row_end`` set), which the destination would apply to its current
+    rows (a duplicate key), while it keeps its own history anyway. The schema sync, the full data sync and the
+    precheck (``primary_keys``) refuse them."""
+    return (
+        f"selected table(s) are system-versioned (WITH SYSTEM VERSIONING): {', '.join(tables)}; MariaDB logs "
+        "the history rows it keeps on UPDATE and DELETE as row changes of the table (an UPDATE's old values "
+        "as an inserted row with row_end set), which the destination would apply as current rows, so they "
+        "cannot be synchronized",
+        "remove them from the task's objects (list the other tables of the database one by one), or drop the "
+        "versioning on the source: ALTER TABLE <table> DROP SYSTEM VERSIONING",
+    )
 
 
 # ----------------------------------------------------------------------------------------- SQL rewriting

@@ -31,11 +31,13 @@ from airflow_provider_dts.engine.precheck.grants import (
     _source_global_requirements,
     account_sql,
     destination_privilege_gaps,
+    guarded_trigger_gaps,
     routine_visibility_gap,
 )
 from airflow_provider_dts.engine.precheck.results import FAIL, PASS, WARN, CheckResult
+from airflow_provider_dts.engine.schema_sync import system_versioned_refusal
 from airflow_provider_dts.engine.servers import ServerInfo
-from airflow_provider_dts.engine.sqltext import quote_ident
+from airflow_provider_dts.engine.sqltext import as_text, quote_ident
 
 MIN_RETENTION_SECONDS = 24 * 3600
 TRANSACTIONAL_ENGINES = {"innodb", "rocksdb", "tokudb", "ndbcluster", "ndb"}
@@ -599,12 +601,29 @@ def check_destination_name_clash(ctx: _Context) -> CheckResult:
     )
 
 
+def _system_versioned(ctx: _Context, tables: list[tuple[str, str]]) -> list[str]:
+    """The MariaDB system-versioned tables among ``tables`` on the source (``schema_sync.system_versioned_refusal``)."""
+    ph, args = _in(sorted({db for db, _ in tables}))
+    rows = _query(
+        ctx.src.conn,
+        f"SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({ph}) "
+        "AND TABLE_TYPE='SYSTEM VERSIONED' ORDER BY TABLE_SCHEMA, TABLE_NAME",
+        args,
+    )
+    wanted = set(tables)
+    return [_obj(db, t) for db, t in ((as_text(a), as_text(b)) for a, b in rows) if (db, t) in wanted]
+
+
 def check_primary_keys(ctx: _Context) -> CheckResult:
     name = "primary_keys"
     _need(ctx.src)
     tables = _selected_tables(ctx, base_only=True)
     if not tables:
         return CheckResult(name, PASS, f"no selected base table on the {ctx.src.label} to check.")
+    versioned = _system_versioned(ctx, tables)
+    if versioned:
+        problem, fix = system_versioned_refusal(versioned)
+        return CheckResult(name, FAIL, problem + ".", fix)
     without = []
     with ctx.src.conn.cursor() as cur:
         for db, table in tables:
@@ -784,15 +803,12 @@ def _guarded_triggers_result(ctx: _Context, found: list[str], dbs: list[str]) ->
     lacking = []
     for side, side_dbs in ((ctx.src, dbs), (ctx.dst, dst_dbs)):
         g = side.grants
-        missing = [db for db in side_dbs if side.ok and g is not None and not g.has("TRIGGER", db)]
-        if missing and side.info is not None:
-            lacking.append(
-                f"on the {side.label}: "
-                + " ".join(
-                    f"GRANT TRIGGER ON {_grant_target(db, None)} TO {account_sql(side.info.current_user)};"
-                    for db in missing
-                )
-            )
+        if not side.ok or g is None or side.info is None:
+            continue
+        # TRIGGER; on MySQL also LOCK TABLES and SELECT (the rewrite locks the table for DROP + CREATE)
+        gaps = guarded_trigger_gaps(side.info, g, side_dbs)
+        if gaps:
+            lacking.append(f"on the {side.label}: " + " ".join(grant for _, _, grant in gaps))
     what = (
         f"trigger(s) on selected tables: {_names(found)}. guard_triggers is on: before the first copy or "
         "apply, every trigger of the selected tables on both servers is rewritten to IF @dts_applying IS "
@@ -1020,7 +1036,10 @@ ITEM_DOCS: dict[str, str] = {
     "the account).",
     "destination_name_clash": "FAIL (PrecheckAndIntercept) or WARN (Ignore) if a selected table already exists at "
     "the destination after name mapping; passes once the direction is initialized.",
-    "primary_keys": "FAIL for tables without a PRIMARY KEY or a NOT NULL UNIQUE key. Add a primary key.",
+    "primary_keys": (
+        "FAIL for tables without a PRIMARY KEY or a NOT NULL UNIQUE key (add a primary key), and for MariaDB "
+        "system-versioned tables (WITH SYSTEM VERSIONING), which cannot be synchronized."
+    ),
     "conflict_policies": "FAIL if a UseMax / UseMin column of table_conflict_policies does not exist on either "
     "server; WARN if it cannot be compared (falls back), and for Ignore / Overwrite, which can leave the servers "
     "different after simultaneous writes of one row. Use UseMax / UseMin or TaskFailed.",

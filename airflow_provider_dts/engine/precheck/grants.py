@@ -452,3 +452,28 @@ def destination_privilege_gaps(direction: SyncDirection, grants: Grants) -> list
 
 def _obj(db: str, table: str | None = None) -> str:
     return quote_ident(db) if table is None else qualified(db, table)
+
+
+def guarded_trigger_requirements(info: ServerInfo) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Privileges the sync account needs on a database whose triggers ``guard_triggers`` rewrites
+    (``triggers._replace_trigger``). TRIGGER everywhere. MySQL has no ``CREATE OR REPLACE TRIGGER``: the
+    rewrite runs ``LOCK TABLES t WRITE``, DROP TRIGGER, CREATE TRIGGER, ``UNLOCK TABLES``, and LOCK TABLES
+    needs "the LOCK TABLES privilege, and the SELECT privilege for each object to be locked"
+    (https://dev.mysql.com/doc/refman/8.4/en/lock-tables.html); LOCK TABLES is a global or database privilege.
+    MariaDB replaces the trigger in one ``CREATE OR REPLACE TRIGGER`` and needs TRIGGER only."""
+    if info.is_mariadb:
+        return (("TRIGGER", ("TRIGGER",)),)
+    return (("TRIGGER", ("TRIGGER",)), ("LOCK TABLES", ("LOCK TABLES",)), ("SELECT", ("SELECT",)))
+
+
+def guarded_trigger_gaps(info: ServerInfo, grants: Grants, dbs: Iterable[str]) -> list[tuple[str, list[str], str]]:
+    """(database, missing privileges, the GRANT statement that fixes it) for every database of ``dbs`` where
+    the account of ``info`` cannot rewrite the triggers (``guarded_trigger_requirements``)."""
+    reqs = guarded_trigger_requirements(info)
+    account = account_sql(info.current_user)
+    gaps = []
+    for db in dbs:
+        miss = grants.missing(reqs, db)
+        if miss:
+            gaps.append((db, miss, f"GRANT {', '.join(miss)} ON {_obj(db)}.* TO {account};"))
+    return gaps
