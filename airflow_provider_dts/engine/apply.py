@@ -46,7 +46,7 @@ from airflow_provider_dts.engine.config import SyncDirection, TableConflictPolic
 from airflow_provider_dts.engine.control import ControlSchema, to_json
 from airflow_provider_dts.engine.errors import SyncFailed
 from airflow_provider_dts.engine.model import Checkpoint, RowChange, Transaction, format_position, position_le
-from airflow_provider_dts.engine.servers import ConnectionSettings
+from airflow_provider_dts.engine.servers import ConnectionSettings, lock_name
 from airflow_provider_dts.engine.sqltext import as_text, qualified, quote_ident
 from airflow_provider_dts.engine.values import make_literal
 
@@ -79,12 +79,7 @@ ER_NO_REFERENCED_ROW = (1216, 1452)  # cannot add or update a child row
 
 
 def lease_name(direction: SyncDirection) -> str:
-    import hashlib
-
-    raw = f"dts:{direction.control_schema}:{direction.key}"
-    if len(raw) <= 64:
-        return raw
-    return "dts:" + hashlib.sha1(raw.encode()).hexdigest()
+    return lock_name("dts", direction.control_schema, direction.key)
 
 
 # --------------------------------------------------------------------------- destination tables

@@ -291,6 +291,7 @@ class BinlogReader:
         stop: threading.Event | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
         skip_flagged: bool = False,
+        expect_server_id: int | None = None,
     ):
         binlog_patches.install()  # the library's fixes; an unsupported library version fails here
         self.direction = direction
@@ -306,8 +307,10 @@ class BinlogReader:
         self._catalog: tuple[float, list, list] | None = None  # (read at, functions, triggers) of the source
         self.events_seen = 0
         # server_id of the server answering the dump (its artificial Rotate event at every connection): the library
-        # reconnects by itself after a lost connection, possibly to another server behind a moved host name
-        self.serving_server_id: int | None = None
+        # reconnects by itself after a lost connection, possibly to another server behind a moved host name. It
+        # starts as the server the session's start was checked against (``expect_server_id``): a host name that
+        # moved between that check and the dump connection is caught at the first connection too
+        self.serving_server_id: int | None = expect_server_id or None
 
     # ------------------------------------------------------------------ helpers
 

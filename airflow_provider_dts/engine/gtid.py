@@ -84,6 +84,17 @@ class MariadbPosition:
             out[d] = (s, n)
         return cls(out)
 
+    @classmethod
+    def parse_binlog_state(cls, text: str) -> MariadbPosition:
+        """A MariaDB binlog state (``Gtid_list`` event, ``@@gtid_binlog_state``): the last GTID of every
+        (domain, server_id) pair that wrote a domain - several per domain after any failover. As a position: per
+        domain the highest sequence number (the last one written, under gtid_strict_mode)."""
+        out = cls()
+        for part in re.split(r"[,\s]+", text.strip().strip("[]")):
+            if part:
+                out.add(part)
+        return out
+
     def add(self, gtid: str) -> None:
         """Note a transaction read past; the position only moves forward (a transaction of a domain at or below
         its recorded number is one the position already holds: skipped after a GTID resume)."""
@@ -306,6 +317,12 @@ class Identity:
         return f"server_id={self.server_id}" + (f", server_uuid={self.server_uuid}" if self.server_uuid else "")
 
 
+def identity_id(info: ServerInfo) -> int | None:
+    """The server_id a session's checks were made against (what its binlog reader must find answering the dump);
+    None when the server reports none."""
+    return int(info.var("server_id", "0") or 0) or None
+
+
 def identity(conn: Any, info: ServerInfo) -> Identity:
     uuid = None
     if not info.is_mariadb:
@@ -367,7 +384,7 @@ def gtid_of_event(flavour: str, event_type: str, info: str) -> str | None:
 def header_state(flavour: str, event_type: str, info: str) -> GtidState | None:
     """The state before a binlog file, from its ``Gtid_list`` (MariaDB) / ``Previous_gtids`` (MySQL) event."""
     if flavour == "mariadb" and event_type == "Gtid_list":
-        return MariadbPosition.parse(info)
+        return MariadbPosition.parse_binlog_state(info)
     if flavour == "mysql" and event_type == "Previous_gtids":
         return MysqlSet.parse(info)
     return None
@@ -550,7 +567,7 @@ def reconcile(
     if not moved and (file_there or not state_valid(cp)):
         # the same server (or not known yet: taken as the same, as before GTID checkpoints existed)
         changed = False
-        if not known:
+        if not known and file_there:  # (a server without the file is not known to be the one that wrote it)
             cp.source_server_id, cp.source_server_uuid = ident.server_id, ident.server_uuid
             changed = True
         if file_there and not state_valid(cp) and info.gtid_enabled and cp.position is not None:

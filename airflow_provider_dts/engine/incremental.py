@@ -388,7 +388,7 @@ class _DirectionRun:
             retrying_since=None,
             started_at=_utcnow(),
         )
-        self._start_threads(start, skip_flagged=info.is_mariadb)
+        self._start_threads(start, skip_flagged=info.is_mariadb, expect_server_id=gtid_mod.identity_id(info))
         self._healthy = True
         self._apply_loop()
 
@@ -458,15 +458,24 @@ class _DirectionRun:
 
     # ------------------------------------------------------------------ threads
 
-    def _start_threads(self, start: Position, skip_flagged: bool = False) -> None:
+    def _start_threads(self, start: Position, skip_flagged: bool = False, expect_server_id: int | None = None) -> None:
         self._threads_stop = stop = threading.Event()
         self._queue = queue.Queue(maxsize=QUEUE_TRANSACTIONS)
         skip_flagged = skip_flagged and SKIP_FLAGGED_FAST_PATH
         reader: BinlogReader | ReaderProcess
         if READER_MODE == "thread":
-            reader = BinlogReader(self.d, self.source, start, stop=stop, skip_flagged=skip_flagged)
+            reader = BinlogReader(
+                self.d, self.source, start, stop=stop, skip_flagged=skip_flagged, expect_server_id=expect_server_id
+            )
         else:
-            reader = ReaderProcess(self.d, self.source, start, skip_flagged=skip_flagged, logger=self.log)
+            reader = ReaderProcess(
+                self.d,
+                self.source,
+                start,
+                skip_flagged=skip_flagged,
+                expect_server_id=expect_server_id,
+                logger=self.log,
+            )
         self._reader = reader
         self._reader_thread = threading.Thread(
             target=self._read, args=(reader, stop), name=f"dts-reader-{self.d.key}", daemon=True

@@ -91,9 +91,11 @@ class ReaderProcess:
         start: tuple[str, int],
         *,
         skip_flagged: bool = False,
+        expect_server_id: int | None = None,
         logger: logging.Logger | None = None,
     ):
         self.direction = direction
+        self.expect_server_id = expect_server_id
         self.source = source
         self.start = (str(start[0]), int(start[1]))
         self.skip_flagged = skip_flagged
@@ -126,6 +128,7 @@ class ReaderProcess:
             "source": asdict(self.source),
             "start": list(self.start),
             "skip_flagged": self.skip_flagged,
+            "expect_server_id": self.expect_server_id,
             "part_rows": self.part_rows,
         }
         assert proc.stdin is not None
@@ -328,7 +331,13 @@ def main() -> None:
         # the library's fixes, before anything is decoded; an unsupported library version reaches the parent
         # as the error itself (the direction fails with its message)
         binlog_patches.install()
-        reader = BinlogReader(direction, source, start, skip_flagged=bool(init["skip_flagged"]))
+        reader = BinlogReader(
+            direction,
+            source,
+            start,
+            skip_flagged=bool(init["skip_flagged"]),
+            expect_server_id=init.get("expect_server_id"),
+        )
         _send(frames, ("ready",))
         part_rows = int(init["part_rows"])
         sender = _Sender(frames, part_rows)
@@ -349,7 +358,12 @@ def main() -> None:
     except BaseException as e:
         try:
             if sender is not None:
-                sender.close()  # the transactions read before the error first: the parent applies them
+                try:
+                    sender.close()  # the transactions read before the error first: the parent applies them
+                except BrokenPipeError:
+                    raise
+                except BaseException:
+                    pass  # the sender's own failure (e.g. an item it could not pickle): it is ``e``, reported below
             _send(frames, ("error", _portable(e), traceback.format_exc()))
         except BrokenPipeError:
             pass

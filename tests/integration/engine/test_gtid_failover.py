@@ -397,3 +397,64 @@ def test_precheck_says_whether_gtid_resume_is_available(clean_pair, make_server,
     assert report.passed, [
         x.line() for x in report.failed
     ]  # a warning: the sync itself works, only a failover would need a re-initialization
+
+
+def test_failover_within_one_domain_after_a_binlog_rotation(trio, task_name):
+    """MariaDB's usual layout: one replication domain for the cluster. After the promoted replica writes and
+    rotates its binlog, its Gtid_list holds two servers of the same domain ([41-41-n,41-42-m]); the direction
+    still resumes there by GTID."""
+    p, r, d = trio
+    sql(r, "SET GLOBAL gtid_domain_id=41")  # the replica writes in the primary's domain once promoted
+    try:
+        for s in (p, d):
+            sql(s, "CREATE DATABASE shop", *TABLES)
+        _caught_up(r, p)
+        fwd = make_direction(task_name, "forward")
+        with Sync(fwd, p, d):
+            sql(p, "INSERT INTO shop.events VALUES (1, 'a', 0), (2, 'a', 0)")
+            _caught_up(r, p)
+            wait_until(lambda: sql(d, "SELECT COUNT(*) FROM shop.events")[0][0] == 2, 30, "D has P's rows")
+            p.kill()
+        _promote(r)
+        sql(r, "INSERT INTO shop.events VALUES (3, 'r', 0)")
+        sql(r, "FLUSH BINARY LOGS")  # a rotation on the new primary (restart, max_binlog_size, FLUSH LOGS)
+        sql(r, "INSERT INTO shop.events VALUES (4, 'r', 0)")
+        last = sql(r, "SHOW BINARY LOGS")[-1][0]
+        header = next(e[5] for e in sql(r, f"SHOW BINLOG EVENTS IN '{last}' LIMIT 3") if e[2] == "Gtid_list")
+        assert "41-41-" in header and "41-42-" in header, header  # two servers of domain 41
+        result = run_direction(fwd, r.settings(name="r"), d.settings(name="d"), stop=threading.Event(), max_runtime=20)
+        assert result.outcome == "max_runtime", result
+        assert sql(d, "SELECT * FROM shop.events ORDER BY id") == sql(r, "SELECT * FROM shop.events ORDER BY id")
+        assert [i for (i,) in sql(d, "SELECT id FROM shop.events ORDER BY id")] == [1, 2, 3, 4]
+        cp = _checkpoint(d, task_name, "forward")
+        assert cp.source_server_id == 42 and cp.rows_inserted == 4 and (cp.conflicts or 0) == 0, cp
+    finally:
+        sql(r, "SET GLOBAL gtid_domain_id=42")
+
+
+def test_checkpoint_from_before_migration_8_read_first_at_another_server(trio, task_name):
+    """An existing checkpoint (no identity, no GTID state: as migration 8 leaves it) first started against a
+    server that does not have its file: that server's identity must not be recorded; pointed back at the
+    server that wrote it, the direction continues."""
+    p, r, d = trio
+    for s in (p, d):
+        sql(s, "CREATE DATABASE shop", *TABLES)
+    _caught_up(r, p)
+    fwd = make_direction(task_name, "forward")
+    sql(p, "FLUSH BINARY LOGS", "FLUSH BINARY LOGS", "FLUSH BINARY LOGS")  # P's file names run ahead of R's
+    with Sync(fwd, p, d):
+        sql(p, "INSERT INTO shop.events VALUES (1, 'a', 0)")
+        wait_until(lambda: sql(d, "SELECT COUNT(*) FROM shop.events")[0][0] == 1, 30, "D has P's row")
+    sql(
+        d,
+        "UPDATE dts_meta.checkpoint SET gtid_state=NULL, gtid_state_at=NULL, source_server_id=NULL, "
+        "source_server_uuid=NULL",
+    )
+    wrong = run_direction(fwd, r.settings(name="r"), d.settings(name="d"), stop=threading.Event(), max_runtime=15)
+    assert wrong.outcome == "failed", wrong
+    assert _checkpoint(d, task_name, "forward").source_server_id is None  # nothing learnt from the wrong server
+    sql(p, "INSERT INTO shop.events VALUES (2, 'a', 0)")
+    back = run_direction(fwd, p.settings(name="p"), d.settings(name="d"), stop=threading.Event(), max_runtime=15)
+    assert back.outcome == "max_runtime", back.message
+    assert [i for (i,) in sql(d, "SELECT id FROM shop.events ORDER BY id")] == [1, 2]
+    assert _checkpoint(d, task_name, "forward").source_server_id == 41
