@@ -33,6 +33,7 @@ from typing import Any
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.servers import ConnectionSettings
 from airflow_provider_dts.engine.status import read_status, stats_line
+from airflow_provider_dts.triggers.incremental import event_payload
 
 RUN_IN_TRIGGERER = "triggerer"
 RUN_IN_WORKER = "worker"
@@ -61,28 +62,6 @@ def _load_engine() -> Callable[..., Any]:
     from airflow_provider_dts.engine.incremental import run_direction
 
     return run_direction
-
-
-def event_payload(
-    status: str,
-    state: str,
-    message: str,
-    *,
-    key: str,
-    stats: dict | None = None,
-    conflict_id: int | None = None,
-) -> dict[str, Any]:
-    """The payload ``IncrementalSyncTrigger`` yields, for the same ``execute_complete``."""
-    payload: dict[str, Any] = {
-        "status": status,
-        "state": state,
-        "message": message,
-        "stats": dict(stats or {}),
-        "direction": key,
-    }
-    if conflict_id is not None:
-        payload["conflict_id"] = int(conflict_id)
-    return payload
 
 
 class WorkerSync:

@@ -47,6 +47,29 @@ def _load_engine() -> Callable[..., Any]:
     return run_direction
 
 
+def event_payload(
+    status: str,
+    state: str,
+    message: str,
+    *,
+    key: str,
+    stats: dict | None = None,
+    conflict_id: int | None = None,
+) -> dict[str, Any]:
+    """The event ``IncrementalSyncTrigger`` yields (and the worker mode returns, ``operators/worker_run.py``), for
+    one ``execute_complete``; ``conflict_id`` when the run ended on an open conflict (TaskFailed): the task asks."""
+    payload: dict[str, Any] = {
+        "status": status,
+        "state": state,
+        "message": message,
+        "stats": dict(stats or {}),
+        "direction": key,
+    }
+    if conflict_id is not None:
+        payload["conflict_id"] = int(conflict_id)
+    return payload
+
+
 class IncrementalSyncTrigger(BaseTrigger):
     """Keeps one sync direction running until it fails, is stopped, or ``max_runtime`` seconds pass.
 
@@ -236,13 +259,4 @@ class IncrementalSyncTrigger(BaseTrigger):
     def _event(
         status: str, state: str, message: str, *, key: str, stats: dict | None = None, conflict_id: int | None = None
     ) -> TriggerEvent:
-        payload: dict[str, Any] = {
-            "status": status,
-            "state": state,
-            "message": message,
-            "stats": dict(stats or {}),
-            "direction": key,
-        }
-        if conflict_id is not None:  # the run ended on an open conflict (TaskFailed): the task asks a person
-            payload["conflict_id"] = int(conflict_id)
-        return TriggerEvent(payload)
+        return TriggerEvent(event_payload(status, state, message, key=key, stats=stats, conflict_id=conflict_id))

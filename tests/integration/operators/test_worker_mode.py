@@ -22,12 +22,11 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from helpers import wait_until
+from test_dag_incremental_operator import direction, make_shop, state
 
-from airflow_provider_dts.engine.config import SyncDirection
-from airflow_provider_dts.engine.control import ControlSchema, State
+from airflow_provider_dts.engine.control import State
 from airflow_provider_dts.operators.incremental import IncrementalSyncOperator
 
-CONTROL = ControlSchema("dts_meta")
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -43,38 +42,6 @@ def sql(server, *statements):
             return out
     finally:
         conn.close()
-
-
-def make_shop(pair):
-    for s in (pair.a, pair.b):
-        sql(
-            s,
-            "CREATE DATABASE shop",
-            "CREATE TABLE shop.orders (id INT PRIMARY KEY, item VARCHAR(40) NOT NULL, qty INT NOT NULL)",
-        )
-
-
-def direction(task_name, **kw) -> SyncDirection:
-    d = {
-        "task_name": task_name,
-        "source_conn_id": "dts_source",
-        "destination_conn_id": "dts_destination",
-        "objects": ["shop"],
-        "initial_full_data_sync": False,
-        "retry_minutes": 1,
-    }
-    d.update(kw)
-    return SyncDirection.from_dict(d)
-
-
-def state(pair, task_name):
-    import pymysql
-
-    with pair.b.root_connect() as conn:
-        try:
-            return CONTROL.get_state(conn, task_name, "forward")
-        except pymysql.err.ProgrammingError:  # control schema (being) created
-            return None
 
 
 def synchronizing(pair, task_name):
