@@ -51,6 +51,7 @@ from airflow_provider_dts.engine.control import ControlSchema
 from airflow_provider_dts.engine.incremental import run_direction
 from airflow_provider_dts.engine.model import Checkpoint, position_le
 from airflow_provider_dts.localpair import LocalPair, LocalServer
+from bench.incremental import master_pos, q  # one way to talk to the bench servers
 
 CONTROL = ControlSchema()
 TABLE = """CREATE TABLE {db}.orders (
@@ -60,24 +61,6 @@ TABLE = """CREATE TABLE {db}.orders (
 PROBE = "CREATE TABLE {db}.probe (id BIGINT PRIMARY KEY, written_at DATETIME(6) NOT NULL)"
 # id ranges: forward writes (on A) and reverse writes (on B) never touch the same key
 ID_BASE = {"forward": 1_000_000_000, "reverse": 2_000_000_000}
-
-
-def q(server: LocalServer, *statements: str) -> Any:
-    conn = server.root_connect()
-    try:
-        with conn.cursor() as cur:
-            out = None
-            for s in statements:
-                cur.execute(s)
-                out = cur.fetchall()
-            return out
-    finally:
-        conn.close()
-
-
-def master_pos(server: LocalServer) -> tuple[str, int]:
-    r = q(server, "SHOW MASTER STATUS")[0]
-    return str(r[0]), int(r[1])
 
 
 @dataclass
