@@ -32,7 +32,8 @@ venv: deps $(VENV)/.installed
 # --basetemp: the suite's servers live in this repo's own temp folder, so another pytest run on the
 # machine (which prunes /tmp/pytest-of-*) can never delete a running server's data directory.
 # The tests mostly wait on servers and on Airflow: PYTEST_WORKERS processes (pytest-xdist) run them at once,
-# each with its own server pair and Airflow home. PYTEST_WORKERS=0 runs them in this one process.
+# each with its own server pair and Airflow home (worksteal: an idle worker takes tests queued for a busy one, so
+# the long end-to-end tests do not end up in one worker's queue). PYTEST_WORKERS=0 runs them in this one process.
 PYTEST_WORKERS ?= 3
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -41,7 +42,7 @@ lint: venv
 
 test: venv lint
 	mkdir -p .dts-local
-	$(PY) -m pytest --basetemp="$(CURDIR)/.dts-local/pytest" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest --basetemp="$(CURDIR)/.dts-local/pytest" -n $(PYTEST_WORKERS) --dist worksteal --durations=20 $(PYTEST_ARGS)
 
 # The suite against two existing servers (e.g. MySQL 8.4): every test that does not start, stop or kill
 # servers; one test at a time (they share the two servers). Put passwords in files, not on the command line:

@@ -7,6 +7,7 @@ one (Failed, with the position and the fix) instead of being skipped."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -79,6 +80,12 @@ def test_charset_zoo_and_a_statement_based_change_through_the_two_way_dag(clean_
     )
     message = direction_status(pair, task_name)["forward"].message
     assert "statement-based" in message and "binlog_format=ROW" in message, message
-    assert f"transaction from {position[0]}:{position[1]}" in message, message
+    # where the direction stops: at the statement's transaction or before it. Not always exactly at it: the
+    # reverse direction's own writes on A in between are skipped by the server for this reader (MariaDB's
+    # @@skip_replication fast path), so the last position the reader saw may lie before them (a resume re-reads
+    # them and they are skipped again)
+    stopped_at = re.search(r"transaction from (\S+):(\d+)\)", message)
+    assert stopped_at is not None, message
+    assert stopped_at.group(1) == position[0] and int(stopped_at.group(2)) <= int(position[1]), message
     assert sql(pair.b, f"SELECT COUNT(*) FROM {DB}.bin WHERE k LIKE 'by-f-%'")[0][0] == 0
     assert sql(pair.a, f"SELECT COUNT(*) FROM {DB}.bin WHERE k LIKE 'by-f-%'")[0][0] == 1
