@@ -33,7 +33,7 @@ from typing import Any
 from airflow_provider_dts.engine.config import SyncDirection
 from airflow_provider_dts.engine.servers import ConnectionSettings
 from airflow_provider_dts.engine.status import read_status, stats_line
-from airflow_provider_dts.triggers.incremental import event_payload
+from airflow_provider_dts.triggers.incremental import error_payload, event_payload, result_payload
 
 RUN_IN_TRIGGERER = "triggerer"
 RUN_IN_WORKER = "worker"
@@ -170,18 +170,11 @@ class WorkerSync:
         if "error" in outcome:
             err = outcome["error"]
             self.log.error("incremental sync of %s raised", d.key, exc_info=err)
-            return event_payload("failed", "Failed", f"{d.key}: {type(err).__name__}: {err}", key=d.key)
+            return error_payload(d.key, err)
         result = outcome["result"]
         if self.stop_reason is not None:
             self.log.info("%s: %s: %s (%s)", d.key, result.state, result.message, stats_line(result.stats))
-        return event_payload(
-            result.outcome,
-            result.state,
-            result.message,
-            key=d.key,
-            stats=result.stats,
-            conflict_id=result.conflict_id,
-        )
+        return result_payload(d.key, result)
 
     def _log_progress(self) -> None:
         d = self.direction

@@ -70,6 +70,18 @@ def event_payload(
     return payload
 
 
+def result_payload(key: str, result: Any) -> dict[str, Any]:
+    """``event_payload`` of what the engine returned (``engine.incremental.RunResult``)."""
+    return event_payload(
+        result.outcome, result.state, result.message, key=key, stats=result.stats, conflict_id=result.conflict_id
+    )
+
+
+def error_payload(key: str, err: BaseException) -> dict[str, Any]:
+    """``event_payload`` of an exception the engine raised."""
+    return event_payload("failed", "Failed", f"{key}: {type(err).__name__}: {err}", key=key)
+
+
 class IncrementalSyncTrigger(BaseTrigger):
     """Keeps one sync direction running until it fails, is stopped, or ``max_runtime`` seconds pass.
 
@@ -198,16 +210,9 @@ class IncrementalSyncTrigger(BaseTrigger):
             result = done.result()
         except Exception as e:
             self.log.exception("incremental sync of %s raised", direction.key)
-            yield self._event("failed", "Failed", f"{direction.key}: {type(e).__name__}: {e}", key=direction.key)
+            yield TriggerEvent(error_payload(direction.key, e))
             return
-        yield self._event(
-            result.outcome,
-            result.state,
-            result.message,
-            key=direction.key,
-            stats=result.stats,
-            conflict_id=result.conflict_id,
-        )
+        yield TriggerEvent(result_payload(direction.key, result))
 
     async def _settings(self, direction: SyncDirection):
         from airflow_provider_dts.hooks.dts import DtsMySqlHook
